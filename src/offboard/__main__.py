@@ -1,0 +1,3 @@
+from offboard.cli import main
+
+main()

@@ -1,0 +1,28 @@
+"""The REST API at /api/v1/: mounts each area's router and maps domain errors to JSON."""
+
+from ninja import NinjaAPI
+
+from offboard import __version__
+from offboard.accounts.api import router as accounts_router
+from offboard.cases.api import router as cases_router
+from offboard.clients.api import router as clients_router
+from offboard.core.api import BearerToken, install_error_handlers
+from offboard.evidence.api import router as evidence_router
+from offboard.playbooks.api import router as playbooks_router
+
+api = NinjaAPI(
+    title="Offboard API",
+    version=__version__,
+    description="Client offboarding cases, registers, approvals and evidence. Authenticate with "
+    "`Authorization: Bearer <token>`; errors are `{\"error\": {\"code\", \"message\", \"details\"}}`.",
+    auth=BearerToken(),
+    urls_namespace="api",
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+install_error_handlers(api)
+api.add_router("", accounts_router)
+api.add_router("/clients", clients_router)
+api.add_router("/evidence", evidence_router)
+api.add_router("/playbooks", playbooks_router)
+api.add_router("/cases", cases_router)

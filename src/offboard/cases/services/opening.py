@@ -1,0 +1,217 @@
+"""Opening a case from a trigger: dates from the contract, steps and registers from the playbook."""
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+
+from offboard.accounts.models import Membership, Organization
+from offboard.cases.models import OffboardingCase, Step
+from offboard.cases.registers import REGISTERS
+from offboard.cases.services.common import member_user
+from offboard.clients.models import Client, Contract
+from offboard.core import clock
+from offboard.core.actor import Actor
+from offboard.core.errors import ValidationFailed
+from offboard.core.permissions import require
+from offboard.core.validation import Errors
+from offboard.evidence.models import EvidenceFile
+from offboard.ledger.recorder import record_event
+from offboard.playbooks.models import PlaybookVersion
+from offboard.playbooks.spec import PlaybookSpec
+
+END_DATE_TRIGGERS = {OffboardingCase.Trigger.CONTRACT_EXPIRY, OffboardingCase.Trigger.NON_RENEWAL}
+
+
+@dataclass(frozen=True)
+class CaseDates:
+    trigger: dt.date
+    notice: dt.date
+    end: dt.date
+    data_return_deadline: dt.date
+
+    def anchor(self, name: str) -> dt.date:
+        return {"trigger": self.trigger, "notice": self.notice, "end": self.end}[name]
+
+
+def compute_dates(*, contract: Contract, trigger: str, trigger_date: dt.date,
+                  effective_end_date: dt.date | None = None) -> CaseDates:
+    """The notice date is when the notice was received (else the trigger date); the effective
+    end is the contract's end for expiry and non-renewal, else notice + notice period."""
+    notice = contract.notice_received_at.date() if contract.notice_received_at else trigger_date
+    if effective_end_date is None:
+        if trigger in END_DATE_TRIGGERS and contract.end_date:
+            effective_end_date = contract.end_date
+        else:
+            effective_end_date = notice + dt.timedelta(days=contract.notice_period_days)
+    return CaseDates(
+        trigger=trigger_date,
+        notice=notice,
+        end=effective_end_date,
+        data_return_deadline=effective_end_date + dt.timedelta(days=contract.data_return_window_days),
+    )
+
+
+def _next_ref(org: Organization, year: int) -> str:
+    locked = Organization.objects.select_for_update().get(pk=org.pk)
+    number = locked.next_case_number
+    Organization.objects.filter(pk=org.pk).update(next_case_number=number + 1)
+    return f"C-{year}-{number:04d}"
+
+
+def _resolve_owner(org: Organization, role: str, case_owner: Any, assignments: dict[str, Any],
+                   by_role: dict[str, Any]) -> Any:
+    if role == "case_owner":
+        return case_owner
+    if role in assignments:
+        return assignments[role]
+    return by_role.get(role, case_owner)
+
+
+def plan_steps(spec: PlaybookSpec, fee_type: str, dates: CaseDates) -> list[dict[str, Any]]:
+    """The steps a case would get, with due dates, for preview and for opening."""
+    return [
+        {
+            "key": s.key,
+            "position": i,
+            "phase": s.phase,
+            "title": s.title,
+            "guidance": s.guidance,
+            "category": s.category,
+            "owner_role": s.owner_role,
+            "due_anchor": s.due_anchor,
+            "due_offset_days": s.due_offset_days,
+            "due_date": dates.anchor(s.due_anchor) + dt.timedelta(days=s.due_offset_days),
+            "required": s.required,
+            "evidence_required": list(s.evidence),
+            "depends_on": list(s.depends_on),
+        }
+        for i, s in enumerate(spec.steps_for(fee_type))
+    ]
+
+
+@transaction.atomic
+def open_case(
+    *,
+    actor: Actor,
+    client: Client,
+    contracts: Sequence[Contract],
+    trigger: str,
+    trigger_date: dt.date,
+    owner_id: int,
+    playbook_version: PlaybookVersion,
+    scope: str = OffboardingCase.Scope.FULL,
+    scope_notes: str = "",
+    trigger_notes: str = "",
+    effective_end_date: dt.date | None = None,
+    trigger_evidence: Sequence[EvidenceFile] = (),
+    assignments: dict[str, int] | None = None,
+    draft: bool = False,
+) -> OffboardingCase:
+    """Open a case for a client exit: pin the playbook, instantiate steps and registers."""
+    require(actor, "cases.open")
+    errors = Errors()
+    errors.choice("trigger", trigger, OffboardingCase.Trigger.values)
+    errors.choice("scope", scope, OffboardingCase.Scope.values)
+    if not contracts:
+        errors.add("contracts", "at least one contract of the client is required")
+    for c in contracts:
+        if c.client_id != client.pk:
+            errors.add("contracts", f"contract {c.reference} belongs to another client")
+    if not isinstance(trigger_date, dt.date):
+        errors.add("trigger_date", "is required")
+    if scope == OffboardingCase.Scope.PARTIAL and not (scope_notes or "").strip():
+        errors.add("scope_notes", "a partial exit must say what is in scope")
+    errors.raise_if_any()
+
+    owner = member_user(actor.org, owner_id, "owner_id")
+    spec = playbook_version.spec
+    primary = contracts[0]
+    fee_type = primary.fee_type
+    if fee_type not in spec.fee_types:
+        raise ValidationFailed(
+            {"playbook": [f"playbook '{spec.slug}' does not cover fee type {fee_type}"]}
+        )
+    dates = compute_dates(contract=primary, trigger=trigger, trigger_date=trigger_date,
+                          effective_end_date=effective_end_date)
+    if dates.end < dates.trigger:
+        raise ValidationFailed(
+            {"effective_end_date": [f"{dates.end} is before the trigger date {dates.trigger}"]}
+        )
+    assigned = {role: member_user(actor.org, uid, f"assignments.{role}")
+                for role, uid in (assignments or {}).items()}
+    by_role: dict[str, Any] = {}
+    for m in Membership.objects.select_related("user").filter(org=actor.org).order_by("user__username"):
+        by_role.setdefault(m.role, m.user)
+
+    now = clock.now()
+    case = OffboardingCase.objects.create(
+        org=actor.org,
+        ref=_next_ref(actor.org, trigger_date.year),
+        client=client,
+        trigger=trigger,
+        trigger_date=trigger_date,
+        trigger_notes=trigger_notes or "",
+        scope=scope,
+        scope_notes=scope_notes or "",
+        fee_type=fee_type,
+        notice_date=dates.notice,
+        effective_end_date=dates.end,
+        data_return_deadline=dates.data_return_deadline,
+        owner=owner,
+        playbook_version=playbook_version,
+        playbook_sha256=playbook_version.sha256,
+        approval_policy={
+            "min_approvers": spec.approval_policy.min_approvers,
+            "roles": list(spec.approval_policy.roles),
+        },
+        state=OffboardingCase.State.DRAFT if draft else OffboardingCase.State.ACTIVE,
+        created_at=now,
+        updated_at=now,
+    )
+    case.contracts.set(contracts)
+    case.trigger_evidence.set(trigger_evidence)
+    planned = plan_steps(spec, fee_type, dates)
+    Step.objects.bulk_create([
+        Step(org=actor.org, case=case,
+             owner=_resolve_owner(actor.org, p["owner_role"], owner, assigned, by_role), **p)
+        for p in planned
+    ])
+    seeded: dict[str, int] = {}
+    for key, items in spec.seeds_for(fee_type).items():
+        model = REGISTERS[key].model
+        seed_owner = by_role.get("finance", owner) if key == "settlements" else owner
+        extra = {"due_date": dates.end} if key == "deliverables" else {}
+        model.objects.bulk_create([
+            model(org=actor.org, case=case, owner=seed_owner, created_at=now, updated_at=now,
+                  **extra, **item)
+            for item in items
+        ])
+        seeded[key] = len(items)
+    record_event(
+        actor=actor,
+        type="case.opened",
+        case=case,
+        data={
+            "ref": case.ref,
+            "client": {"id": client.pk, "name": client.name},
+            "contracts": [c.reference for c in contracts],
+            "trigger": trigger,
+            "trigger_date": trigger_date,
+            "trigger_notes": case.trigger_notes,
+            "scope": scope,
+            "scope_notes": case.scope_notes,
+            "owner_id": owner.pk,
+            "state": case.state,
+            "playbook": {"slug": spec.slug, "version": playbook_version.version,
+                         "sha256": playbook_version.sha256},
+            "dates": {"notice": dates.notice, "effective_end": dates.end,
+                      "data_return_deadline": dates.data_return_deadline},
+            "steps": len(planned),
+            "seeded": seeded,
+        },
+        files=trigger_evidence,
+    )
+    return case

@@ -1,0 +1,150 @@
+"""Working the checklist: start, complete with evidence, mark not applicable, reopen."""
+
+from collections.abc import Sequence
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import URLValidator
+from django.db import transaction
+
+from offboard.cases.models import Step
+from offboard.cases.services.common import ensure_open, ensure_started, lock_case, record_change
+from offboard.core import clock
+from offboard.core.actor import Actor
+from offboard.core.errors import Conflict, ValidationFailed
+from offboard.core.permissions import require
+from offboard.core.validation import Errors
+from offboard.evidence.models import EvidenceFile
+from offboard.ledger.recorder import record_event
+
+DONE_LIKE = (Step.Status.DONE, Step.Status.NOT_APPLICABLE)
+
+
+def _prepare(actor: Actor, step: Step) -> Step:
+    require(actor, "cases.work")
+    case = lock_case(step.case)
+    ensure_open(case)
+    ensure_started(case)
+    step.case = case
+    return Step.objects.select_for_update().get(pk=step.pk)
+
+
+def _step_data(step: Step, **extra: object) -> dict[str, object]:
+    return {"step": step.key, "title": step.title, "status": step.status, **extra}
+
+
+@transaction.atomic
+def start_step(*, actor: Actor, step: Step) -> Step:
+    step = _prepare(actor, step)
+    if step.status != Step.Status.PENDING:
+        raise Conflict(f"Step '{step.key}' is {step.status}; only a pending step can be started.")
+    step.status = Step.Status.IN_PROGRESS
+    step.save(update_fields=["status"])
+    effects = record_change(step.case)
+    record_event(actor=actor, type="step.started", case=step.case, data=_step_data(step, **effects))
+    return step
+
+
+@transaction.atomic
+def complete_step(
+    *,
+    actor: Actor,
+    step: Step,
+    evidence: Sequence[EvidenceFile] = (),
+    note: str = "",
+    link: str = "",
+    attestation: str = "",
+) -> Step:
+    """Mark a step done. Its dependencies must be settled and its evidence requirement met."""
+    step = _prepare(actor, step)
+    if step.status in DONE_LIKE:
+        raise Conflict(f"Step '{step.key}' is already {step.status}; reopen it first.")
+    errors = Errors()
+    note = errors.text("note", note, max_length=10000, required=False)
+    link = errors.text("link", link, max_length=1000, required=False)
+    attestation = errors.text("attestation", attestation, max_length=10000, required=False)
+    if link:
+        try:
+            URLValidator(schemes=["http", "https"])(link)
+        except DjangoValidationError:
+            errors.add("link", f"'{link}' is not an http(s) URL")
+    errors.raise_if_any()
+    if step.depends_on:
+        blocking = list(
+            Step.objects.filter(case=step.case, key__in=step.depends_on)
+            .exclude(status__in=DONE_LIKE)
+            .values_list("key", flat=True)
+        )
+        if blocking:
+            raise Conflict(
+                f"Step '{step.key}' depends on {', '.join(sorted(blocking))}, not done yet.",
+                code="dependencies_pending",
+                details={"step": step.key, "waiting_for": sorted(blocking)},
+            )
+    provided = {
+        "file": bool(evidence) or step.evidence.exists(),
+        "link": bool(link),
+        "note": bool(note),
+        "attestation": bool(attestation),
+        "client_ack": bool(evidence) or bool(note),
+    }
+    if step.evidence_required and not any(provided[k] for k in step.evidence_required):
+        kinds = " or ".join(step.evidence_required)
+        raise ValidationFailed(
+            {"evidence": [f"step '{step.key}' needs evidence: {kinds}"]},
+            message=f"Step '{step.key}' needs evidence before it is done: {kinds}.",
+        )
+    step.status = Step.Status.DONE
+    step.note, step.link, step.attestation = note, link, attestation
+    step.completed_at = clock.now()
+    step.completed_by = actor.user
+    step.save(update_fields=["status", "note", "link", "attestation", "completed_at", "completed_by"])
+    step.evidence.add(*evidence)
+    effects = record_change(step.case)
+    record_event(
+        actor=actor,
+        type="step.completed",
+        case=step.case,
+        data=_step_data(step, note=note, link=link, attestation=attestation,
+                        evidence=[f.as_event_data() for f in evidence], **effects),
+        files=evidence,
+    )
+    return step
+
+
+@transaction.atomic
+def mark_step_not_applicable(*, actor: Actor, step: Step, reason: str) -> Step:
+    step = _prepare(actor, step)
+    if step.status in DONE_LIKE:
+        raise Conflict(f"Step '{step.key}' is already {step.status}; reopen it first.")
+    errors = Errors()
+    reason = errors.text("reason", reason, max_length=5000)
+    errors.raise_if_any()
+    step.status = Step.Status.NOT_APPLICABLE
+    step.not_applicable_reason = reason
+    step.completed_at = clock.now()
+    step.completed_by = actor.user
+    step.save(update_fields=["status", "not_applicable_reason", "completed_at", "completed_by"])
+    effects = record_change(step.case)
+    record_event(actor=actor, type="step.not_applicable", case=step.case,
+                 data=_step_data(step, reason=reason, **effects))
+    return step
+
+
+@transaction.atomic
+def reopen_step(*, actor: Actor, step: Step, reason: str) -> Step:
+    step = _prepare(actor, step)
+    if step.status not in DONE_LIKE:
+        raise Conflict(f"Step '{step.key}' is {step.status}; only a settled step can be reopened.")
+    errors = Errors()
+    reason = errors.text("reason", reason, max_length=5000)
+    errors.raise_if_any()
+    old = step.status
+    step.status = Step.Status.PENDING
+    step.not_applicable_reason = ""
+    step.completed_at = None
+    step.completed_by = None
+    step.save(update_fields=["status", "not_applicable_reason", "completed_at", "completed_by"])
+    effects = record_change(step.case)
+    record_event(actor=actor, type="step.reopened", case=step.case,
+                 data=_step_data(step, reason=reason, old={"status": old}, **effects))
+    return step

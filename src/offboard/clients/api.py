@@ -1,0 +1,5 @@
+"""API router (placeholder until written)."""
+
+from ninja import Router
+
+router = Router()

@@ -1,0 +1,131 @@
+"""Clients, contacts and contracts: one function per action, one transaction, one event."""
+
+import datetime as dt
+from typing import IO, Any
+
+from django.db import transaction
+
+from offboard.clients.models import Client, Contact, Contract, FeeType, ServiceType
+from offboard.core.actor import Actor
+from offboard.core.errors import ValidationFailed
+from offboard.core.permissions import require
+from offboard.core.validation import Errors
+from offboard.evidence.services import store_file
+from offboard.ledger.recorder import record_event
+
+
+@transaction.atomic
+def create_client(*, actor: Actor, name: str, legal_name: str = "", reference: str = "",
+                  notes: str = "") -> Client:
+    require(actor, "clients.write")
+    errors = Errors()
+    name = errors.text("name", name, max_length=200)
+    errors.text("legal_name", legal_name, max_length=300, required=False)
+    errors.text("reference", reference, max_length=64, required=False)
+    if name and Client.objects.filter(org=actor.org, name=name).exists():
+        errors.add("name", f"a client named '{name}' already exists")
+    errors.raise_if_any()
+    client = Client.objects.create(
+        org=actor.org, name=name, legal_name=legal_name.strip(), reference=reference.strip(),
+        notes=notes or "",
+    )
+    record_event(actor=actor, type="client.created", data=client.as_event_data())
+    return client
+
+
+@transaction.atomic
+def add_contact(*, actor: Actor, client: Client, name: str, email: str, role: str,
+                phone: str = "") -> Contact:
+    require(actor, "clients.write")
+    errors = Errors()
+    name = errors.text("name", name, max_length=200)
+    email = errors.email("email", email)
+    errors.choice("role", role, Contact.Role.values)
+    errors.text("phone", phone, max_length=40, required=False)
+    errors.raise_if_any()
+    contact = Contact.objects.create(
+        org=actor.org, client=client, name=name, email=email, role=role, phone=phone or ""
+    )
+    record_event(actor=actor, type="contact.added", data=contact.as_event_data())
+    return contact
+
+
+@transaction.atomic
+def create_contract(
+    *,
+    actor: Actor,
+    client: Client,
+    reference: str,
+    service_type: str,
+    fee_type: str,
+    start_date: dt.date,
+    end_date: dt.date | None = None,
+    title: str = "",
+    notice_period_days: int = 30,
+    notice_received_at: dt.datetime | None = None,
+    data_return_window_days: int = 30,
+    retention_terms: str = "",
+) -> Contract:
+    require(actor, "clients.write")
+    errors = Errors()
+    reference = errors.text("reference", reference, max_length=64)
+    errors.choice("service_type", service_type, ServiceType.values)
+    errors.choice("fee_type", fee_type, FeeType.values)
+    if start_date is None:
+        errors.add("start_date", "is required")
+    if end_date is not None and start_date is not None and end_date < start_date:
+        errors.add("end_date", f"{end_date} is before the start date {start_date}")
+    errors.integer("notice_period_days", notice_period_days, minimum=0, maximum=3650)
+    errors.integer("data_return_window_days", data_return_window_days, minimum=0, maximum=3650)
+    if reference and Contract.objects.filter(org=actor.org, reference=reference).exists():
+        errors.add("reference", f"a contract '{reference}' already exists")
+    errors.raise_if_any()
+    contract = Contract.objects.create(
+        org=actor.org,
+        client=client,
+        reference=reference,
+        title=title or "",
+        service_type=service_type,
+        fee_type=fee_type,
+        start_date=start_date,
+        end_date=end_date,
+        notice_period_days=notice_period_days,
+        notice_received_at=notice_received_at,
+        data_return_window_days=data_return_window_days,
+        retention_terms=retention_terms or "",
+    )
+    record_event(actor=actor, type="contract.created", data=contract.as_event_data())
+    return contract
+
+
+@transaction.atomic
+def record_notice(*, actor: Actor, contract: Contract, received_at: dt.datetime) -> Contract:
+    """Record when the termination or non-renewal notice was received."""
+    require(actor, "clients.write")
+    if received_at is None:
+        raise ValidationFailed({"received_at": ["is required"]})
+    old = contract.notice_received_at
+    contract.notice_received_at = received_at
+    contract.save(update_fields=["notice_received_at"])
+    record_event(
+        actor=actor,
+        type="contract.notice_recorded",
+        data={"contract_id": contract.pk, "notice_received_at": received_at,
+              "old": {"notice_received_at": old}},
+    )
+    return contract
+
+
+@transaction.atomic
+def attach_contract_document(*, actor: Actor, contract: Contract, stream: IO[bytes],
+                             name: str) -> Any:
+    require(actor, "clients.write")
+    evidence = store_file(actor=actor, stream=stream, name=name, field="document")
+    contract.documents.add(evidence)
+    record_event(
+        actor=actor,
+        type="contract.document_attached",
+        data={"contract_id": contract.pk, "document": evidence.as_event_data()},
+        files=[evidence],
+    )
+    return evidence

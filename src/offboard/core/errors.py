@@ -1,0 +1,59 @@
+"""Domain errors: each carries a stable code, a sentence for the user and structured details.
+
+Interfaces map them to HTTP statuses (API), exit codes (CLI) and messages (web).
+"""
+
+from typing import Any
+
+
+class OffboardError(Exception):
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
+        self.details = details if details is not None else {}
+
+
+class NotFound(OffboardError):
+    status = 404
+    code = "not_found"
+
+
+class PermissionDenied(OffboardError):
+    status = 403
+    code = "forbidden"
+
+
+class Conflict(OffboardError):
+    status = 409
+    code = "conflict"
+
+
+class CaseClosed(Conflict):
+    code = "case_closed"
+
+
+class GatesUnmet(Conflict):
+    code = "gates_unmet"
+
+
+class ValidationFailed(OffboardError):
+    """Input that cannot be accepted; details map each field to its problems."""
+
+    status = 422
+    code = "invalid"
+
+    def __init__(self, errors: dict[str, list[str]] | dict[str, str], message: str = "") -> None:
+        normalized = {k: ([v] if isinstance(v, str) else list(v)) for k, v in errors.items()}
+        if not message:
+            message = "; ".join(f"{field}: {' '.join(msgs)}" for field, msgs in normalized.items())
+        super().__init__(message, details={"fields": normalized})
+        self.errors = normalized
+
+
+def invalid(field: str, problem: str) -> ValidationFailed:
+    return ValidationFailed({field: [problem]})

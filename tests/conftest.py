@@ -1,0 +1,100 @@
+"""The shared cast: organization Acme with alice (admin, case owner), bob and carol (managers),
+dave (finance), erin (auditor), oscar (operator); Globex is another tenant with mallory."""
+
+import datetime as dt
+import os
+from typing import Any
+
+import pytest
+
+from offboard.core.actor import Actor
+
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CAST = {
+    "alice": "admin",
+    "bob": "manager",
+    "carol": "manager",
+    "dave": "finance",
+    "erin": "auditor",
+    "oscar": "operator",
+}
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings: Any, tmp_path: Any) -> None:
+    settings.MEDIA_ROOT = str(tmp_path / "files")
+
+
+@pytest.fixture
+def org(db: Any) -> Any:
+    from offboard.accounts.services import create_organization
+
+    return create_organization(slug="acme", name="Acme Digital")
+
+
+@pytest.fixture
+def other_org(db: Any) -> Any:
+    from offboard.accounts.services import create_organization
+
+    return create_organization(slug="globex", name="Globex Partners")
+
+
+@pytest.fixture
+def cast(org: Any) -> dict[str, Actor]:
+    from offboard.accounts.services import create_user
+
+    actors = {}
+    for name, role in CAST.items():
+        m = create_user(actor=None, org=org, username=name, role=role, password="correct horse 1",
+                        email=f"{name}@acme.example", first_name=name.capitalize())
+        actors[name] = Actor.from_membership(m, auth_method="test")
+    return actors
+
+
+@pytest.fixture
+def mallory(other_org: Any) -> Actor:
+    from offboard.accounts.services import create_user
+
+    m = create_user(actor=None, org=other_org, username="mallory", role="admin",
+                    password="correct horse 1")
+    return Actor.from_membership(m, auth_method="test")
+
+
+@pytest.fixture
+def alice(cast: dict[str, Actor]) -> Actor:
+    return cast["alice"]
+
+
+@pytest.fixture
+def playbooks(alice: Actor) -> dict[str, Any]:
+    from offboard.playbooks.services import install_builtin_playbooks
+
+    return {v.playbook.service_type: v for v in install_builtin_playbooks(actor=alice)}
+
+
+@pytest.fixture
+def client_contract(alice: Actor) -> tuple[Any, Any]:
+    from offboard.clients.services import add_contact, create_client, create_contract
+
+    client = create_client(actor=alice, name="Northwind Traders")
+    add_contact(actor=alice, client=client, name="Nina North", email="nina@northwind.example",
+                role="primary")
+    contract = create_contract(
+        actor=alice, client=client, reference="NW-2025-01", service_type="marketing_agency",
+        fee_type="retainer", start_date=dt.date(2025, 1, 1), end_date=dt.date(2026, 12, 31),
+        notice_period_days=30, data_return_window_days=30,
+    )
+    return client, contract
+
+
+@pytest.fixture
+def case(alice: Actor, playbooks: dict[str, Any], client_contract: tuple[Any, Any]) -> Any:
+    from offboard.cases.services import open_case
+
+    client, contract = client_contract
+    return open_case(
+        actor=alice, client=client, contracts=[contract], trigger="non_renewal",
+        trigger_date=dt.date(2026, 11, 2), owner_id=alice.user.pk,
+        playbook_version=playbooks["marketing_agency"],
+    )
