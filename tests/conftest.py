@@ -22,8 +22,10 @@ CAST = {
 
 
 @pytest.fixture(autouse=True)
-def _media_root(settings: Any, tmp_path: Any) -> None:
+def _test_settings(settings: Any, tmp_path: Any) -> None:
     settings.MEDIA_ROOT = str(tmp_path / "files")
+    # Argon2 is the production hasher; tests create many users and need speed, not strength.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
 @pytest.fixture

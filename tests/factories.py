@@ -42,9 +42,11 @@ def settle_everything(case: Any, cast: dict[str, Actor]) -> Any:
             update_register_item(actor=alice, item=g, values={"verification_level": "attested"},
                                  evidence=[proof])
         else:
-            from offboard.cases.services import grant_waiver
             import datetime as dt
+
             from django.utils import timezone
+
+            from offboard.cases.services import grant_waiver
 
             grant_waiver(actor=cast["bob"], case=case, target_type="access_grant", target_id=g.pk,
                          justification="Client asked us to keep read access for 90 days",

@@ -7,17 +7,17 @@ admin.site.register(User, UserAdmin)
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class OrganizationAdmin(admin.ModelAdmin):
     list_display = ("slug", "name", "created_at")
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class MembershipAdmin(admin.ModelAdmin):
     list_display = ("user", "org", "role")
     list_filter = ("role", "org")
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ApiTokenAdmin(admin.ModelAdmin):
     list_display = ("name", "user", "org", "prefix", "created_at", "revoked_at")
     readonly_fields = ("token_hash", "prefix")

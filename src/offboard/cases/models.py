@@ -6,7 +6,7 @@ from django.db import models
 
 from offboard.core.models import OrgScopedModel
 
-EVIDENCE = "evidence.EvidenceFile"
+
 USER = "accounts.User"
 
 
@@ -37,7 +37,7 @@ class OffboardingCase(OrgScopedModel):
     trigger = models.CharField(max_length=32, choices=Trigger.choices)
     trigger_date = models.DateField()
     trigger_notes = models.TextField(blank=True)
-    trigger_evidence = models.ManyToManyField(EVIDENCE, blank=True, related_name="+")
+    trigger_evidence = models.ManyToManyField("evidence.EvidenceFile", blank=True, related_name="+")
     scope = models.CharField(max_length=16, choices=Scope.choices, default=Scope.FULL)
     scope_notes = models.TextField(blank=True)
     fee_type = models.CharField(max_length=32)
@@ -108,7 +108,7 @@ class Step(CaseItem):
     attestation = models.TextField(blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     completed_by = models.ForeignKey(USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    evidence = models.ManyToManyField(EVIDENCE, blank=True, related_name="+")
+    evidence = models.ManyToManyField("evidence.EvidenceFile", blank=True, related_name="+")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["case", "key"], name="step_key_unique_in_case")]
@@ -159,7 +159,7 @@ class Deliverable(RegisterItem):
     delivery_method = models.CharField(max_length=300, blank=True)
     accepted_at = models.DateTimeField(null=True, blank=True)
     acceptance_note = models.TextField(blank=True)
-    evidence = models.ManyToManyField(EVIDENCE, blank=True, related_name="+")
+    evidence = models.ManyToManyField("evidence.EvidenceFile", blank=True, related_name="+")
 
     def label(self) -> str:
         return self.title
@@ -198,7 +198,7 @@ class HandoverItem(RegisterItem):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PLANNED)
     handed_over_at = models.DateTimeField(null=True, blank=True)
     acknowledged_at = models.DateTimeField(null=True, blank=True)
-    evidence = models.ManyToManyField(EVIDENCE, blank=True, related_name="+")
+    evidence = models.ManyToManyField("evidence.EvidenceFile", blank=True, related_name="+")
 
     def label(self) -> str:
         return f"{self.kind}: {self.name}"
@@ -243,7 +243,7 @@ class AccessGrant(RegisterItem):
     verification_note = models.TextField(blank=True)
     verified_at = models.DateTimeField(null=True, blank=True)
     verified_by = models.ForeignKey(USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    evidence = models.ManyToManyField(EVIDENCE, blank=True, related_name="+")
+    evidence = models.ManyToManyField("evidence.EvidenceFile", blank=True, related_name="+")
 
     def label(self) -> str:
         who = f": {self.principal}" if self.principal else ""
@@ -281,7 +281,7 @@ class DataDisposition(RegisterItem):
     retain_until = models.DateField(null=True, blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PLANNED)
     completed_at = models.DateTimeField(null=True, blank=True)
-    evidence = models.ManyToManyField(EVIDENCE, blank=True, related_name="+")
+    evidence = models.ManyToManyField("evidence.EvidenceFile", blank=True, related_name="+")
 
     def label(self) -> str:
         return f"{self.dataset} @ {self.location}"
@@ -313,7 +313,7 @@ class Settlement(RegisterItem):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.OUTSTANDING)
     settled_at = models.DateTimeField(null=True, blank=True)
     zero_balance_confirmed = models.BooleanField(default=False)
-    evidence = models.ManyToManyField(EVIDENCE, blank=True, related_name="+")
+    evidence = models.ManyToManyField("evidence.EvidenceFile", blank=True, related_name="+")
 
     def label(self) -> str:
         ref = f" {self.reference}" if self.reference else ""
@@ -346,7 +346,7 @@ class Waiver(CaseItem):
     granted_at = models.DateTimeField()
     expires_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)
-    evidence = models.ManyToManyField(EVIDENCE, blank=True, related_name="+")
+    evidence = models.ManyToManyField("evidence.EvidenceFile", blank=True, related_name="+")
 
     class Meta:
         ordering = ["id"]
@@ -386,7 +386,7 @@ class Addendum(CaseItem):
     author = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
     at = models.DateTimeField()
     text = models.TextField()
-    evidence = models.ManyToManyField(EVIDENCE, blank=True, related_name="+")
+    evidence = models.ManyToManyField("evidence.EvidenceFile", blank=True, related_name="+")
 
     class Meta:
         ordering = ["id"]

@@ -27,9 +27,8 @@ def with_everything(qs: Any) -> Any:
         "approvals__approver",
     ]
     for spec in REGISTERS.values():
-        lookups.append(
-            Prefetch(spec.key, queryset=spec.model.objects.select_related("owner").prefetch_related("evidence"))
-        )
+        items: Any = spec.model.objects.select_related("owner")
+        lookups.append(Prefetch(spec.key, queryset=items.prefetch_related("evidence")))
     return qs.select_related("client", "owner", "playbook_version__playbook").prefetch_related(*lookups)
 
 
@@ -105,4 +104,5 @@ def state_digest(case: OffboardingCase) -> str:
 
 def fresh(case: OffboardingCase) -> OffboardingCase:
     """Reload a case with everything prefetched (after a change, prefetch caches are stale)."""
-    return with_everything(OffboardingCase.objects.filter(pk=case.pk)).get()  # type: ignore[no-any-return]
+    loaded: OffboardingCase = with_everything(OffboardingCase.objects.filter(pk=case.pk)).get()
+    return loaded

@@ -1,5 +1,55 @@
-"""API router (placeholder until written)."""
+"""Evidence files: upload once, refer to by SHA-256 everywhere else, download as stored."""
 
-from ninja import Router
+from typing import Any
 
-router = Router()
+from django.http import FileResponse, HttpRequest
+from ninja import Field, File, Router, Status, UploadedFile
+
+from offboard.core.api import actor_of
+from offboard.core.schemas import EvidenceRef, error_responses
+from offboard.evidence import selectors, services
+from offboard.evidence.storage import open_stored
+
+router = Router(tags=["evidence"])
+
+
+class EvidenceOut(EvidenceRef):
+    uploaded_by_id: int = Field(description="User who first uploaded these bytes.")
+
+
+@router.post("", response={201: EvidenceOut, **error_responses(403, 422)},
+             summary="Upload an evidence file (multipart `file`)",
+             description="Stored by content hash: uploading the same bytes again returns the same "
+             "file. Refer to it elsewhere by its `sha256`.")
+def upload(request: HttpRequest, file: UploadedFile = File(...)) -> Any:
+    evidence = services.upload_evidence(actor=actor_of(request), stream=file, name=file.name or "")
+    return Status(201, evidence)
+
+
+@router.get("/{sha256}", response={200: EvidenceOut, **error_responses(404)})
+def get_metadata(request: HttpRequest, sha256: str) -> Any:
+    return selectors.get_file(actor_of(request).org, sha256.lower())
+
+
+@router.get(
+    "/{sha256}/content",
+    response={200: None, **error_responses(404)},
+    summary="Download the file's bytes",
+    openapi_extra={
+        "responses": {
+            "200": {
+                "description": "The stored bytes, as an attachment.",
+                "content": {"application/octet-stream": {"schema": {"type": "string",
+                                                                    "format": "binary"}}},
+            }
+        }
+    },
+)
+def download(request: HttpRequest, sha256: str) -> Any:
+    evidence = selectors.get_file(actor_of(request).org, sha256.lower())
+    return FileResponse(
+        open_stored(evidence.storage_name),
+        as_attachment=True,
+        filename=evidence.original_name,
+        content_type=evidence.media_type,
+    )

@@ -1,16 +1,17 @@
 """Read evidence files of an organization."""
 
 from collections.abc import Iterable
+from typing import Any
 
 from offboard.core.errors import NotFound, ValidationFailed
 from offboard.evidence.models import EvidenceFile
 
 
-def get_file(org: object, sha256: str) -> EvidenceFile:
+def get_file(org: Any, sha256: str) -> EvidenceFile:
     return EvidenceFile.objects.get_in_org(org, "evidence file", sha256=sha256)
 
 
-def files_by_hash(org: object, hashes: Iterable[str], field: str = "evidence") -> list[EvidenceFile]:
+def files_by_hash(org: Any, hashes: Iterable[str], field: str = "evidence") -> list[EvidenceFile]:
     """Resolve sha256 references; unknown ones are a field error, not a silent drop."""
     wanted = sorted({h.lower() for h in hashes})
     found = {f.sha256: f for f in EvidenceFile.objects.filter(org=org, sha256__in=wanted)}

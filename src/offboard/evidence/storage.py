@@ -78,7 +78,7 @@ def put(name: str, spooled: IO[bytes]) -> None:
 
 
 def open_stored(name: str) -> IO[bytes]:
-    return default_storage.open(name, "rb")  # type: ignore[no-any-return]
+    return default_storage.open(name, "rb")
 
 
 def local_path(name: str) -> str:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 def record_event(
     *,
     actor: Actor,
-    type: str,  # noqa: A002 - the event's own vocabulary
+    type: str,
     case: Any = None,
     data: dict[str, Any] | None = None,
     files: Iterable["EvidenceFile"] = (),

@@ -101,8 +101,7 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 _PATTERN_HINTS = {
     "^[a-z0-9_]+$": "use lowercase letters, digits and underscores only, e.g. 'confirm_notice'",
     "^[a-z0-9]+(-[a-z0-9]+)*$": (
-        "use lowercase letters and digits, words joined by single hyphens, "
-        "e.g. 'marketing-agency'"
+        "use lowercase letters and digits, words joined by single hyphens, e.g. 'marketing-agency'"
     ),
     "\\S": "must not be blank",
 }
@@ -427,7 +426,7 @@ class _Document:
             self.raw[path] = str(node.value)
             try:
                 return loader.construct_object(node, deep=True)
-            except Exception as exc:  # noqa: BLE001 - any constructor failure is the user's input
+            except Exception as exc:  # any constructor failure comes from the user's input
                 problem = getattr(exc, "problem", None) or str(exc) or type(exc).__name__
                 self.fail(_node_line(node), path, f"cannot read {node.value!r}: {problem}")
                 self.broken.add(path)
@@ -527,16 +526,22 @@ class _Document:
             hint = _PATTERN_HINTS.get(str(value), f"must match the pattern {value}")
             message = "must not be blank" if hint == "must not be blank" else f"{shown}: {hint}"
             return [PlaybookError(line, render_path(path), message)]
-        messages = {
-            "minLength": "must not be empty",
-            "maxLength": f"is too long: at most {value} characters are allowed",
-            "minimum": f"{shown} is too small: the minimum is {value}",
-            "maximum": f"{shown} is too large: the maximum is {value}",
-            "minItems": f"must list at least {value} item{'s' if value != 1 else ''}",
-            "maxItems": f"lists {_len(instance)} items: at most {value} are allowed",
-            "uniqueItems": f"lists {_first_duplicate(instance)!r} more than once",
-        }
-        message = messages.get(str(validator), str(error.message))
+        if validator == "minLength":
+            message = "must not be empty"
+        elif validator == "maxLength":
+            message = f"is too long: at most {value} characters are allowed"
+        elif validator == "minimum":
+            message = f"{shown} is too small: the minimum is {value}"
+        elif validator == "maximum":
+            message = f"{shown} is too large: the maximum is {value}"
+        elif validator == "minItems":
+            message = f"must list at least {value} item{'s' if value != 1 else ''}"
+        elif validator == "maxItems":
+            message = f"lists {len(instance)} items: at most {value} are allowed"
+        elif validator == "uniqueItems":
+            message = f"lists {_first_duplicate(instance)!r} more than once"
+        else:
+            message = str(error.message)
         return [PlaybookError(line, render_path(path), message)]
 
     def _show(self, path: PathKey, instance: Any) -> str:
@@ -549,11 +554,20 @@ class _Document:
 
     def check_rules(self) -> None:
         data: dict[str, Any] = self.data
+        if not _SLUG.fullmatch(data["slug"]):
+            hint = _PATTERN_HINTS["^[a-z0-9]+(-[a-z0-9]+)*$"]
+            self.fail(self.line_of(("slug",)), ("slug",), hint)
         fee_types = set(data["fee_types"])
         steps: list[dict[str, Any]] = data["steps"]
-        if not _SLUG.fullmatch(data["slug"]):
-            self.fail(self.line_of(("slug",)), ("slug",), _PATTERN_HINTS["^[a-z0-9]+(-[a-z0-9]+)*$"])
+        index = self._check_steps(steps, fee_types)
+        graph = self._check_dependencies(steps, index)
+        self._check_cycles(graph, index)
+        self._check_data_not_waiting_for_payment(steps, graph, index)
+        self._check_approval_policy(data["approval_policy"])
+        self._check_seeds(data.get("seeds") or {}, fee_types)
 
+    def _check_steps(self, steps: list[dict[str, Any]], fee_types: set[str]) -> dict[str, int]:
+        """Check each step on its own; return the index of the first step with each key."""
         index: dict[str, int] = {}
         for i, step in enumerate(steps):
             key = step["key"]
@@ -579,11 +593,16 @@ class _Document:
                     f"use one of: {', '.join(OWNER_ROLES)}",
                 )
             self._check_fee_subset(step.get("fee_types"), fee_types, ("steps", i, "fee_types"))
+        return index
 
+    def _check_dependencies(
+        self, steps: list[dict[str, Any]], index: dict[str, int]
+    ) -> dict[str, list[str]]:
+        """Check every depends_on entry; return the graph of the valid ones."""
         graph: dict[str, list[str]] = {key: [] for key in index}
         for i, step in enumerate(steps):
             for j, dep in enumerate(step.get("depends_on", [])):
-                where = ("steps", i, "depends_on", j)
+                where: PathKey = ("steps", i, "depends_on", j)
                 if dep == step["key"]:
                     self.fail(self.line_of(where), where, f"step {dep!r} cannot depend on itself")
                 elif dep not in index:
@@ -595,13 +614,12 @@ class _Document:
                     )
                 elif index[step["key"]] == i:
                     graph[step["key"]].append(dep)
-        self._check_cycles(graph, index)
-        self._check_data_not_waiting_for_payment(steps, graph, index)
+        return graph
 
-        policy = data["approval_policy"]
+    def _check_approval_policy(self, policy: dict[str, Any]) -> None:
         for j, role in enumerate(policy["roles"]):
             if role not in APPROVER_ROLES:
-                where = ("approval_policy", "roles", j)
+                where: PathKey = ("approval_policy", "roles", j)
                 self.fail(
                     self.line_of(where),
                     where,
@@ -609,7 +627,7 @@ class _Document:
                     f"use one of: {', '.join(APPROVER_ROLES)}",
                 )
 
-        seeds = data.get("seeds") or {}
+    def _check_seeds(self, seeds: dict[str, list[dict[str, Any]]], fee_types: set[str]) -> None:
         for register, items in seeds.items():
             for i, item in enumerate(items):
                 where: PathKey = ("seeds", register, i)
@@ -722,7 +740,9 @@ def _yaml_error(exc: yaml.MarkedYAMLError) -> tuple[int | None, PathKey, str]:
     mark = exc.problem_mark or exc.context_mark
     problem = exc.problem or "the YAML cannot be read"
     message = f"YAML syntax error: {problem}"
-    if exc.context and exc.context_mark is not None:
+    if exc.context and problem.startswith("but "):  # e.g. "expected a single document ..."
+        message = f"YAML syntax error: {exc.context}, {problem}"
+    elif exc.context and exc.context_mark is not None:
         message += f" ({exc.context} started on line {exc.context_mark.line + 1})"
     elif exc.context:
         message += f" ({exc.context})"
@@ -741,10 +761,6 @@ def _first_duplicate(items: Any) -> Any:
             return item
         seen.append(item)
     return None
-
-
-def _len(value: Any) -> int:
-    return len(value) if isinstance(value, (list, dict, str)) else 0
 
 
 # --- building --------------------------------------------------------------------------------

@@ -4,17 +4,18 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from offboard.accounts.models import Membership
 from offboard.accounts.selectors import membership_for
 from offboard.cases import selectors
 from offboard.cases.gates import unmet_gates
-from offboard.cases.models import OffboardingCase
+from offboard.cases.models import OffboardingCase, Step
 from offboard.cases.registers import REGISTERS
 from offboard.cases.state import state_digest
 from offboard.core.errors import NotFound
 from offboard.ledger.selectors import case_events
 
 
-def _membership(request: HttpRequest):  # type: ignore[no-untyped-def]
+def _membership(request: HttpRequest) -> Membership:
     membership = membership_for(request.user)  # type: ignore[arg-type]
     if membership is None:
         raise Http404("You are not a member of any organization.")
@@ -46,7 +47,7 @@ def case_detail(request: HttpRequest, ref: str) -> HttpResponse:
         raise Http404(str(exc)) from None
     registers = [(spec, list(getattr(case, key).all())) for key, spec in REGISTERS.items()]
     steps = list(case.steps.all())
-    phases: dict[str, list] = {}  # type: ignore[type-arg]
+    phases: dict[str, list[Step]] = {}
     for step in steps:
         phases.setdefault(step.phase, []).append(step)
     return render(request, "web/case_detail.html", {

@@ -11,7 +11,12 @@ from offboard.cases.services.closure import (
 )
 from offboard.cases.services.opening import CaseDates, compute_dates, open_case
 from offboard.cases.services.registers import add_register_item, update_register_item
-from offboard.cases.services.steps import complete_step, mark_step_not_applicable, reopen_step, start_step
+from offboard.cases.services.steps import (
+    complete_step,
+    mark_step_not_applicable,
+    reopen_step,
+    start_step,
+)
 from offboard.cases.services.waivers import grant_waiver, revoke_waiver
 
 __all__ = [

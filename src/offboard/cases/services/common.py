@@ -5,7 +5,6 @@ from typing import Any
 from offboard.accounts.models import Membership
 from offboard.cases.models import OffboardingCase
 from offboard.core import clock
-from offboard.core.actor import Actor
 from offboard.core.errors import CaseClosed, Conflict, ValidationFailed
 
 

@@ -20,7 +20,13 @@ from offboard.cases.models import (
     Waiver,
 )
 from offboard.cases.registers import REGISTERS, RegisterSpec, item_state
-from offboard.cases.services.common import ensure_open, ensure_started, lock_case, member_user, record_change
+from offboard.cases.services.common import (
+    ensure_open,
+    ensure_started,
+    lock_case,
+    member_user,
+    record_change,
+)
 from offboard.core import clock
 from offboard.core.actor import Actor
 from offboard.core.errors import ValidationFailed
@@ -40,6 +46,7 @@ def _spec(register: str) -> RegisterSpec:
 def _coerce(spec: RegisterSpec, values: dict[str, Any], errors: Errors) -> dict[str, Any]:
     """Check and convert input values field by field; unknown fields are errors, not ignored."""
     clean: dict[str, Any] = {}
+    value: Any
     for name, raw in values.items():
         if name == "owner_id":
             continue
@@ -159,7 +166,7 @@ def _check_rules(item: Any, changed: dict[str, Any], has_evidence: bool, errors:
 def _check_access(item: AccessGrant, changed: dict[str, Any], has_evidence: bool, errors: Errors,
                   now: dt.datetime) -> None:
     status, planned = item.status, item.planned_action
-    expected = {
+    expected: dict[str, str] = {
         AccessGrant.Status.REVOKED: AccessGrant.PlannedAction.REVOKE,
         AccessGrant.Status.TRANSFERRED: AccessGrant.PlannedAction.TRANSFER,
         AccessGrant.Status.KEPT: AccessGrant.PlannedAction.KEEP,

@@ -1,0 +1,60 @@
+"""The minimal staff pages: login, case list, case detail."""
+
+import pytest
+from django.test import Client
+
+from tests.factories import settle_everything
+
+
+@pytest.fixture
+def browser(cast):
+    c = Client()
+    assert c.login(username="alice", password="correct horse 1")
+    return c
+
+
+def test_pages_need_a_login(db):
+    response = Client().get("/")
+    assert response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+def test_the_login_page_renders(db):
+    response = Client().get("/login/")
+    assert response.status_code == 200
+    assert b"Log in" in response.content
+
+
+def test_the_case_list_shows_the_organizations_cases(browser, case):
+    response = browser.get("/")
+    assert response.status_code == 200
+    assert case.ref.encode() in response.content
+    assert b"Northwind Traders" in response.content
+
+
+def test_the_case_detail_shows_gates_steps_registers_and_timeline(browser, case):
+    response = browser.get(f"/cases/{case.ref}/")
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "steps.incomplete" in body and "approvals.missing" in body
+    assert case.steps.first().title in body
+    assert "case.opened" in body
+
+
+def test_another_organizations_case_is_a_404(case, mallory):
+    c = Client()
+    c.force_login(mallory.user)
+    assert c.get(f"/cases/{case.ref}/").status_code == 404
+
+
+def test_the_case_detail_runs_a_bounded_number_of_queries(browser, case, cast,
+                                                           django_assert_max_num_queries):
+    with django_assert_max_num_queries(40):
+        assert browser.get(f"/cases/{case.ref}/").status_code == 200
+    settle_everything(case, cast)  # many more events, evidence and register changes
+    with django_assert_max_num_queries(40):
+        assert browser.get(f"/cases/{case.ref}/").status_code == 200
+
+
+def test_the_case_list_runs_a_bounded_number_of_queries(browser, case, django_assert_max_num_queries):
+    with django_assert_max_num_queries(10):
+        assert browser.get("/").status_code == 200
