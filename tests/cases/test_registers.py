@@ -118,3 +118,16 @@ def test_another_organizations_case_is_not_found(case, mallory):
         selectors.get_case(mallory.org, case.ref)
     with pytest.raises(NotFound):
         selectors.get_register_item(selectors.get_case(case.org, case.ref), "deliverables", 10**9)
+
+
+def test_finance_completes_the_steps_its_role_owns_but_no_others(case, cast):
+    from offboard.cases.services import mark_step_not_applicable
+
+    dave = cast["dave"]
+    finance_step = next(s for s in case.steps.all() if s.owner_role == "finance")
+    other = next(s for s in case.steps.all() if s.owner_role not in ("finance",) and s.owner_id != dave.user.pk)
+    mark_step_not_applicable(actor=dave, step=finance_step, reason="Invoiced under the master agreement")
+    with pytest.raises(PermissionDenied):
+        mark_step_not_applicable(actor=dave, step=other, reason="x")
+    with pytest.raises(PermissionDenied):
+        mark_step_not_applicable(actor=cast["erin"], step=other, reason="x")

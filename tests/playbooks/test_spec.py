@@ -168,7 +168,10 @@ def test_the_schema_allows_exactly_the_values_the_module_declares() -> None:
     step = defs["step"]["properties"]
     assert tuple(schema["properties"]["service_type"]["enum"]) == SERVICE_TYPES
     assert tuple(defs["fee_types"]["items"]["enum"]) == FEE_TYPES
-    assert tuple(schema["properties"]["approval_policy"]["properties"]["roles"]["items"]["enum"]) == ROLES
+    assert (
+        tuple(schema["properties"]["approval_policy"]["properties"]["roles"]["items"]["enum"])
+        == ROLES
+    )
     assert tuple(step["owner_role"]["enum"]) == ("case_owner", *ROLES)
     assert tuple(step["due"]["properties"]["from"]["enum"]) == DUE_ANCHORS
     assert tuple(step["evidence"]["items"]["enum"]) == EVIDENCE_KINDS
@@ -374,6 +377,17 @@ def test_seeds_for_drops_other_fee_types_and_the_fee_types_field(builtin: Playbo
             assert list(items) == expected
 
 
+def test_the_example_in_the_documentation_is_a_valid_playbook() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "playbooks.md").read_text("utf-8")
+    example = doc.split("## A complete example")[1].split("```yaml\n")[1].split("```")[0]
+    spec = parse_playbook(example)
+    assert spec.slug == "seo-retainer-exit"
+    assert [s.key for s in spec.steps_for("retainer")][:2] == [
+        "confirm_notice",
+        "send_non_renewal_notice",
+    ]
+
+
 # --- fee-type filtering on a small playbook --------------------------------------------------
 
 
@@ -445,8 +459,12 @@ def test_it_tells_how_to_quote_a_value_yaml_read_as_something_else() -> None:
 
 
 def test_it_tells_how_to_write_a_list() -> None:
-    error = only_error(edited("    category: notice\n", "    category: notice\n    evidence: file\n"))
-    assert str(error) == "line 15: steps[0].evidence: 'file' is not a list; write it as a list: [file]"
+    error = only_error(
+        edited("    category: notice\n", "    category: notice\n    evidence: file\n")
+    )
+    assert (
+        str(error) == "line 15: steps[0].evidence: 'file' is not a list; write it as a list: [file]"
+    )
 
 
 def test_it_reports_a_missing_required_key_on_the_line_of_its_mapping() -> None:
@@ -564,12 +582,12 @@ def test_a_self_referencing_alias_is_refused() -> None:
 
 
 def test_deep_nesting_is_refused() -> None:
-    errors = errors_of("slug: " + "[" * 5000)
+    errors = errors_of("slug: " + "[" * 1500)
     assert errors[0].message.startswith("the YAML is nested too deeply")
 
 
 def test_an_oversized_playbook_is_refused() -> None:
-    error = only_error("#" * 1_000_001)
+    error = only_error(b"#" * 1_000_001)
     assert error.message == "the playbook is 1000001 bytes long; at most 1000000 are allowed"
 
 
@@ -595,7 +613,10 @@ def test_it_rejects_a_dependency_on_an_unknown_step() -> None:
 
 def test_it_rejects_a_step_depending_on_itself() -> None:
     error = only_error(edited("depends_on: [confirm_notice]", "depends_on: [final_invoice]"))
-    assert str(error) == "line 23: steps[1].depends_on[0]: step 'final_invoice' cannot depend on itself"
+    assert (
+        str(error)
+        == "line 23: steps[1].depends_on[0]: step 'final_invoice' cannot depend on itself"
+    )
 
 
 def test_it_rejects_a_dependency_cycle_and_names_it() -> None:
@@ -670,7 +691,9 @@ def test_retaining_data_with_a_basis_is_accepted() -> None:
 
 
 def test_it_rejects_a_step_fee_type_the_playbook_does_not_support() -> None:
-    source = edited("    category: notice\n", "    category: notice\n    fee_types: [time_and_materials]\n")
+    source = edited(
+        "    category: notice\n", "    category: notice\n    fee_types: [time_and_materials]\n"
+    )
     assert str(only_error(source)) == (
         "line 15: steps[0].fee_types: fee type 'time_and_materials' not supported by this "
         "playbook; its fee_types are: fixed, retainer"
@@ -688,11 +711,21 @@ def test_it_rejects_an_auditor_as_approver_or_step_owner() -> None:
     ]
 
 
-@pytest.mark.parametrize(("count", "message"), [(0, "'0' is too small: the minimum is 1"),
-                                                (6, "'6' is too large: the maximum is 5")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("count", "message"),
+    [(0, "'0' is too small: the minimum is 1"), (6, "'6' is too large: the maximum is 5")],
+)
 def test_it_bounds_the_number_of_approvers(count: int, message: str) -> None:
     error = only_error(edited("min_approvers: 1", f"min_approvers: {count}"))
     assert str(error) == f"line 6: approval_policy.min_approvers: {message}"
+
+
+def test_a_key_with_a_trailing_line_break_is_refused() -> None:
+    errors = errors_of(edited("key: confirm_notice", 'key: "confirm_notice\\n"'))
+    assert str(errors[0]) == (
+        "line 9: steps[0].key: 'confirm_notice\\n': use lowercase letters, digits and underscores "
+        "only, e.g. 'confirm_notice'"
+    )
 
 
 def test_semantic_rules_wait_until_the_schema_passes() -> None:
@@ -703,9 +736,9 @@ def test_semantic_rules_wait_until_the_schema_passes() -> None:
 
 # --- robustness ------------------------------------------------------------------------------
 
-ROBUST = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+ROBUST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Mutating a built-in costs a full parse (~40 ms) per example.
+ROBUST_BUILTIN = settings(ROBUST, max_examples=60)
 
 
 def parses_or_explains(source: str | bytes) -> None:
@@ -724,7 +757,7 @@ def parses_or_explains(source: str | bytes) -> None:
     assert isinstance(result, PlaybookSpec)
 
 
-@ROBUST
+@ROBUST_BUILTIN
 @given(st.sampled_from(BUILTINS), st.data())
 def test_deleting_any_line_of_a_builtin_parses_or_explains(path: Path, data: st.DataObject) -> None:
     lines = path.read_text("utf-8").splitlines(keepends=True)
@@ -732,7 +765,7 @@ def test_deleting_any_line_of_a_builtin_parses_or_explains(path: Path, data: st.
     parses_or_explains("".join(lines[:index] + lines[index + 1 :]))
 
 
-@ROBUST
+@ROBUST_BUILTIN
 @given(st.sampled_from(BUILTINS), st.data())
 def test_splicing_random_text_into_a_builtin_parses_or_explains(
     path: Path, data: st.DataObject
@@ -761,8 +794,12 @@ def test_random_bytes_parse_or_explain(source: bytes) -> None:
 @given(
     st.recursive(
         st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
-        lambda children: st.lists(children, max_size=4)
-        | st.dictionaries(st.sampled_from(["slug", "steps", "key", "due", "seeds", "x"]), children),
+        lambda children: (
+            st.lists(children, max_size=4)
+            | st.dictionaries(
+                st.sampled_from(["slug", "steps", "key", "due", "seeds", "x"]), children
+            )
+        ),
         max_leaves=20,
     )
 )
@@ -771,10 +808,15 @@ def test_random_json_documents_parse_or_explain(document: object) -> None:
 
 
 JSONISH = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=12)
     | st.sampled_from(["fixed", "retainer", "payment", "data_return", "confirm_notice", "retain"]),
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
     max_leaves=8,
 )
 
@@ -790,9 +832,11 @@ def _paths(value: object, prefix: tuple[object, ...] = ()) -> list[tuple[object,
     return out
 
 
-@ROBUST
+@ROBUST_BUILTIN
 @given(st.sampled_from(BUILTINS), st.data())
-def test_replacing_any_value_of_a_builtin_parses_or_explains(path: Path, data: st.DataObject) -> None:
+def test_replacing_any_value_of_a_builtin_parses_or_explains(
+    path: Path, data: st.DataObject
+) -> None:
     import yaml
 
     document = yaml.safe_load(path.read_text("utf-8"))

@@ -24,7 +24,9 @@ class MeOut(Schema):
     user: UserRef
     email: str
     org: OrgOut
-    role: Role = Field(description="Your role in this organization; it decides what you may change.")
+    role: Role = Field(
+        description="Your role in this organization; it decides what you may change."
+    )
     auth_method: str = Field(description="How this request authenticated (`token`).")
 
 
@@ -40,7 +42,7 @@ class MemberOut(Schema):
 
     @staticmethod
     def resolve_joined_at(obj: Any) -> dt.datetime:
-        return obj.created_at  # type: ignore[no-any-return]
+        return obj.created_at
 
 
 class MemberIn(Input):
@@ -48,7 +50,9 @@ class MemberIn(Input):
     role: Role
     email: str = Field("", max_length=254)
     password: str | None = Field(
-        None, min_length=8, max_length=200,
+        None,
+        min_length=8,
+        max_length=200,
         description="Optional; without one the user cannot log in to the web app until it is set.",
     )
     first_name: str = Field("", max_length=150)
@@ -94,39 +98,54 @@ def list_members(request: HttpRequest) -> Any:
     return selectors.members(actor_of(request).org)
 
 
-@router.post("/members", response={201: MemberOut, **error_responses(403, 422)},
-             summary="Add a member (admin)")
+@router.post(
+    "/members",
+    response={201: MemberOut, **error_responses(403, 422)},
+    summary="Add a member (admin)",
+)
 def add_member(request: HttpRequest, payload: MemberIn) -> Any:
     actor = actor_of(request)
     membership = services.create_user(actor=actor, org=actor.org, **payload.dict())
     return Status(201, membership)
 
 
-@router.patch("/members/{user_id}", response={200: MemberOut, **error_responses(403, 404, 409, 422)},
-              summary="Change a member's role (admin)")
+@router.patch(
+    "/members/{user_id}",
+    response={200: MemberOut, **error_responses(403, 404, 409, 422)},
+    summary="Change a member's role (admin)",
+)
 def change_member_role(request: HttpRequest, user_id: int, payload: RoleIn) -> Any:
     actor = actor_of(request)
     membership = selectors.get_member(actor.org, user_id)
     return services.change_role(actor=actor, membership=membership, role=payload.role)
 
 
-@router.get("/tokens", response={200: list[TokenOut], **error_responses()},
-            summary="My API tokens in this organization")
+@router.get(
+    "/tokens",
+    response={200: list[TokenOut], **error_responses()},
+    summary="My API tokens in this organization",
+)
 @paginated
 def list_tokens(request: HttpRequest) -> Any:
     actor = actor_of(request)
     return selectors.tokens(actor.org, actor.user)
 
 
-@router.post("/tokens", response={201: TokenCreatedOut, **error_responses(422)},
-             summary="Create an API token (the plain token is returned once)")
+@router.post(
+    "/tokens",
+    response={201: TokenCreatedOut, **error_responses(422)},
+    summary="Create an API token (the plain token is returned once)",
+)
 def create_token(request: HttpRequest, payload: TokenIn) -> Any:
     token, plain = services.create_api_token(actor=actor_of(request), name=payload.name)
     return Status(201, {**TokenOut.from_orm(token).dict(), "token": plain})
 
 
-@router.delete("/tokens/{token_id}", response={200: TokenOut, **error_responses(404)},
-               summary="Revoke an API token; requests with it then get 401")
+@router.delete(
+    "/tokens/{token_id}",
+    response={200: TokenOut, **error_responses(404)},
+    summary="Revoke an API token; requests with it then get 401",
+)
 def revoke_token(request: HttpRequest, token_id: int) -> Any:
     actor = actor_of(request)
     token = selectors.get_token(actor.org, actor.user, token_id)

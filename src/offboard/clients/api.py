@@ -1,7 +1,7 @@
 """Clients, their contacts and contracts (with notice and documents)."""
 
 import datetime as dt
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from django.http import HttpRequest
 from ninja import Field, File, Router, Schema, Status, UploadedFile
@@ -14,9 +14,14 @@ from offboard.core.schemas import EvidenceRef, Input, error_responses, paginated
 
 router = Router(tags=["clients"])
 
-ContactRole = Literal[tuple(Contact.Role.values)]  # type: ignore[valid-type]
-ServiceTypeChoice = Literal[tuple(ServiceType.values)]  # type: ignore[valid-type]
-FeeTypeChoice = Literal[tuple(FeeType.values)]  # type: ignore[valid-type]
+if TYPE_CHECKING:
+    ContactRole: TypeAlias = str
+    ServiceTypeChoice: TypeAlias = str
+    FeeTypeChoice: TypeAlias = str
+else:  # enums in the OpenAPI document, from the models' choices
+    ContactRole = Literal[tuple(Contact.Role.values)]
+    ServiceTypeChoice = Literal[tuple(ServiceType.values)]
+    FeeTypeChoice = Literal[tuple(FeeType.values)]
 
 
 class ClientOut(Schema):
@@ -108,8 +113,11 @@ def create_client(request: HttpRequest, payload: ClientIn) -> Any:
     return Status(201, services.create_client(actor=actor_of(request), **payload.dict()))
 
 
-@router.get("/{client_id}", response={200: ClientDetailOut, **error_responses(404)},
-            summary="A client with its contacts and contracts")
+@router.get(
+    "/{client_id}",
+    response={200: ClientDetailOut, **error_responses(404)},
+    summary="A client with its contacts and contracts",
+)
 def get_client(request: HttpRequest, client_id: int) -> Any:
     org = actor_of(request).org
     client = selectors.get_client(org, client_id)
@@ -136,7 +144,9 @@ def list_contracts(request: HttpRequest, client_id: int) -> Any:
     return selectors.contracts(org, selectors.get_client(org, client_id))
 
 
-@router.post("/{client_id}/contracts", response={201: ContractOut, **error_responses(403, 404, 422)})
+@router.post(
+    "/{client_id}/contracts", response={201: ContractOut, **error_responses(403, 404, 422)}
+)
 def create_contract(request: HttpRequest, client_id: int, payload: ContractIn) -> Any:
     actor = actor_of(request)
     client = selectors.get_client(actor.org, client_id)
@@ -148,17 +158,22 @@ def get_contract(request: HttpRequest, contract_id: int) -> Any:
     return selectors.get_contract(actor_of(request).org, contract_id)
 
 
-@router.post("/contracts/{contract_id}/notice", response={200: ContractOut, **error_responses(403, 404, 422)},
-             summary="Record when the termination or non-renewal notice was received")
+@router.post(
+    "/contracts/{contract_id}/notice",
+    response={200: ContractOut, **error_responses(403, 404, 422)},
+    summary="Record when the termination or non-renewal notice was received",
+)
 def record_notice(request: HttpRequest, contract_id: int, payload: NoticeIn) -> Any:
     actor = actor_of(request)
     contract = selectors.get_contract(actor.org, contract_id)
     return services.record_notice(actor=actor, contract=contract, received_at=payload.received_at)
 
 
-@router.post("/contracts/{contract_id}/documents",
-             response={201: EvidenceRef, **error_responses(403, 404, 422)},
-             summary="Attach a signed contract, amendment or notice letter (multipart `file`)")
+@router.post(
+    "/contracts/{contract_id}/documents",
+    response={201: EvidenceRef, **error_responses(403, 404, 422)},
+    summary="Attach a signed contract, amendment or notice letter (multipart `file`)",
+)
 def attach_document(request: HttpRequest, contract_id: int, file: UploadedFile = File(...)) -> Any:
     actor = actor_of(request)
     contract = selectors.get_contract(actor.org, contract_id)

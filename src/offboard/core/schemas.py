@@ -31,6 +31,11 @@ EvidenceRefs = Annotated[
 ]
 
 
+def unset(**field: Any) -> Any:
+    """A field a request may leave out (an update changes only what it sends); not nullable."""
+    return Field(None, **field)
+
+
 class Input(Schema):
     """Request bodies refuse fields they do not know, so a typo is an error, not a no-op."""
 
@@ -70,7 +75,7 @@ def error_responses(*codes: int) -> dict[int, type[ErrorOut]]:
 
 def paginated(func: Callable[..., Any]) -> Callable[..., Any]:
     """`?limit=&offset=` paging; the answer is `{"items": [...], "count": total}`."""
-    return paginate(LimitOffsetPagination, max_limit=MAX_PAGE_SIZE)(func)  # type: ignore[no-any-return]
+    return paginate(LimitOffsetPagination, max_limit=MAX_PAGE_SIZE)(func)
 
 
 def referenced(field: str, lookup: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

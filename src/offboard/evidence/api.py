@@ -17,10 +17,13 @@ class EvidenceOut(EvidenceRef):
     uploaded_by_id: int = Field(description="User who first uploaded these bytes.")
 
 
-@router.post("", response={201: EvidenceOut, **error_responses(403, 422)},
-             summary="Upload an evidence file (multipart `file`)",
-             description="Stored by content hash: uploading the same bytes again returns the same "
-             "file. Refer to it elsewhere by its `sha256`.")
+@router.post(
+    "",
+    response={201: EvidenceOut, **error_responses(403, 422)},
+    summary="Upload an evidence file (multipart `file`)",
+    description="Stored by content hash: uploading the same bytes again returns the same "
+    "file. Refer to it elsewhere by its `sha256`.",
+)
 def upload(request: HttpRequest, file: UploadedFile = File(...)) -> Any:
     evidence = services.upload_evidence(actor=actor_of(request), stream=file, name=file.name or "")
     return Status(201, evidence)
@@ -39,8 +42,9 @@ def get_metadata(request: HttpRequest, sha256: str) -> Any:
         "responses": {
             "200": {
                 "description": "The stored bytes, as an attachment.",
-                "content": {"application/octet-stream": {"schema": {"type": "string",
-                                                                    "format": "binary"}}},
+                "content": {
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                },
             }
         }
     },

@@ -6,7 +6,7 @@ from typing import Any
 
 import pydantic
 from django.http import HttpRequest
-from ninja import Field, Router, Schema, Status
+from ninja import Field, Path, Router, Schema, Status
 
 from offboard.core.api import actor_of
 from offboard.core.errors import ValidationFailed
@@ -22,7 +22,7 @@ SOURCE_BODY = {
     "requestBody": {
         "required": True,
         "description": "The playbook as YAML text (`Content-Type: application/yaml` or "
-        "`text/plain`), or JSON `{\"source\": \"<yaml text>\"}`.",
+        '`text/plain`), or JSON `{"source": "<yaml text>"}`.',
         "content": {
             "application/yaml": {"schema": {"type": "string"}},
             "text/plain": {"schema": {"type": "string"}},
@@ -62,6 +62,10 @@ class PlaybookOut(Schema):
 class PlaybookDetailOut(PlaybookOut):
     versions: list[VersionSummaryOut] = Field(description="Newest first.")
 
+    @staticmethod
+    def resolve_versions(obj: Any) -> list[Any]:
+        return list(obj.versions.select_related("created_by").order_by("-version"))
+
 
 class PlaybookStepOut(Schema):
     key: str
@@ -69,7 +73,9 @@ class PlaybookStepOut(Schema):
     title: str
     guidance: str
     owner_role: str
-    due_anchor: str = Field(description="trigger, notice or end: the date the due offset counts from.")
+    due_anchor: str = Field(
+        description="trigger, notice or end: the date the due offset counts from."
+    )
     due_offset_days: int
     required: bool
     evidence: list[str] = Field(description="Kinds of evidence that complete the step (any one).")
@@ -110,6 +116,10 @@ class VersionOut(VersionSummaryOut):
     def resolve_name(obj: Any) -> str:
         return str(obj.playbook.name)
 
+    @staticmethod
+    def resolve_spec(obj: Any) -> dict[str, Any]:
+        return _spec_out(obj.spec)
+
 
 class ValidationOut(Schema):
     valid: bool
@@ -144,12 +154,18 @@ def _source(request: HttpRequest) -> str:
         except pydantic.ValidationError as exc:
             fields: dict[str, list[str]] = {}
             for err in exc.errors():
-                fields.setdefault(".".join(str(p) for p in err["loc"]) or "body", []).append(err["msg"])
+                fields.setdefault(".".join(str(p) for p in err["loc"]) or "body", []).append(
+                    err["msg"]
+                )
             raise ValidationFailed(fields) from None
     if content_type not in YAML_TYPES:
         raise ValidationFailed(
-            {"body": [f"send YAML as application/yaml or text/plain, or JSON {{\"source\": ...}}; "
-                      f"got {content_type or 'no content type'}"]}
+            {
+                "body": [
+                    f'send YAML as application/yaml or text/plain, or JSON {{"source": ...}}; '
+                    f"got {content_type or 'no content type'}"
+                ]
+            }
         )
     try:
         return request.body.decode("utf-8")
@@ -166,7 +182,9 @@ def _invalid(exc: PlaybookInvalid) -> ValidationFailed:
         + ("; …" if len(exc.errors) > 5 else ""),
     )
     failed.code = "playbook_invalid"
-    failed.details["errors"] = [{"line": e.line, "path": e.path, "message": e.message} for e in exc.errors]
+    failed.details["errors"] = [
+        {"line": e.line, "path": e.path, "message": e.message} for e in exc.errors
+    ]
     return failed
 
 
@@ -176,9 +194,13 @@ def list_playbooks(request: HttpRequest) -> Any:
     return selectors.playbooks(actor_of(request).org)
 
 
-@router.post("/validate", response={200: ValidationOut, **error_responses(422)},
-             summary="Check a playbook without importing it", openapi_extra=SOURCE_BODY,
-             description="422 with `details.errors` = [{line, path, message}] when it is invalid.")
+@router.post(
+    "/validate",
+    response={200: ValidationOut, **error_responses(422)},
+    summary="Check a playbook without importing it",
+    openapi_extra=SOURCE_BODY,
+    description="422 with `details.errors` = [{line, path, message}] when it is invalid.",
+)
 def validate_playbook(request: HttpRequest) -> Any:
     try:
         spec = parse_playbook(_source(request))
@@ -187,34 +209,36 @@ def validate_playbook(request: HttpRequest) -> Any:
     return {"valid": True, "spec": _spec_out(spec)}
 
 
-@router.post("", response={201: VersionOut, **error_responses(403, 422)},
-             summary="Import a playbook as a new immutable version", openapi_extra=SOURCE_BODY,
-             description="Everything is validated first; on any error nothing is imported (422 with "
-             "`details.errors`). Importing the text of the latest version again returns that version.")
+@router.post(
+    "",
+    response={201: VersionOut, **error_responses(403, 422)},
+    summary="Import a playbook as a new immutable version",
+    openapi_extra=SOURCE_BODY,
+    description="Everything is validated first; on any error nothing is imported (422 with "
+    "`details.errors`). Importing the text of the latest version again returns that version.",
+)
 def import_playbook(request: HttpRequest) -> Any:
     source = _source(request)
     try:
         version = services.import_playbook(actor=actor_of(request), source=source)
     except PlaybookInvalid as exc:
         raise _invalid(exc) from None
-    return Status(201, _version_out(version))
+    return Status(201, version)
 
 
-def _version_out(version: Any) -> dict[str, Any]:
-    return {**VersionSummaryOut.from_orm(version).dict(), "slug": version.playbook.slug,
-            "name": version.playbook.name, "source": version.source, "spec": _spec_out(version.spec)}
-
-
-@router.get("/{slug}", response={200: PlaybookDetailOut, **error_responses(404)},
-            summary="A playbook and its versions")
+@router.get(
+    "/{slug}",
+    response={200: PlaybookDetailOut, **error_responses(404)},
+    summary="A playbook and its versions",
+)
 def get_playbook(request: HttpRequest, slug: str) -> Any:
-    playbook = selectors.get_playbook(actor_of(request).org, slug)
-    versions = list(playbook.versions.select_related("created_by").order_by("-version"))
-    return {**PlaybookOut.from_orm(playbook).dict(), "latest_version": versions[0].version
-            if versions else None, "versions": versions}
+    return selectors.get_playbook(actor_of(request).org, slug)
 
 
-@router.get("/{slug}/versions/{version}", response={200: VersionOut, **error_responses(404)},
-            summary="One version: its source text and parsed steps")
-def get_version(request: HttpRequest, slug: str, version: int) -> Any:
-    return _version_out(selectors.get_version(actor_of(request).org, slug, version))
+@router.get(
+    "/{slug}/versions/{version}",
+    response={200: VersionOut, **error_responses(404)},
+    summary="One version: its source text and parsed steps",
+)
+def get_version(request: HttpRequest, slug: str, version: int = Path(..., ge=1)) -> Any:
+    return selectors.get_version(actor_of(request).org, slug, version)

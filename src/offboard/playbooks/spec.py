@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import itertools
 import json
 import re
 from collections import deque
@@ -278,7 +279,7 @@ def _decode(source: str | bytes) -> str:
     if isinstance(source, (bytes, bytearray, memoryview)):
         raw = bytes(source)
         if len(raw) > MAX_SOURCE_BYTES:
-            raise PlaybookInvalid([_too_big(len(raw))])
+            raise PlaybookInvalid([_too_big(len(raw), "bytes")])
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -296,7 +297,7 @@ def _decode(source: str | bytes) -> str:
     elif isinstance(source, str):
         text = source
         if len(text) > MAX_SOURCE_BYTES:
-            raise PlaybookInvalid([_too_big(len(text))])
+            raise PlaybookInvalid([_too_big(len(text), "characters")])
     else:
         raise PlaybookInvalid(
             [PlaybookError(None, "", f"expected YAML text, got {type(source).__name__}")]
@@ -307,16 +308,16 @@ def _decode(source: str | bytes) -> str:
             "",
             f"character U+{ord(m.group()):04X} is not allowed in YAML; remove it",
         )
-        for m in _NON_PRINTABLE.finditer(text)
+        for m in itertools.islice(_NON_PRINTABLE.finditer(text), MAX_ERRORS)
     ]
     if bad:
-        raise PlaybookInvalid(bad[:MAX_ERRORS])
+        raise PlaybookInvalid(bad)
     return text
 
 
-def _too_big(size: int) -> PlaybookError:
+def _too_big(size: int, unit: str) -> PlaybookError:
     return PlaybookError(
-        None, "", f"the playbook is {size} bytes long; at most {MAX_SOURCE_BYTES} are allowed"
+        None, "", f"the playbook is {size} {unit} long; at most {MAX_SOURCE_BYTES} are allowed"
     )
 
 
@@ -556,7 +557,7 @@ class _Document:
         data: dict[str, Any] = self.data
         if not _SLUG.fullmatch(data["slug"]):
             hint = _PATTERN_HINTS["^[a-z0-9]+(-[a-z0-9]+)*$"]
-            self.fail(self.line_of(("slug",)), ("slug",), hint)
+            self.fail(self.line_of(("slug",)), ("slug",), f"{data['slug']!r}: {hint}")
         fee_types = set(data["fee_types"])
         steps: list[dict[str, Any]] = data["steps"]
         index = self._check_steps(steps, fee_types)
@@ -574,7 +575,8 @@ class _Document:
             for name in ("key", "phase"):
                 if not _STEP_KEY.fullmatch(step[name]):
                     where: PathKey = ("steps", i, name)
-                    self.fail(self.line_of(where), where, _PATTERN_HINTS["^[a-z0-9_]+$"])
+                    hint = _PATTERN_HINTS["^[a-z0-9_]+$"]
+                    self.fail(self.line_of(where), where, f"{step[name]!r}: {hint}")
             if key in index:
                 first = self.line_of(("steps", index[key]))
                 self.fail(

@@ -44,7 +44,7 @@ def activate_case(*, actor: Actor, case: OffboardingCase) -> OffboardingCase:
 
 
 def _raise_gates(case: OffboardingCase, gates: list[Any], doing: str) -> None:
-    names = "; ".join(g.message for g in gates)
+    names = " ".join(g.message for g in gates)
     raise GatesUnmet(
         f"Cannot {doing} case {case.ref}: {len(gates)} unmet gate{'s' if len(gates) != 1 else ''}. {names}",
         details={"gates": [g.as_dict() for g in gates]},

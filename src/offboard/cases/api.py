@@ -1,5 +1,0 @@
-"""API router (placeholder until written)."""
-
-from ninja import Router
-
-router = Router()

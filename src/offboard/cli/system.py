@@ -1,0 +1,221 @@
+"""Setting Offboard up and running it: `init`, `serve`, `demo`, `user create`."""
+
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from offboard.cli.common import (
+    AsOption,
+    OrgOption,
+    ensure_django,
+    err,
+    fields_as_options,
+    out,
+    plain,
+    resolve_actor,
+    say,
+)
+
+
+def _migrate() -> None:
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+
+
+def init(
+    org: Annotated[
+        str | None,
+        typer.Option(metavar="SLUG", help="Slug of the first organization (asked if missing)."),
+    ] = None,
+    org_name: Annotated[
+        str | None, typer.Option(metavar="NAME", help="Its display name. Default: from the slug.")
+    ] = None,
+    admin: Annotated[
+        str, typer.Option(metavar="USERNAME", help="Username of its first admin.")
+    ] = "admin",
+    password: Annotated[
+        str | None,
+        typer.Option(
+            envvar="OFFBOARD_ADMIN_PASSWORD",
+            help="The admin's password (asked, hidden, if missing; or $OFFBOARD_ADMIN_PASSWORD).",
+        ),
+    ] = None,
+    email: Annotated[str, typer.Option(help="The admin's email address.")] = "",
+) -> None:
+    """Set up the database: migrate, then create the first organization, admin and playbooks.
+
+    Idempotent: on an initialized database it only migrates, and says so.
+    """
+    ensure_django()
+    from django.db import transaction
+
+    from offboard.accounts.models import Organization
+    from offboard.accounts.services import create_organization, create_user
+    from offboard.core.actor import Actor
+    from offboard.playbooks.services import install_builtin_playbooks
+
+    _migrate()
+    existing = list(Organization.objects.order_by("slug").values_list("slug", flat=True))
+    if (org and org in existing) or (not org and existing):
+        say(
+            f"Database migrated. Already initialized (organizations: {', '.join(existing)}); "
+            "nothing else to do."
+        )
+        return
+    slug = org or typer.prompt("Organization slug (lowercase letters, digits, hyphens)")
+    name = org_name or slug.replace("-", " ").title()
+    if password is None:
+        password = typer.prompt(f"Password for {admin}", hide_input=True, confirmation_prompt=True)
+    fields = {
+        "slug": "--org",
+        "name": "--org-name",
+        "username": "--admin",
+        "password": "--password",
+        "email": "--email",
+    }
+    with transaction.atomic(), fields_as_options(fields):
+        organization = create_organization(slug=slug, name=name)
+        admin_membership = create_user(
+            actor=None,
+            org=organization,
+            username=admin,
+            role="admin",
+            password=password,
+            email=email,
+        )
+        installed = install_builtin_playbooks(
+            actor=Actor.from_membership(admin_membership, auth_method="cli")
+        )
+    say(
+        f"Database migrated. Created organization '{organization.slug}' ({organization.name}) "
+        f"with admin '{admin}' and {len(installed)} built-in playbooks.",
+        "bold",
+    )
+    say("Next: offboard serve   (then sign in at http://127.0.0.1:8000/)")
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+) -> None:
+    """Run the web app with Django's development server.
+
+    Fine on a laptop. In production run `gunicorn offboard.wsgi` behind a reverse proxy instead.
+    """
+    ensure_django()
+    from django.core.management import call_command
+
+    call_command("runserver", f"{host}:{port}", use_reloader=False)
+
+
+def demo(
+    reset: Annotated[
+        bool,
+        typer.Option("--reset", help="Erase the whole database first, then load the demo again."),
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Do not ask before erasing other organizations.")
+    ] = False,
+) -> None:
+    """Load the demo organization 'Brightline Digital' with clients and cases in every state."""
+    ensure_django()
+    from offboard import demo as demo_data
+    from offboard.accounts.models import Organization
+
+    _migrate()
+    if reset and not yes:
+        others = list(
+            Organization.objects.exclude(slug=demo_data.ORG_SLUG).values_list("slug", flat=True)
+        )
+        if others:
+            typer.confirm(
+                f"--reset erases every organization, including {', '.join(others)}. Continue?",
+                abort=True,
+            )
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("Loading the demo", total=len(demo_data.STAGES))
+
+        def advance(stage: str, done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total, description=stage)
+
+        result = demo_data.load_demo(reset=reset, progress=advance)
+    _print_demo(result)
+
+
+def _print_demo(result: dict[str, Any]) -> None:
+    org = result["org"]
+    if result["created"]:
+        say(f"Loaded the demo organization '{org['slug']}' ({org['name']}).", "bold")
+    else:
+        say(f"The demo organization '{org['slug']}' is already loaded (use --reset to reload it).")
+    table = Table(title=f"Demo logins — password: {result['password']}", title_justify="left")
+    for column in ("Username", "Name", "Role"):
+        table.add_column(column)
+    for user in result["users"]:
+        table.add_row(plain(user["username"]), plain(user["name"]), plain(user["role"]))
+    out.print(table)
+    cases = Table(title="Demo cases", title_justify="left")
+    for column in ("Ref", "Client", "State"):
+        cases.add_column(column)
+    for case in result["cases"]:
+        cases.add_row(plain(case["ref"]), plain(case["client"]), plain(case["state"]))
+    out.print(cases)
+    say("Next: offboard serve   (then sign in at http://127.0.0.1:8000/)")
+
+
+user_app = typer.Typer(no_args_is_help=True, help="Users and their roles.")
+
+
+@user_app.command("create")
+def create_user_command(
+    username: Annotated[str, typer.Argument(metavar="USERNAME", help="Login name.")],
+    role: Annotated[
+        str, typer.Option(metavar="ROLE", help="admin, manager, operator, finance or auditor.")
+    ],
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            help="Password (asked, hidden, if missing).",
+        ),
+    ],
+    email: Annotated[str, typer.Option(help="Email address.")] = "",
+    first_name: Annotated[str, typer.Option(help="First name.")] = "",
+    last_name: Annotated[str, typer.Option(help="Last name.")] = "",
+    org: OrgOption = None,
+    as_user: AsOption = None,
+) -> None:
+    """Create a user with a role in the organization (done by an admin, recorded as an event)."""
+    ensure_django()
+    from offboard.accounts.services import create_user
+
+    actor = resolve_actor(org, as_user)
+    fields = {
+        "username": "USERNAME",
+        "role": "--role",
+        "password": "--password",
+        "email": "--email",
+    }
+    with fields_as_options(fields):
+        created = create_user(
+            actor=actor,
+            org=actor.org,
+            username=username,
+            role=role,
+            password=password,
+            email=email,
+            first_name=first_name,
+            last_name=last_name,
+        )
+    say(f"Created user '{created.user.username}' as {created.role} in '{actor.org.slug}'.", "bold")

@@ -1,0 +1,68 @@
+"""The OpenAPI document and the interactive docs."""
+
+import json
+
+from django.test import Client
+
+from offboard.cases.registers import REGISTERS
+
+
+def _schema() -> dict:
+    response = Client().get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    return json.loads(response.content)
+
+
+def test_the_openapi_document_lists_the_case_endpoints(db):
+    schema = _schema()
+
+    paths = schema["paths"]
+    assert schema["openapi"].startswith("3.")
+    for path, method in [
+        ("/api/v1/cases", "get"),
+        ("/api/v1/cases", "post"),
+        ("/api/v1/cases/preview", "post"),
+        ("/api/v1/cases/{ref}", "get"),
+        ("/api/v1/cases/{ref}", "patch"),
+        ("/api/v1/cases/{ref}/close", "post"),
+        ("/api/v1/cases/{ref}/approvals", "post"),
+        ("/api/v1/cases/{ref}/steps/{key}/complete", "post"),
+        ("/api/v1/cases/{ref}/waivers", "post"),
+        ("/api/v1/cases/{ref}/events", "get"),
+    ]:
+        assert method in paths[path], (method, path)
+    for key in REGISTERS:
+        segment = key.replace("_", "-")
+        assert set(paths[f"/api/v1/cases/{{ref}}/{segment}"]) == {"get", "post"}
+        assert set(paths[f"/api/v1/cases/{{ref}}/{segment}/{{item_id}}"]) == {"get", "patch"}
+
+
+def test_every_register_field_and_enum_is_documented(db):
+    components = _schema()["components"]["schemas"]
+
+    grant = components["AccessGrantCreateIn"]
+    assert set(grant["required"]) == {"direction", "system", "planned_action"}
+    assert grant["properties"]["planned_action"]["enum"] == ["revoke", "transfer", "keep"]
+    assert grant["additionalProperties"] is False
+    for key, spec in REGISTERS.items():
+        name = "".join(p.capitalize() for p in spec.event_prefix.split("_"))
+        for schema in (f"{name}CreateIn", f"{name}UpdateIn", f"{name}Out"):
+            documented = set(components[schema]["properties"])
+            assert {f.name for f in spec.fields} <= documented, (key, schema)
+        assert "required" not in components[f"{name}UpdateIn"]
+
+
+def test_operations_document_their_errors_and_security(db):
+    schema = _schema()
+
+    close = schema["paths"]["/api/v1/cases/{ref}/close"]["post"]
+    assert {"401", "403", "404", "409"} <= set(close["responses"])
+    assert close["security"] == [{"BearerToken": []}]
+    assert "ErrorOut" in schema["components"]["schemas"]
+
+
+def test_the_interactive_docs_are_served(db):
+    response = Client().get("/api/v1/docs")
+
+    assert response.status_code == 200
+    assert b"openapi.json" in response.content

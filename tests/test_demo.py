@@ -1,0 +1,196 @@
+"""The demo organization: everyone and everything a newcomer needs to see, loaded once."""
+
+import pytest
+from typer.testing import CliRunner
+
+
+@pytest.fixture
+def demo(db):
+    from offboard.demo import load_demo
+
+    return load_demo()
+
+
+def brightline_cases():
+    from offboard.cases.models import OffboardingCase
+    from offboard.cases.state import with_everything
+
+    return {
+        c.state: c for c in with_everything(OffboardingCase.objects.filter(org__slug="brightline"))
+    }
+
+
+def test_the_demo_has_every_role_and_prints_the_password(demo):
+    from offboard.accounts.models import User
+    from offboard.core.permissions import ROLES
+
+    assert demo["created"] is True
+    assert demo["password"] == "offboard-demo"
+    assert {u["role"] for u in demo["users"]} == set(ROLES)
+    assert [u["username"] for u in demo["users"]] == [
+        "alice",
+        "bob",
+        "carol",
+        "dave",
+        "erin",
+        "oscar",
+    ]
+    assert all(" " in u["name"] for u in demo["users"])  # realistic full names
+    assert User.objects.get(username="bob").check_password("offboard-demo")
+
+
+def test_the_demo_has_a_case_in_every_state(demo):
+    assert set(brightline_cases()) == {"draft", "active", "closing", "closed", "cancelled"}
+    assert sorted(c["state"] for c in demo["cases"]) == [
+        "active",
+        "active",
+        "cancelled",
+        "closed",
+        "closing",
+        "draft",
+    ]
+
+
+def test_the_closed_case_meets_every_gate_with_two_approvals_and_an_addendum(demo):
+    from offboard.cases.gates import unmet_gates
+
+    closed = brightline_cases()["closed"]
+
+    assert unmet_gates(closed) == []
+    assert sorted(a.approver.username for a in closed.approvals.all()) == ["bob", "carol"]
+    assert closed.addenda.count() == 1
+    assert closed.events.filter(type="case.closed").count() == 1
+
+
+def test_the_closing_case_waits_for_a_second_approval(demo):
+    from offboard.cases.gates import unmet_gates
+
+    closing = brightline_cases()["closing"]
+
+    assert [a.approver.username for a in closing.approvals.all()] == ["bob"]
+    assert [g.code for g in unmet_gates(closing)] == ["approvals.missing"]
+
+
+def test_the_active_cases_are_part_way_with_evidence_a_waiver_and_an_overdue_step(demo):
+    from offboard.cases.models import AccessGrant, OffboardingCase, Step, Waiver
+    from offboard.core import clock
+
+    active = OffboardingCase.objects.filter(org__slug="brightline", state="active")
+    steps = Step.objects.filter(case__in=active)
+
+    assert active.count() == 2
+    assert steps.filter(status="done").exclude(evidence=None).exists()
+    assert steps.filter(status__in=["pending", "in_progress"]).exists()
+    overdue = steps.filter(due_date__lt=clock.today()).exclude(
+        status__in=["done", "not_applicable"]
+    )
+    assert overdue.count() == 1
+    assert Waiver.objects.filter(case__in=active).count() == 1
+    verified = AccessGrant.objects.filter(case__in=active, status="revoked").exclude(
+        verification_level=""
+    )
+    assert verified.count() >= 2
+
+
+def test_the_cancelled_and_draft_cases_say_why(demo):
+    cases = brightline_cases()
+
+    assert "withdrew its termination notice" in cases["cancelled"].cancel_reason
+    assert cases["draft"].scope == "partial"
+    assert cases["draft"].scope_notes
+
+
+def test_the_demo_covers_every_service_and_fee_type_with_contacts(demo):
+    from offboard.clients.models import Client, Contact, Contract, FeeType, ServiceType
+
+    clients = Client.objects.filter(org__slug="brightline")
+    contracts = Contract.objects.filter(org__slug="brightline")
+
+    assert clients.count() >= 6
+    assert set(contracts.values_list("service_type", flat=True)) == set(ServiceType.values)
+    assert set(contracts.values_list("fee_type", flat=True)) == set(FeeType.values)
+    for client in clients:
+        roles = set(Contact.objects.filter(client=client).values_list("role", flat=True))
+        assert roles == set(Contact.Role.values), client.name
+
+
+def test_every_demo_change_is_an_event_and_evidence_is_real_pdf(demo):
+    from django.core.files.storage import default_storage
+
+    from offboard.cases.models import OffboardingCase
+    from offboard.evidence.models import EvidenceFile
+    from offboard.ledger.models import CaseEvent
+
+    for case in OffboardingCase.objects.filter(org__slug="brightline"):
+        assert case.events.filter(type="case.opened").count() == 1
+    assert CaseEvent.objects.filter(type="member.added").count() == 5
+    pdfs = EvidenceFile.objects.filter(org__slug="brightline", media_type="application/pdf")
+    assert pdfs.count() > 20
+    with default_storage.open(pdfs.first().storage_name) as stored:
+        content = stored.read()
+    assert content.startswith(b"%PDF-1.4") and content.rstrip().endswith(b"%%EOF")
+
+
+def test_the_demo_pdf_has_a_correct_cross_reference_table():
+    from offboard.demo import pdf
+
+    content = pdf("Title (with parentheses)", ["Line one", "Line — two"])
+    xref_at = int(content.rsplit(b"startxref\n", 1)[1].split(b"\n", 1)[0])
+
+    assert content[xref_at:].startswith(b"xref\n0 6\n")
+    offsets = [int(line[:10]) for line in content[xref_at:].split(b"\n")[3:8]]
+    for number, offset in enumerate(offsets, start=1):
+        assert content[offset:].startswith(b"%d 0 obj" % number)
+
+
+def test_loading_the_demo_twice_changes_nothing(demo):
+    from offboard.accounts.models import Organization, User
+    from offboard.cases.models import OffboardingCase
+    from offboard.demo import load_demo
+    from offboard.ledger.models import CaseEvent
+
+    before = (
+        Organization.objects.count(),
+        User.objects.count(),
+        OffboardingCase.objects.count(),
+        CaseEvent.objects.count(),
+    )
+
+    again = load_demo()
+
+    assert again["created"] is False
+    assert again["cases"] == demo["cases"]
+    assert before == (
+        Organization.objects.count(),
+        User.objects.count(),
+        OffboardingCase.objects.count(),
+        CaseEvent.objects.count(),
+    )
+
+
+def test_reset_erases_the_database_and_loads_the_demo_again(transactional_db):
+    from offboard.accounts.models import Organization
+    from offboard.accounts.services import create_organization
+    from offboard.cases.models import OffboardingCase
+    from offboard.demo import load_demo
+
+    load_demo()
+    create_organization(slug="scratch", name="Scratch")
+
+    reloaded = load_demo(reset=True)
+
+    assert reloaded["created"] is True
+    assert list(Organization.objects.values_list("slug", flat=True)) == ["brightline"]
+    assert OffboardingCase.objects.count() == 6
+
+
+def test_offboard_demo_prints_the_logins(transactional_db, monkeypatch):
+    from offboard.cli import app
+
+    result = CliRunner().invoke(app, ["demo"])
+
+    assert result.exit_code == 0, result.output
+    assert "offboard-demo" in result.stdout
+    for username in ("alice", "bob", "carol", "dave", "erin", "oscar"):
+        assert username in result.stdout
+    assert "closed" in result.stdout
