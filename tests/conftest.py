@@ -48,8 +48,15 @@ def cast(org: Any) -> dict[str, Actor]:
 
     actors = {}
     for name, role in CAST.items():
-        m = create_user(actor=None, org=org, username=name, role=role, password="correct horse 1",
-                        email=f"{name}@acme.example", first_name=name.capitalize())
+        m = create_user(
+            actor=None,
+            org=org,
+            username=name,
+            role=role,
+            password="correct horse 1",
+            email=f"{name}@acme.example",
+            first_name=name.capitalize(),
+        )
         actors[name] = Actor.from_membership(m, auth_method="test")
     return actors
 
@@ -58,8 +65,9 @@ def cast(org: Any) -> dict[str, Actor]:
 def mallory(other_org: Any) -> Actor:
     from offboard.accounts.services import create_user
 
-    m = create_user(actor=None, org=other_org, username="mallory", role="admin",
-                    password="correct horse 1")
+    m = create_user(
+        actor=None, org=other_org, username="mallory", role="admin", password="correct horse 1"
+    )
     return Actor.from_membership(m, auth_method="test")
 
 
@@ -80,12 +88,23 @@ def client_contract(alice: Actor) -> tuple[Any, Any]:
     from offboard.clients.services import add_contact, create_client, create_contract
 
     client = create_client(actor=alice, name="Northwind Traders")
-    add_contact(actor=alice, client=client, name="Nina North", email="nina@northwind.example",
-                role="primary")
+    add_contact(
+        actor=alice,
+        client=client,
+        name="Nina North",
+        email="nina@northwind.example",
+        role="primary",
+    )
     contract = create_contract(
-        actor=alice, client=client, reference="NW-2025-01", service_type="marketing_agency",
-        fee_type="retainer", start_date=dt.date(2025, 1, 1), end_date=dt.date(2026, 12, 31),
-        notice_period_days=30, data_return_window_days=30,
+        actor=alice,
+        client=client,
+        reference="NW-2025-01",
+        service_type="marketing_agency",
+        fee_type="retainer",
+        start_date=dt.date(2025, 1, 1),
+        end_date=dt.date(2026, 12, 31),
+        notice_period_days=30,
+        data_return_window_days=30,
     )
     return client, contract
 
@@ -96,7 +115,11 @@ def case(alice: Actor, playbooks: dict[str, Any], client_contract: tuple[Any, An
 
     client, contract = client_contract
     return open_case(
-        actor=alice, client=client, contracts=[contract], trigger="non_renewal",
-        trigger_date=dt.date(2026, 11, 2), owner_id=alice.user.pk,
+        actor=alice,
+        client=client,
+        contracts=[contract],
+        trigger="non_renewal",
+        trigger_date=dt.date(2026, 11, 2),
+        owner_id=alice.user.pk,
         playbook_version=playbooks["marketing_agency"],
     )

@@ -6,7 +6,9 @@ from typing import Any
 from offboard.core.actor import Actor
 
 
-def upload(actor: Actor, content: bytes = b"%PDF-1.4 evidence\n", name: str = "evidence.pdf") -> Any:
+def upload(
+    actor: Actor, content: bytes = b"%PDF-1.4 evidence\n", name: str = "evidence.pdf"
+) -> Any:
     from offboard.evidence.services import store_file
 
     return store_file(actor=actor, stream=io.BytesIO(content), name=name)
@@ -28,19 +30,31 @@ def settle_everything(case: Any, cast: dict[str, Actor]) -> Any:
     proof = upload(alice, b"%PDF-1.4 signed acceptance and certificates\n", "proof.pdf")
     case = fresh(case)
     for d in case.deliverables.all():
-        update_register_item(actor=alice, item=d, values={"status": "accepted",
-                             "acceptance_note": "Accepted by email"}, evidence=[proof])
+        update_register_item(
+            actor=alice,
+            item=d,
+            values={"status": "accepted", "acceptance_note": "Accepted by email"},
+            evidence=[proof],
+        )
     for h in case.handover_items.all():
-        update_register_item(actor=alice, item=h, values={"status": "handed_over",
-                             "method": h.method or "Transferred ownership", "new_owner": "Client IT"})
+        update_register_item(
+            actor=alice,
+            item=h,
+            values={
+                "status": "handed_over",
+                "method": h.method or "Transferred ownership",
+                "new_owner": "Client IT",
+            },
+        )
     grants = sorted(case.access_grants.all(), key=lambda g: g.planned_action != "transfer")
     for g in grants:
         if g.planned_action == AccessGrant.PlannedAction.TRANSFER:
             update_register_item(actor=alice, item=g, values={"status": "transferred"})
         elif g.planned_action == AccessGrant.PlannedAction.REVOKE:
             update_register_item(actor=alice, item=g, values={"status": "revoked"})
-            update_register_item(actor=alice, item=g, values={"verification_level": "attested"},
-                                 evidence=[proof])
+            update_register_item(
+                actor=alice, item=g, values={"verification_level": "attested"}, evidence=[proof]
+            )
         else:
             import datetime as dt
 
@@ -48,9 +62,14 @@ def settle_everything(case: Any, cast: dict[str, Actor]) -> Any:
 
             from offboard.cases.services import grant_waiver
 
-            grant_waiver(actor=cast["bob"], case=case, target_type="access_grant", target_id=g.pk,
-                         justification="Client asked us to keep read access for 90 days",
-                         expires_at=timezone.now() + dt.timedelta(days=90))
+            grant_waiver(
+                actor=cast["bob"],
+                case=case,
+                target_type="access_grant",
+                target_id=g.pk,
+                justification="Client asked us to keep read access for 90 days",
+                expires_at=timezone.now() + dt.timedelta(days=90),
+            )
     for d in case.data_dispositions.all():
         if d.action == DataDisposition.Action.RETAIN:
             if not d.retention_basis:
@@ -61,12 +80,20 @@ def settle_everything(case: Any, cast: dict[str, Actor]) -> Any:
             values["method"] = "export" if d.action == "return" else "nist_purge"
         update_register_item(actor=alice, item=d, values=values, evidence=[proof])
     if not case.settlements.exists():
-        add_register_item(actor=dave, case=case, register="settlements",
-                          values={"kind": "final_invoice", "description": "Final invoice"})
+        add_register_item(
+            actor=dave,
+            case=case,
+            register="settlements",
+            values={"kind": "final_invoice", "description": "Final invoice"},
+        )
         case = fresh(case)
     for s in case.settlements.all():
-        update_register_item(actor=dave, item=s, values={"status": "paid", "amount": "1200.00",
-                             "currency": "EUR", "reference": "INV-1"}, evidence=[proof])
+        update_register_item(
+            actor=dave,
+            item=s,
+            values={"status": "paid", "amount": "1200.00", "currency": "EUR", "reference": "INV-1"},
+            evidence=[proof],
+        )
     case = fresh(case)
     pending = [s for s in case.steps.all() if s.status not in ("done", "not_applicable")]
     done: set[str] = {s.key for s in case.steps.all() if s.status in ("done", "not_applicable")}
@@ -75,11 +102,18 @@ def settle_everything(case: Any, cast: dict[str, Actor]) -> Any:
         for s in list(pending):
             if all(dep in done for dep in s.depends_on):
                 if s.evidence_required:
-                    complete_step(actor=alice, step=s, evidence=[proof], note="Done, see file",
-                                  link="https://example.org/proof", attestation="I confirm this")
+                    complete_step(
+                        actor=alice,
+                        step=s,
+                        evidence=[proof],
+                        note="Done, see file",
+                        link="https://example.org/proof",
+                        attestation="I confirm this",
+                    )
                 else:
-                    mark_step_not_applicable(actor=alice, step=s, reason="Covered elsewhere") \
-                        if not s.required else complete_step(actor=alice, step=s, note="Done")
+                    mark_step_not_applicable(
+                        actor=alice, step=s, reason="Covered elsewhere"
+                    ) if not s.required else complete_step(actor=alice, step=s, note="Done")
                 done.add(s.key)
                 pending.remove(s)
                 progressed = True

@@ -14,7 +14,7 @@ api = NinjaAPI(
     title="Offboard API",
     version=__version__,
     description="Client offboarding cases, registers, approvals and evidence. Authenticate with "
-    "`Authorization: Bearer <token>`; errors are `{\"error\": {\"code\", \"message\", \"details\"}}`.",
+    '`Authorization: Bearer <token>`; errors are `{"error": {"code", "message", "details"}}`.',
     auth=BearerToken(),
     urls_namespace="api",
     docs_url="/docs",

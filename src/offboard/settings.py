@@ -23,7 +23,9 @@ if not SECRET_KEY:
     if not DEBUG:
         raise RuntimeError("OFFBOARD_SECRET_KEY must be set when OFFBOARD_DEBUG is off.")
     SECRET_KEY = "dev-only-insecure-key-set-OFFBOARD_SECRET_KEY-in-production"
-ALLOWED_HOSTS = os.environ.get("OFFBOARD_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
+ALLOWED_HOSTS = os.environ.get("OFFBOARD_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(
+    ","
+)
 SITE_HOST = os.environ.get("OFFBOARD_SITE_HOST", "offboard.localhost")
 
 INSTALLED_APPS = [

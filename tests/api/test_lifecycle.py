@@ -78,6 +78,7 @@ def _settle_registers(api: Any, ref: str, proof: str) -> None:
                     "status": "handed_over",
                     "method": h["method"] or "Relicensed by the client",
                     "new_owner": "Client IT",
+                    "evidence": [proof],
                 },
             )
         )

@@ -79,7 +79,9 @@ def test_lists_paginate_with_limit_offset_and_a_total_count(api, cast, client_co
         "C-2026-0003",
     }
     assert beyond == {"items": [], "count": 3}
-    assert erin.get("/cases", {"limit": 0}).status_code == 422
+    too_small = erin.get("/cases", {"limit": 0})
+    assert too_small.status_code == 422
+    assert list(too_small.json()["error"]["details"]["fields"]) == ["limit"]
     assert erin.get("/cases", {"offset": -1}).status_code == 422
 
 

@@ -32,14 +32,21 @@ def closing(case, cast):
 
 
 def approve(actor, case, decision="approved", comment=""):
-    return approve_case(actor=actor, case=case, decision=decision, comment=comment,
-                        state_digest_seen=state_digest(fresh(case)))
+    return approve_case(
+        actor=actor,
+        case=case,
+        decision=decision,
+        comment=comment,
+        state_digest_seen=state_digest(fresh(case)),
+    )
 
 
 def test_a_change_returns_the_case_to_active_and_invalidates_approvals(closing, cast):
     approve(cast["bob"], closing)
     d = closing.deliverables.first()
-    update_register_item(actor=cast["alice"], item=d, values={"notes": "Client asked for a PDF copy"})
+    update_register_item(
+        actor=cast["alice"], item=d, values={"notes": "Client asked for a PDF copy"}
+    )
     case = fresh(closing)
     assert case.state == "active"
     assert case.approvals.get().invalidated_at is not None
@@ -52,7 +59,9 @@ def test_a_change_returns_the_case_to_active_and_invalidates_approvals(closing, 
 
 def test_an_approval_of_a_stale_digest_is_refused(closing, cast):
     old = state_digest(fresh(closing))
-    update_register_item(actor=cast["alice"], item=closing.deliverables.first(), values={"notes": "x"})
+    update_register_item(
+        actor=cast["alice"], item=closing.deliverables.first(), values={"notes": "x"}
+    )
     enter_closing(actor=cast["alice"], case=closing)
     with pytest.raises(Conflict) as exc:
         approve_case(actor=cast["bob"], case=closing, decision="approved", state_digest_seen=old)
@@ -95,7 +104,9 @@ def test_approvals_from_roles_outside_the_policy_are_refused(closing, cast):
 
 def test_a_rejection_blocks_closure_with_the_comment(closing, cast):
     approve(cast["bob"], closing)
-    approve(cast["carol"], closing, decision="rejected", comment="Backups deletion certificate missing")
+    approve(
+        cast["carol"], closing, decision="rejected", comment="Backups deletion certificate missing"
+    )
     gates = unmet_gates(fresh(closing))
     assert gates[0].code == "approvals.rejected"
     assert "Backups deletion certificate missing" in gates[0].message
@@ -122,10 +133,18 @@ def test_every_write_to_a_closed_case_is_refused(closed, cast):
         lambda: complete_step(actor=alice, step=step, note="x"),
         lambda: mark_step_not_applicable(actor=alice, step=step, reason="x"),
         lambda: reopen_step(actor=alice, step=step, reason="x"),
-        lambda: add_register_item(actor=alice, case=closed, register="deliverables", values={"title": "x"}),
+        lambda: add_register_item(
+            actor=alice, case=closed, register="deliverables", values={"title": "x"}
+        ),
         lambda: update_register_item(actor=alice, item=item, values={"notes": "x"}),
-        lambda: grant_waiver(actor=bob, case=closed, target_type="step", target_id=step.pk,
-                             justification="x", expires_at=None),
+        lambda: grant_waiver(
+            actor=bob,
+            case=closed,
+            target_type="step",
+            target_id=step.pk,
+            justification="x",
+            expires_at=None,
+        ),
         lambda: approve(bob, closed),
         lambda: enter_closing(actor=alice, case=closed),
         lambda: close_case(actor=alice, case=closed),
@@ -142,8 +161,12 @@ def test_every_write_to_a_closed_case_is_refused(closed, cast):
 
 def test_an_addendum_is_the_one_write_a_closed_case_accepts(closed, cast):
     file = upload(cast["alice"], b"late bank confirmation", "bank.txt")
-    addendum = add_addendum(actor=cast["alice"], case=closed, text="Bank confirmed the refund on 3 Dec.",
-                            evidence=[file])
+    addendum = add_addendum(
+        actor=cast["alice"],
+        case=closed,
+        text="Bank confirmed the refund on 3 Dec.",
+        evidence=[file],
+    )
     assert addendum.evidence.get() == file
     event = CaseEvent.objects.filter(case=closed).last()
     assert event.type == "case.addendum" and event.files == [file.sha256]

@@ -18,8 +18,14 @@ NOTICE_AT = dt.datetime(2026, 9, 3, 9, 30, tzinfo=dt.UTC)
 def _contract(alice, service_type, fee_type, n):
     client = create_client(actor=alice, name=f"Client {service_type} {fee_type}")
     contract = create_contract(
-        actor=alice, client=client, reference=f"K-{n}", service_type=service_type, fee_type=fee_type,
-        start_date=dt.date(2024, 1, 1), end_date=dt.date(2026, 12, 31), notice_period_days=45,
+        actor=alice,
+        client=client,
+        reference=f"K-{n}",
+        service_type=service_type,
+        fee_type=fee_type,
+        start_date=dt.date(2024, 1, 1),
+        end_date=dt.date(2026, 12, 31),
+        notice_period_days=45,
         data_return_window_days=21,
     )
     record_notice(actor=alice, contract=contract, received_at=NOTICE_AT)
@@ -32,9 +38,15 @@ def test_each_builtin_playbook_instantiates_with_correct_due_dates(service_type,
     version = playbooks[service_type]
     for n, fee_type in enumerate(FEE_TYPES):
         client, contract = _contract(alice, service_type, fee_type, n)
-        case = open_case(actor=alice, client=client, contracts=[contract],
-                         trigger="termination_by_client", trigger_date=TRIGGER,
-                         owner_id=alice.user.pk, playbook_version=version)
+        case = open_case(
+            actor=alice,
+            client=client,
+            contracts=[contract],
+            trigger="termination_by_client",
+            trigger_date=TRIGGER,
+            owner_id=alice.user.pk,
+            playbook_version=version,
+        )
         # early termination: effective end = notice received + notice period
         assert case.notice_date == dt.date(2026, 9, 3)
         assert case.effective_end_date == dt.date(2026, 10, 18)
@@ -44,13 +56,17 @@ def test_each_builtin_playbook_instantiates_with_correct_due_dates(service_type,
         steps = list(case.steps.order_by("position"))
         assert [s.key for s in steps] == [s.key for s in expected]
         for step, spec in zip(steps, expected, strict=True):
-            assert step.due_date == anchors[spec.due_anchor] + dt.timedelta(days=spec.due_offset_days)
+            assert step.due_date == anchors[spec.due_anchor] + dt.timedelta(
+                days=spec.due_offset_days
+            )
             assert step.owner is not None
         titles = " | ".join(s.title.lower() for s in steps)
         if fee_type == "fixed":
             assert "acceptance" in titles
             invoice = next(s for s in steps if s.category == "invoice")
-            acceptance = next(s for s in steps if s.category == "deliverable" and "acceptance" in s.title.lower())
+            acceptance = next(
+                s for s in steps if s.category == "deliverable" and "acceptance" in s.title.lower()
+            )
             assert acceptance.key in invoice.depends_on
         if fee_type == "retainer":
             assert "non-renewal" in titles
@@ -60,9 +76,15 @@ def test_each_builtin_playbook_instantiates_with_correct_due_dates(service_type,
 
 def test_expiry_uses_the_contract_end_date(alice, playbooks, client_contract):
     client, contract = client_contract
-    case = open_case(actor=alice, client=client, contracts=[contract], trigger="contract_expiry",
-                     trigger_date=dt.date(2026, 10, 1), owner_id=alice.user.pk,
-                     playbook_version=playbooks["marketing_agency"])
+    case = open_case(
+        actor=alice,
+        client=client,
+        contracts=[contract],
+        trigger="contract_expiry",
+        trigger_date=dt.date(2026, 10, 1),
+        owner_id=alice.user.pk,
+        playbook_version=playbooks["marketing_agency"],
+    )
     assert case.effective_end_date == dt.date(2026, 12, 31)
     assert case.data_return_deadline == dt.date(2027, 1, 30)
 
@@ -77,9 +99,16 @@ def test_invalid_input_names_each_field_and_writes_nothing(alice, playbooks, cli
     client, _contract = client_contract
     before = (OffboardingCase.objects.count(), CaseEvent.objects.count())
     with pytest.raises(ValidationFailed) as exc:
-        open_case(actor=alice, client=client, contracts=[], trigger="bored", trigger_date=TRIGGER,
-                  owner_id=alice.user.pk, playbook_version=playbooks["marketing_agency"],
-                  scope="partial")
+        open_case(
+            actor=alice,
+            client=client,
+            contracts=[],
+            trigger="bored",
+            trigger_date=TRIGGER,
+            owner_id=alice.user.pk,
+            playbook_version=playbooks["marketing_agency"],
+            scope="partial",
+        )
     assert set(exc.value.errors) == {"trigger", "contracts", "scope_notes"}
     assert "'bored' is not one of" in exc.value.errors["trigger"][0]
     assert (OffboardingCase.objects.count(), CaseEvent.objects.count()) == before
@@ -89,25 +118,44 @@ def test_the_owner_must_be_a_member_who_can_own_work(cast, playbooks, client_con
     client, contract = client_contract
     for owner in (cast["erin"].user.pk, mallory.user.pk):
         with pytest.raises(ValidationFailed) as exc:
-            open_case(actor=cast["alice"], client=client, contracts=[contract], trigger="breach",
-                      trigger_date=TRIGGER, owner_id=owner, playbook_version=playbooks["marketing_agency"])
+            open_case(
+                actor=cast["alice"],
+                client=client,
+                contracts=[contract],
+                trigger="breach",
+                trigger_date=TRIGGER,
+                owner_id=owner,
+                playbook_version=playbooks["marketing_agency"],
+            )
         assert "owner_id" in exc.value.errors
 
 
 def test_an_operator_cannot_open_a_case(cast, playbooks, client_contract):
     client, contract = client_contract
     with pytest.raises(PermissionDenied):
-        open_case(actor=cast["oscar"], client=client, contracts=[contract], trigger="breach",
-                  trigger_date=TRIGGER, owner_id=cast["alice"].user.pk,
-                  playbook_version=playbooks["marketing_agency"])
+        open_case(
+            actor=cast["oscar"],
+            client=client,
+            contracts=[contract],
+            trigger="breach",
+            trigger_date=TRIGGER,
+            owner_id=cast["alice"].user.pk,
+            playbook_version=playbooks["marketing_agency"],
+        )
 
 
 def test_case_references_are_sequential_per_organization(alice, playbooks, client_contract):
     client, contract = client_contract
     refs = [
-        open_case(actor=alice, client=client, contracts=[contract], trigger="other",
-                  trigger_date=TRIGGER, owner_id=alice.user.pk,
-                  playbook_version=playbooks["marketing_agency"]).ref
+        open_case(
+            actor=alice,
+            client=client,
+            contracts=[contract],
+            trigger="other",
+            trigger_date=TRIGGER,
+            owner_id=alice.user.pk,
+            playbook_version=playbooks["marketing_agency"],
+        ).ref
         for _ in range(3)
     ]
     assert refs == ["C-2026-0001", "C-2026-0002", "C-2026-0003"]

@@ -30,8 +30,12 @@ REFERENCES = [
 def test_handover_fields_refuse_values_that_look_like_secrets(case, alice, value):
     before = HandoverItem.objects.count(), CaseEvent.objects.count()
     with pytest.raises(ValidationFailed) as exc:
-        add_register_item(actor=alice, case=case, register="handover_items",
-                          values={"kind": "vault_entry", "name": "Ads admin", "reference": value})
+        add_register_item(
+            actor=alice,
+            case=case,
+            register="handover_items",
+            values={"kind": "vault_entry", "name": "Ads admin", "reference": value},
+        )
     assert "never the secret itself" in exc.value.errors["reference"][0]
     assert (HandoverItem.objects.count(), CaseEvent.objects.count()) == before
 
@@ -43,18 +47,43 @@ def test_references_to_secrets_are_accepted(value):
 
 def test_unknown_fields_and_bad_values_are_named(case, alice):
     with pytest.raises(ValidationFailed) as exc:
-        add_register_item(actor=alice, case=case, register="access_grants", values={
-            "direction": "sideways", "system": "", "planned_action": "revoke", "colour": "red"})
+        add_register_item(
+            actor=alice,
+            case=case,
+            register="access_grants",
+            values={
+                "direction": "sideways",
+                "system": "",
+                "planned_action": "revoke",
+                "colour": "red",
+            },
+        )
     assert set(exc.value.errors) == {"direction", "system", "colour"}
 
 
 def test_our_access_is_revoked_only_after_ownership_is_transferred(case, alice):
-    transfer = add_register_item(actor=alice, case=case, register="access_grants", values={
-        "direction": "provider_in_client", "system": "Google Ads", "principal": "MCC owner",
-        "planned_action": "transfer"})
-    ours = add_register_item(actor=alice, case=case, register="access_grants", values={
-        "direction": "provider_in_client", "system": "Google Ads", "principal": "agency logins",
-        "planned_action": "revoke"})
+    transfer = add_register_item(
+        actor=alice,
+        case=case,
+        register="access_grants",
+        values={
+            "direction": "provider_in_client",
+            "system": "Google Ads",
+            "principal": "MCC owner",
+            "planned_action": "transfer",
+        },
+    )
+    ours = add_register_item(
+        actor=alice,
+        case=case,
+        register="access_grants",
+        values={
+            "direction": "provider_in_client",
+            "system": "Google Ads",
+            "principal": "agency logins",
+            "planned_action": "revoke",
+        },
+    )
     with pytest.raises(ValidationFailed) as exc:
         update_register_item(actor=alice, item=ours, values={"status": "revoked"})
     assert "transfer ownership of Google Ads first" in exc.value.errors["status"][0]
@@ -64,14 +93,25 @@ def test_our_access_is_revoked_only_after_ownership_is_transferred(case, alice):
 
 
 def test_an_attested_revocation_needs_evidence(case, alice):
-    grant = add_register_item(actor=alice, case=case, register="access_grants", values={
-        "direction": "client_in_provider", "system": "Jira", "principal": "client PM",
-        "planned_action": "revoke", "status": "revoked"})
+    grant = add_register_item(
+        actor=alice,
+        case=case,
+        register="access_grants",
+        values={
+            "direction": "client_in_provider",
+            "system": "Jira",
+            "principal": "client PM",
+            "planned_action": "revoke",
+            "status": "revoked",
+        },
+    )
     with pytest.raises(ValidationFailed) as exc:
         update_register_item(actor=alice, item=grant, values={"verification_level": "attested"})
     assert "evidence" in exc.value.errors
     shot = upload(alice, b"\x89PNG\r\n\x1a\nscreenshot", "jira-users.png")
-    update_register_item(actor=alice, item=grant, values={"verification_level": "attested"}, evidence=[shot])
+    update_register_item(
+        actor=alice, item=grant, values={"verification_level": "attested"}, evidence=[shot]
+    )
     grant.refresh_from_db()
     assert grant.verified_by == alice.user and grant.verified_at is not None
     event = CaseEvent.objects.filter(case=case).last()
@@ -91,15 +131,23 @@ def test_status_changes_are_the_event_verb_with_old_values(case, alice):
 
 
 def test_settlements_are_for_finance_not_operators(case, cast):
-    s = add_register_item(actor=cast["dave"], case=case, register="settlements", values={
-        "kind": "refund", "amount": "120.5", "currency": "eur"})
+    s = add_register_item(
+        actor=cast["dave"],
+        case=case,
+        register="settlements",
+        values={"kind": "refund", "amount": "120.5", "currency": "eur"},
+    )
     assert str(s.amount) == "120.50" and s.currency == "EUR"
     with pytest.raises(PermissionDenied):
         update_register_item(actor=cast["oscar"], item=s, values={"status": "paid"})
     with pytest.raises(PermissionDenied):
-        update_register_item(actor=cast["dave"], item=case.access_grants.first(), values={"notes": "x"})
+        update_register_item(
+            actor=cast["dave"], item=case.access_grants.first(), values={"notes": "x"}
+        )
     with pytest.raises(PermissionDenied):
-        add_register_item(actor=cast["erin"], case=case, register="deliverables", values={"title": "x"})
+        add_register_item(
+            actor=cast["erin"], case=case, register="deliverables", values={"title": "x"}
+        )
 
 
 def test_a_step_waits_for_its_dependencies_and_evidence(case, alice):
@@ -125,8 +173,14 @@ def test_finance_completes_the_steps_its_role_owns_but_no_others(case, cast):
 
     dave = cast["dave"]
     finance_step = next(s for s in case.steps.all() if s.owner_role == "finance")
-    other = next(s for s in case.steps.all() if s.owner_role not in ("finance",) and s.owner_id != dave.user.pk)
-    mark_step_not_applicable(actor=dave, step=finance_step, reason="Invoiced under the master agreement")
+    other = next(
+        s
+        for s in case.steps.all()
+        if s.owner_role not in ("finance",) and s.owner_id != dave.user.pk
+    )
+    mark_step_not_applicable(
+        actor=dave, step=finance_step, reason="Invoiced under the master agreement"
+    )
     with pytest.raises(PermissionDenied):
         mark_step_not_applicable(actor=dave, step=other, reason="x")
     with pytest.raises(PermissionDenied):

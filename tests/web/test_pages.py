@@ -46,8 +46,9 @@ def test_another_organizations_case_is_a_404(case, mallory):
     assert c.get(f"/cases/{case.ref}/").status_code == 404
 
 
-def test_the_case_detail_runs_a_bounded_number_of_queries(browser, case, cast,
-                                                           django_assert_max_num_queries):
+def test_the_case_detail_runs_a_bounded_number_of_queries(
+    browser, case, cast, django_assert_max_num_queries
+):
     with django_assert_max_num_queries(40):
         assert browser.get(f"/cases/{case.ref}/").status_code == 200
     settle_everything(case, cast)  # many more events, evidence and register changes
@@ -55,6 +56,8 @@ def test_the_case_detail_runs_a_bounded_number_of_queries(browser, case, cast,
         assert browser.get(f"/cases/{case.ref}/").status_code == 200
 
 
-def test_the_case_list_runs_a_bounded_number_of_queries(browser, case, django_assert_max_num_queries):
+def test_the_case_list_runs_a_bounded_number_of_queries(
+    browser, case, django_assert_max_num_queries
+):
     with django_assert_max_num_queries(10):
         assert browser.get("/").status_code == 200

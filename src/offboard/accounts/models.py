@@ -39,7 +39,9 @@ class Membership(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["org", "user"], name="one_membership_per_org")]
+        constraints = [
+            models.UniqueConstraint(fields=["org", "user"], name="one_membership_per_org")
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} ({self.role}) in {self.org}"

@@ -128,7 +128,9 @@ def create_api_token(*, actor: Actor, name: str) -> tuple[ApiToken, str]:
         org=actor.org, user=actor.user, name=name, prefix=prefix, token_hash=hash_token(plain)
     )
     record_event(
-        actor=actor, type="api_token.created", data={"token_id": token.pk, "name": name, "prefix": prefix}
+        actor=actor,
+        type="api_token.created",
+        data={"token_id": token.pk, "name": name, "prefix": prefix},
     )
     return token, plain
 
@@ -140,7 +142,11 @@ def revoke_api_token(*, actor: Actor, token: ApiToken) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = clock.now()
         token.save(update_fields=["revoked_at"])
-        record_event(actor=actor, type="api_token.revoked", data={"token_id": token.pk, "prefix": token.prefix})
+        record_event(
+            actor=actor,
+            type="api_token.revoked",
+            data={"token_id": token.pk, "prefix": token.prefix},
+        )
     return token
 
 

@@ -34,6 +34,15 @@ class CaseAdmin(ReadOnlyAdmin):
     search_fields = ("ref", "client__name")
 
 
-for model in (Step, Deliverable, HandoverItem, AccessGrant, DataDisposition, Settlement, Waiver,
-              Approval, Addendum):
+for model in (
+    Step,
+    Deliverable,
+    HandoverItem,
+    AccessGrant,
+    DataDisposition,
+    Settlement,
+    Waiver,
+    Approval,
+    Addendum,
+):
     admin.site.register(model, ReadOnlyAdmin)

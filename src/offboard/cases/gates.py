@@ -67,8 +67,9 @@ class _Waivers:
         return bool(ws) and not any(w.is_in_force(self.now) for w in ws)
 
 
-def _gate(code: str, items: list[tuple[str, Any, str]], what: str, resolve: str,
-          kind: str = READINESS) -> Gate:
+def _gate(
+    code: str, items: list[tuple[str, Any, str]], what: str, resolve: str, kind: str = READINESS
+) -> Gate:
     labels = [label for _, _, label in items]
     return Gate(
         code=code,
@@ -95,11 +96,14 @@ def readiness_gates(case: OffboardingCase) -> list[Gate]:
         and not waivers.in_force("step", s)
     ]
     if open_steps:
-        gates.append(_gate(
-            "steps.incomplete", open_steps,
-            f"{_plural(len(open_steps), 'required step')} not done",
-            "Complete each step, mark it not applicable with a reason, or have a manager waive it.",
-        ))
+        gates.append(
+            _gate(
+                "steps.incomplete",
+                open_steps,
+                f"{_plural(len(open_steps), 'required step')} not done",
+                "Complete each step, mark it not applicable with a reason, or have a manager waive it.",
+            )
+        )
 
     settled_deliverable = {Deliverable.Status.ACCEPTED, Deliverable.Status.DEEMED_ACCEPTED}
     not_accepted = [
@@ -108,12 +112,15 @@ def readiness_gates(case: OffboardingCase) -> list[Gate]:
         if d.status not in settled_deliverable and not waivers.in_force("deliverable", d)
     ]
     if not_accepted:
-        gates.append(_gate(
-            "deliverables.not_accepted", not_accepted,
-            f"{_plural(len(not_accepted), 'deliverable')} not accepted",
-            "Record the client's acceptance (or deemed acceptance after logged reminders), "
-            "or waive the deliverable with the written agreement.",
-        ))
+        gates.append(
+            _gate(
+                "deliverables.not_accepted",
+                not_accepted,
+                f"{_plural(len(not_accepted), 'deliverable')} not accepted",
+                "Record the client's acceptance (or deemed acceptance after logged reminders), "
+                "or waive the deliverable with the written agreement.",
+            )
+        )
 
     handed = {HandoverItem.Status.HANDED_OVER, HandoverItem.Status.ACKNOWLEDGED}
     pending_handover = [
@@ -122,11 +129,14 @@ def readiness_gates(case: OffboardingCase) -> list[Gate]:
         if h.status not in handed and not waivers.in_force("handover_item", h)
     ]
     if pending_handover:
-        gates.append(_gate(
-            "handover.incomplete", pending_handover,
-            f"{_plural(len(pending_handover), 'handover item')} not handed over",
-            "Hand each item over and record method and date, resolve disputes, or waive it.",
-        ))
+        gates.append(
+            _gate(
+                "handover.incomplete",
+                pending_handover,
+                f"{_plural(len(pending_handover), 'handover item')} not handed over",
+                "Hand each item over and record method and date, resolve disputes, or waive it.",
+            )
+        )
 
     not_actioned, unverified, kept = [], [], []
     for g in case.access_grants.all():
@@ -144,26 +154,35 @@ def readiness_gates(case: OffboardingCase) -> list[Gate]:
         ):
             unverified.append(("access_grant", g, label))
     if not_actioned:
-        gates.append(_gate(
-            "access.not_revoked", not_actioned,
-            f"{_plural(len(not_actioned), 'access grant')} still active",
-            "Revoke or transfer each grant (transfer ownership first, revoke our own access "
-            "last), or waive it.",
-        ))
+        gates.append(
+            _gate(
+                "access.not_revoked",
+                not_actioned,
+                f"{_plural(len(not_actioned), 'access grant')} still active",
+                "Revoke or transfer each grant (transfer ownership first, revoke our own access "
+                "last), or waive it.",
+            )
+        )
     if unverified:
-        gates.append(_gate(
-            "access.unverified", unverified,
-            f"{_plural(len(unverified), 'access grant')} revoked but not verified",
-            "Verify each revocation (observed, vendor-confirmed or attested with evidence) or "
-            "waive the verification.",
-        ))
+        gates.append(
+            _gate(
+                "access.unverified",
+                unverified,
+                f"{_plural(len(unverified), 'access grant')} revoked but not verified",
+                "Verify each revocation (observed, vendor-confirmed or attested with evidence) or "
+                "waive the verification.",
+            )
+        )
     if kept:
-        gates.append(_gate(
-            "access.kept_without_waiver", kept,
-            f"{_plural(len(kept), 'access grant')} kept without a waiver in force",
-            "Access that stays after the exit needs a manager's waiver with a justification "
-            "and an expiry.",
-        ))
+        gates.append(
+            _gate(
+                "access.kept_without_waiver",
+                kept,
+                f"{_plural(len(kept), 'access grant')} kept without a waiver in force",
+                "Access that stays after the exit needs a manager's waiver with a justification "
+                "and an expiry.",
+            )
+        )
 
     undisposed, held, no_basis = [], [], []
     for d in case.data_dispositions.all():
@@ -173,29 +192,43 @@ def readiness_gates(case: OffboardingCase) -> list[Gate]:
             held.append(("data_disposition", d, label))
         elif d.action == DataDisposition.Action.RETAIN and not d.retention_basis.strip():
             no_basis.append(("data_disposition", d, label))
-        elif (d.action != DataDisposition.Action.RETAIN and d.status != DataDisposition.Status.DONE
-              and not waived):
-            undisposed.append(("data_disposition", d, label + _waiver_note(waivers, "data_disposition", d)))
+        elif (
+            d.action != DataDisposition.Action.RETAIN
+            and d.status != DataDisposition.Status.DONE
+            and not waived
+        ):
+            undisposed.append(
+                ("data_disposition", d, label + _waiver_note(waivers, "data_disposition", d))
+            )
     if undisposed:
-        gates.append(_gate(
-            "data.not_disposed", undisposed,
-            f"{_plural(len(undisposed), 'data set')} not yet returned or deleted",
-            "Return or delete each data set (including backups and sub-processors) and record "
-            "the method and certificate. Never hold this back for payment.",
-        ))
+        gates.append(
+            _gate(
+                "data.not_disposed",
+                undisposed,
+                f"{_plural(len(undisposed), 'data set')} not yet returned or deleted",
+                "Return or delete each data set (including backups and sub-processors) and record "
+                "the method and certificate. Never hold this back for payment.",
+            )
+        )
     if held:
-        gates.append(_gate(
-            "data.legal_hold", held,
-            f"{_plural(len(held), 'data set')} planned for deletion but under legal hold",
-            "A legal hold blocks deletion: change the disposition to retain with the hold as "
-            "its basis, or lift the hold.",
-        ))
+        gates.append(
+            _gate(
+                "data.legal_hold",
+                held,
+                f"{_plural(len(held), 'data set')} planned for deletion but under legal hold",
+                "A legal hold blocks deletion: change the disposition to retain with the hold as "
+                "its basis, or lift the hold.",
+            )
+        )
     if no_basis:
-        gates.append(_gate(
-            "data.retained_without_basis", no_basis,
-            f"{_plural(len(no_basis), 'data set')} retained without a stated basis",
-            "State the legal basis and the retention period for each retained data set.",
-        ))
+        gates.append(
+            _gate(
+                "data.retained_without_basis",
+                no_basis,
+                f"{_plural(len(no_basis), 'data set')} retained without a stated basis",
+                "State the legal basis and the retention period for each retained data set.",
+            )
+        )
 
     settlements = list(case.settlements.all())
     settled = {Settlement.Status.PAID, Settlement.Status.WRITTEN_OFF}
@@ -205,17 +238,22 @@ def readiness_gates(case: OffboardingCase) -> list[Gate]:
         if s.status not in settled and not waivers.in_force("settlement", s)
     ]
     if open_settlements:
-        gates.append(_gate(
-            "settlement.open", open_settlements,
-            f"{_plural(len(open_settlements), 'settlement item')} not settled",
-            "Record payment, write-off or credit, or waive the item.",
-        ))
+        gates.append(
+            _gate(
+                "settlement.open",
+                open_settlements,
+                f"{_plural(len(open_settlements), 'settlement item')} not settled",
+                "Record payment, write-off or credit, or waive the item.",
+            )
+        )
     if not settlements:
-        gates.append(Gate(
-            code="settlement.missing",
-            message="No settlement is recorded for this case.",
-            resolve="Add the final invoice (or a zero-balance confirmation) to the settlement register.",
-        ))
+        gates.append(
+            Gate(
+                code="settlement.missing",
+                message="No settlement is recorded for this case.",
+                resolve="Add the final invoice (or a zero-balance confirmation) to the settlement register.",
+            )
+        )
     return gates
 
 
@@ -228,40 +266,52 @@ def approval_gates(case: OffboardingCase, digest: str | None = None) -> list[Gat
     needed = int(policy.get("min_approvers", 1))
     roles = set(policy.get("roles", ["manager", "admin"]))
     digest = digest or state_digest(case)
-    current = [a for a in case.approvals.all() if a.invalidated_at is None and a.state_digest == digest]
+    current = [
+        a for a in case.approvals.all() if a.invalidated_at is None and a.state_digest == digest
+    ]
     rejections = [a for a in current if a.decision == Approval.Decision.REJECTED]
     counting = {
-        a.approver_id: a for a in current if a.decision == Approval.Decision.APPROVED and a.role in roles
+        a.approver_id: a
+        for a in current
+        if a.decision == Approval.Decision.APPROVED and a.role in roles
     }
     gates: list[Gate] = []
     if rejections:
-        gates.append(Gate(
-            code="approvals.rejected",
-            message="Closure was rejected on the current state: "
-            + "; ".join(f"{_display(a.approver)}: {a.comment or 'no comment'}" for a in rejections)
-            + ".",
-            resolve="Address the objection; any change returns the case to active for new approvals.",
-            objects=[_obj("approval", a, _display(a.approver)) for a in rejections],
-            kind=APPROVAL,
-        ))
+        gates.append(
+            Gate(
+                code="approvals.rejected",
+                message="Closure was rejected on the current state: "
+                + "; ".join(
+                    f"{_display(a.approver)}: {a.comment or 'no comment'}" for a in rejections
+                )
+                + ".",
+                resolve="Address the objection; any change returns the case to active for new approvals.",
+                objects=[_obj("approval", a, _display(a.approver)) for a in rejections],
+                kind=APPROVAL,
+            )
+        )
     if len(counting) < needed:
         have = ", ".join(_display(a.approver) for a in counting.values()) or "none yet"
-        gates.append(Gate(
-            code="approvals.missing",
-            message=f"{_plural(needed, 'distinct approver')} with role {' or '.join(sorted(roles))} "
-            f"must approve the current state (digest {digest[:12]}…); approved so far: {have}.",
-            resolve="Ask approvers with a qualifying role to review and approve the case.",
-            objects=[_obj("approval", a, _display(a.approver)) for a in counting.values()],
-            kind=APPROVAL,
-        ))
+        gates.append(
+            Gate(
+                code="approvals.missing",
+                message=f"{_plural(needed, 'distinct approver')} with role {' or '.join(sorted(roles))} "
+                f"must approve the current state (digest {digest[:12]}…); approved so far: {have}.",
+                resolve="Ask approvers with a qualifying role to review and approve the case.",
+                objects=[_obj("approval", a, _display(a.approver)) for a in counting.values()],
+                kind=APPROVAL,
+            )
+        )
     elif counting and set(counting) == {case.owner_id}:
-        gates.append(Gate(
-            code="approvals.owner_only",
-            message=f"Only the case owner ({_display(case.owner)}) has approved; the owner never "
-            "approves alone.",
-            resolve="Ask another approver with a qualifying role to approve.",
-            kind=APPROVAL,
-        ))
+        gates.append(
+            Gate(
+                code="approvals.owner_only",
+                message=f"Only the case owner ({_display(case.owner)}) has approved; the owner never "
+                "approves alone.",
+                resolve="Ask another approver with a qualifying role to approve.",
+                kind=APPROVAL,
+            )
+        )
     return gates
 
 

@@ -6,7 +6,6 @@ from django.db import models
 
 from offboard.core.models import OrgScopedModel
 
-
 USER = "accounts.User"
 
 
@@ -58,7 +57,9 @@ class OffboardingCase(OrgScopedModel):
     updated_at = models.DateTimeField()
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["org", "ref"], name="case_ref_unique_in_org")]
+        constraints = [
+            models.UniqueConstraint(fields=["org", "ref"], name="case_ref_unique_in_org")
+        ]
         indexes = [models.Index(fields=["org", "state"])]
         ordering = ["-created_at", "-id"]
 
@@ -107,11 +108,15 @@ class Step(CaseItem):
     link = models.URLField(max_length=1000, blank=True)
     attestation = models.TextField(blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
-    completed_by = models.ForeignKey(USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    completed_by = models.ForeignKey(
+        USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     evidence = models.ManyToManyField("evidence.EvidenceFile", blank=True, related_name="+")
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["case", "key"], name="step_key_unique_in_case")]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "key"], name="step_key_unique_in_case")
+        ]
         ordering = ["position"]
 
     def __str__(self) -> str:
@@ -188,7 +193,9 @@ class HandoverItem(RegisterItem):
         DISPUTED = "disputed"
         WAIVED = "waived"
 
-    case = models.ForeignKey(OffboardingCase, on_delete=models.PROTECT, related_name="handover_items")
+    case = models.ForeignKey(
+        OffboardingCase, on_delete=models.PROTECT, related_name="handover_items"
+    )
     kind = models.CharField(max_length=20, choices=Kind.choices)
     name = models.CharField(max_length=300)
     description = models.TextField(blank=True)
@@ -229,7 +236,9 @@ class AccessGrant(RegisterItem):
         ATTESTED = "attested"
         WAIVED = "waived"
 
-    case = models.ForeignKey(OffboardingCase, on_delete=models.PROTECT, related_name="access_grants")
+    case = models.ForeignKey(
+        OffboardingCase, on_delete=models.PROTECT, related_name="access_grants"
+    )
     direction = models.CharField(max_length=24, choices=Direction.choices)
     system = models.CharField(max_length=200)
     principal = models.CharField(max_length=300, blank=True)
@@ -238,11 +247,15 @@ class AccessGrant(RegisterItem):
     keep_reason = models.TextField(blank=True)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     actioned_at = models.DateTimeField(null=True, blank=True)
-    actioned_by = models.ForeignKey(USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actioned_by = models.ForeignKey(
+        USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     verification_level = models.CharField(max_length=20, choices=Verification.choices, blank=True)
     verification_note = models.TextField(blank=True)
     verified_at = models.DateTimeField(null=True, blank=True)
-    verified_by = models.ForeignKey(USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    verified_by = models.ForeignKey(
+        USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     evidence = models.ManyToManyField("evidence.EvidenceFile", blank=True, related_name="+")
 
     def label(self) -> str:
@@ -271,7 +284,9 @@ class DataDisposition(RegisterItem):
         DONE = "done"
         WAIVED = "waived"
 
-    case = models.ForeignKey(OffboardingCase, on_delete=models.PROTECT, related_name="data_dispositions")
+    case = models.ForeignKey(
+        OffboardingCase, on_delete=models.PROTECT, related_name="data_dispositions"
+    )
     dataset = models.CharField(max_length=300)
     location = models.CharField(max_length=300)
     action = models.CharField(max_length=16, choices=Action.choices)

@@ -9,8 +9,14 @@ from offboard.cases.state import with_everything
 from offboard.core.errors import NotFound
 
 
-def cases(org: Any, *, state: str | None = None, client_id: int | None = None,
-          owner_id: int | None = None, search: str = "") -> QuerySet[OffboardingCase]:
+def cases(
+    org: Any,
+    *,
+    state: str | None = None,
+    client_id: int | None = None,
+    owner_id: int | None = None,
+    search: str = "",
+) -> QuerySet[OffboardingCase]:
     qs = (
         OffboardingCase.objects.for_org(org)
         .select_related("client", "owner", "playbook_version__playbook")
@@ -48,6 +54,15 @@ def get_step(case: OffboardingCase, key: str) -> Step:
     if step is None:
         raise NotFound(f"No step '{key}' in case {case.ref}.")
     return step
+
+
+def register_items(case: OffboardingCase, register: str) -> QuerySet[Any]:
+    """One register of a case, with owners and evidence, in three queries."""
+    model = REGISTER_MODELS.get(register)
+    if model is None:
+        raise NotFound(f"No register '{register}'.")
+    items: Any = model.objects.filter(case=case).select_related("owner")
+    return items.prefetch_related("evidence").order_by("id")
 
 
 def get_register_item(case: OffboardingCase, register: str, item_id: int) -> RegisterItem:

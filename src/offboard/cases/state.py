@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db.models import Prefetch
 
-from offboard.cases.models import OffboardingCase, Step, Waiver
+from offboard.cases.models import Addendum, OffboardingCase, Step, Waiver
 from offboard.cases.registers import REGISTERS, item_state
 from offboard.core.canonical import digest
 
@@ -22,14 +22,25 @@ def with_everything(qs: Any) -> Any:
     lookups: list[Any] = [
         "contracts",
         "trigger_evidence",
-        Prefetch("steps", queryset=Step.objects.select_related("owner").prefetch_related("evidence")),
-        Prefetch("waivers", queryset=Waiver.objects.select_related("approver")),
+        Prefetch(
+            "steps", queryset=Step.objects.select_related("owner").prefetch_related("evidence")
+        ),
+        Prefetch(
+            "waivers",
+            queryset=Waiver.objects.select_related("approver").prefetch_related("evidence"),
+        ),
+        Prefetch(
+            "addenda",
+            queryset=Addendum.objects.select_related("author").prefetch_related("evidence"),
+        ),
         "approvals__approver",
     ]
     for spec in REGISTERS.values():
         items: Any = spec.model.objects.select_related("owner")
         lookups.append(Prefetch(spec.key, queryset=items.prefetch_related("evidence")))
-    return qs.select_related("client", "owner", "playbook_version__playbook").prefetch_related(*lookups)
+    return qs.select_related("client", "owner", "playbook_version__playbook").prefetch_related(
+        *lookups
+    )
 
 
 def _hashes(item: Any) -> list[str]:

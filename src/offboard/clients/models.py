@@ -27,14 +27,21 @@ class Client(OrgScopedModel):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["org", "name"], name="client_name_unique_in_org")]
+        constraints = [
+            models.UniqueConstraint(fields=["org", "name"], name="client_name_unique_in_org")
+        ]
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
 
     def as_event_data(self) -> dict[str, object]:
-        return {"id": self.pk, "name": self.name, "legal_name": self.legal_name, "reference": self.reference}
+        return {
+            "id": self.pk,
+            "name": self.name,
+            "legal_name": self.legal_name,
+            "reference": self.reference,
+        }
 
 
 class Contact(OrgScopedModel):
@@ -57,8 +64,14 @@ class Contact(OrgScopedModel):
         return f"{self.name} <{self.email}> ({self.role})"
 
     def as_event_data(self) -> dict[str, object]:
-        return {"id": self.pk, "client_id": self.client_id, "name": self.name, "email": self.email,
-                "role": self.role, "phone": self.phone}
+        return {
+            "id": self.pk,
+            "client_id": self.client_id,
+            "name": self.name,
+            "email": self.email,
+            "role": self.role,
+            "phone": self.phone,
+        }
 
 
 class Contract(OrgScopedModel):

@@ -6,9 +6,7 @@ from offboard.clients.models import Client, Contact, Contract
 
 
 def clients(org: object, search: str = "") -> QuerySet[Client]:
-    qs = Client.objects.for_org(org).annotate(
-        contract_count=Count("contracts", distinct=True)
-    )
+    qs = Client.objects.for_org(org).annotate(contract_count=Count("contracts", distinct=True))
     if search:
         qs = qs.filter(name__icontains=search)
     return qs.order_by("name")

@@ -7,7 +7,6 @@ from django.db import transaction
 
 from offboard.clients.models import Client, Contact, Contract, FeeType, ServiceType
 from offboard.core.actor import Actor
-from offboard.core.errors import ValidationFailed
 from offboard.core.permissions import require
 from offboard.core.validation import Errors
 from offboard.evidence.services import store_file
@@ -15,8 +14,9 @@ from offboard.ledger.recorder import record_event
 
 
 @transaction.atomic
-def create_client(*, actor: Actor, name: str, legal_name: str = "", reference: str = "",
-                  notes: str = "") -> Client:
+def create_client(
+    *, actor: Actor, name: str, legal_name: str = "", reference: str = "", notes: str = ""
+) -> Client:
     require(actor, "clients.write")
     errors = Errors()
     name = errors.text("name", name, max_length=200)
@@ -26,7 +26,10 @@ def create_client(*, actor: Actor, name: str, legal_name: str = "", reference: s
         errors.add("name", f"a client named '{name}' already exists")
     errors.raise_if_any()
     client = Client.objects.create(
-        org=actor.org, name=name, legal_name=legal_name.strip(), reference=reference.strip(),
+        org=actor.org,
+        name=name,
+        legal_name=legal_name.strip(),
+        reference=reference.strip(),
         notes=notes or "",
     )
     record_event(actor=actor, type="client.created", data=client.as_event_data())
@@ -34,8 +37,9 @@ def create_client(*, actor: Actor, name: str, legal_name: str = "", reference: s
 
 
 @transaction.atomic
-def add_contact(*, actor: Actor, client: Client, name: str, email: str, role: str,
-                phone: str = "") -> Contact:
+def add_contact(
+    *, actor: Actor, client: Client, name: str, email: str, role: str, phone: str = ""
+) -> Contact:
     require(actor, "clients.write")
     errors = Errors()
     name = errors.text("name", name, max_length=200)
@@ -75,6 +79,7 @@ def create_contract(
         errors.add("start_date", "is required")
     if end_date is not None and start_date is not None and end_date < start_date:
         errors.add("end_date", f"{end_date} is before the start date {start_date}")
+    errors.aware("notice_received_at", notice_received_at)
     errors.integer("notice_period_days", notice_period_days, minimum=0, maximum=3650)
     errors.integer("data_return_window_days", data_return_window_days, minimum=0, maximum=3650)
     if reference and Contract.objects.filter(org=actor.org, reference=reference).exists():
@@ -102,23 +107,30 @@ def create_contract(
 def record_notice(*, actor: Actor, contract: Contract, received_at: dt.datetime) -> Contract:
     """Record when the termination or non-renewal notice was received."""
     require(actor, "clients.write")
+    errors = Errors()
     if received_at is None:
-        raise ValidationFailed({"received_at": ["is required"]})
+        errors.add("received_at", "is required")
+    errors.aware("received_at", received_at)
+    errors.raise_if_any()
     old = contract.notice_received_at
     contract.notice_received_at = received_at
     contract.save(update_fields=["notice_received_at"])
     record_event(
         actor=actor,
         type="contract.notice_recorded",
-        data={"contract_id": contract.pk, "notice_received_at": received_at,
-              "old": {"notice_received_at": old}},
+        data={
+            "contract_id": contract.pk,
+            "notice_received_at": received_at,
+            "old": {"notice_received_at": old},
+        },
     )
     return contract
 
 
 @transaction.atomic
-def attach_contract_document(*, actor: Actor, contract: Contract, stream: IO[bytes],
-                             name: str) -> Any:
+def attach_contract_document(
+    *, actor: Actor, contract: Contract, stream: IO[bytes], name: str
+) -> Any:
     require(actor, "clients.write")
     evidence = store_file(actor=actor, stream=stream, name=name, field="document")
     contract.documents.add(evidence)

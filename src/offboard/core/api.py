@@ -22,7 +22,11 @@ class BearerToken(HttpBearer):
         api_token = authenticate_token(token)
         if api_token is None:
             return None
-        membership = Membership.objects.filter(org=api_token.org, user=api_token.user).first()
+        membership = (
+            Membership.objects.select_related("user", "org")
+            .filter(org=api_token.org, user=api_token.user)
+            .first()
+        )
         if membership is None:
             return None
         request.actor = Actor.from_membership(  # type: ignore[attr-defined]
@@ -39,7 +43,7 @@ def client_ip(request: HttpRequest) -> str | None:
 
 
 def actor_of(request: HttpRequest) -> Actor:
-    return request.actor  # type: ignore[attr-defined,no-any-return]
+    return request.actor  # type: ignore[attr-defined]
 
 
 class ErrorBody(Schema):
@@ -52,17 +56,23 @@ class ErrorOut(Schema):
     error: ErrorBody
 
 
-def _error(api: NinjaAPI, request: HttpRequest, status: int, code: str, message: str,
-           details: Any = None) -> HttpResponse:
+def _error(
+    api: NinjaAPI, request: HttpRequest, status: int, code: str, message: str, details: Any = None
+) -> HttpResponse:
     return api.create_response(
-        request, {"error": {"code": code, "message": message, "details": details or {}}}, status=status
+        request,
+        {"error": {"code": code, "message": message, "details": details or {}}},
+        status=status,
     )
 
 
 def _field_errors(errors: list[dict[str, Any]]) -> dict[str, list[str]]:
     fields: dict[str, list[str]] = {}
     for err in errors:
-        loc = [str(p) for p in err.get("loc", []) if p not in ("body", "payload", "query", "path", "form")]
+        loc = [str(p) for p in err.get("loc", [])]
+        if loc and loc[0] in ("body", "query", "path", "form", "file", "header", "cookie"):
+            loc = loc[1:]
+        loc = [p for p in loc if p != "payload"]
         fields.setdefault(".".join(loc) or "body", []).append(str(err.get("msg", "is invalid")))
     return fields
 
@@ -80,14 +90,25 @@ def install_error_handlers(api: NinjaAPI) -> None:
 
     @api.exception_handler(AuthenticationError)
     def auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-        return _error(api, request, 401, "unauthorized",
-                      "Send a valid API token: 'Authorization: Bearer obt_…'. Create one with "
-                      "POST /api/v1/tokens or in Settings.")
+        return _error(
+            api,
+            request,
+            401,
+            "unauthorized",
+            "Send a valid API token: 'Authorization: Bearer obt_…'. Create one with "
+            "POST /api/v1/tokens or in Settings.",
+        )
 
     @api.exception_handler(HttpError)
     def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-        codes = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                 405: "method_not_allowed", 409: "conflict"}
+        codes = {
+            400: "bad_request",
+            401: "unauthorized",
+            403: "forbidden",
+            404: "not_found",
+            405: "method_not_allowed",
+            409: "conflict",
+        }
         return _error(api, request, exc.status_code, codes.get(exc.status_code, "error"), str(exc))
 
     @api.exception_handler(Exception)

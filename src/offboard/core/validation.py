@@ -46,6 +46,11 @@ class Errors:
         elif not minimum <= value <= maximum:
             self.add(field, f"must be between {minimum} and {maximum}")
 
+    def aware(self, field: str, value: Any) -> None:
+        """A date-time must carry its time zone; a naive one is ambiguous evidence."""
+        if value is not None and getattr(value, "tzinfo", None) is None:
+            self.add(field, "needs a time zone (e.g. 2026-11-30T12:00:00Z)")
+
     def raise_if_any(self) -> None:
         if self.fields:
             raise ValidationFailed(self.fields)

@@ -58,5 +58,7 @@ def store_file(*, actor: Actor, stream: IO[bytes], name: str, field: str = "file
 @transaction.atomic
 def upload_evidence(*, actor: Actor, stream: IO[bytes], name: str) -> EvidenceFile:
     evidence = store_file(actor=actor, stream=stream, name=name)
-    record_event(actor=actor, type="evidence_file.stored", data=evidence.as_event_data(), files=[evidence])
+    record_event(
+        actor=actor, type="evidence_file.stored", data=evidence.as_event_data(), files=[evidence]
+    )
     return evidence

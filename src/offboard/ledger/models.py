@@ -12,7 +12,11 @@ class CaseEvent(OrgScopedModel):
     """One recorded action. Rows are never updated or deleted."""
 
     case = models.ForeignKey(
-        "cases.OffboardingCase", null=True, blank=True, on_delete=models.PROTECT, related_name="events"
+        "cases.OffboardingCase",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="events",
     )
     case_ref = models.CharField(max_length=32, blank=True, default="")
     type = models.CharField(max_length=64)

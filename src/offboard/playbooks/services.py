@@ -28,7 +28,9 @@ def import_playbook(*, actor: Actor, source: str | bytes, builtin: bool = False)
     if latest is not None and latest.sha256 == sha:
         return latest
     if not created and (playbook.name != spec.name or playbook.service_type != spec.service_type):
-        Playbook.objects.filter(pk=playbook.pk).update(name=spec.name, service_type=spec.service_type)
+        Playbook.objects.filter(pk=playbook.pk).update(
+            name=spec.name, service_type=spec.service_type
+        )
     version = PlaybookVersion.objects.create(
         org=actor.org,
         playbook=playbook,

@@ -32,10 +32,17 @@ def case_list(request: HttpRequest) -> HttpResponse:
     counts = {s: 0 for s in OffboardingCase.State.values}
     for row in selectors.cases(membership.org).values("state"):
         counts[row["state"]] += 1
-    return render(request, "web/case_list.html", {
-        "membership": membership, "cases": qs[:200], "state": state, "counts": counts,
-        "q": request.GET.get("q", ""),
-    })
+    return render(
+        request,
+        "web/case_list.html",
+        {
+            "membership": membership,
+            "cases": qs[:200],
+            "state": state,
+            "counts": counts,
+            "q": request.GET.get("q", ""),
+        },
+    )
 
 
 @login_required
@@ -50,15 +57,19 @@ def case_detail(request: HttpRequest, ref: str) -> HttpResponse:
     phases: dict[str, list[Step]] = {}
     for step in steps:
         phases.setdefault(step.phase, []).append(step)
-    return render(request, "web/case_detail.html", {
-        "membership": membership,
-        "case": case,
-        "phases": phases,
-        "registers": registers,
-        "gates": unmet_gates(case) if case.is_open else [],
-        "digest": state_digest(case),
-        "events": case_events(case).select_related("actor_user"),
-        "approvals": list(case.approvals.all()),
-        "waivers": list(case.waivers.all()),
-        "addenda": list(case.addenda.all()),
-    })
+    return render(
+        request,
+        "web/case_detail.html",
+        {
+            "membership": membership,
+            "case": case,
+            "phases": phases,
+            "registers": registers,
+            "gates": unmet_gates(case) if case.is_open else [],
+            "digest": state_digest(case),
+            "events": case_events(case).select_related("actor_user"),
+            "approvals": list(case.approvals.all()),
+            "waivers": list(case.waivers.all()),
+            "addenda": list(case.addenda.all()),
+        },
+    )

@@ -3,11 +3,9 @@
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import Prefetch, prefetch_related_objects
-
 from offboard.cases import selectors
 from offboard.cases.gates import unmet_gates
-from offboard.cases.models import Addendum, OffboardingCase
+from offboard.cases.models import OffboardingCase
 from offboard.cases.state import state_digest
 from offboard.core.actor import Actor
 from offboard.evidence.selectors import files_by_hash
@@ -34,15 +32,6 @@ def load_case(actor: Actor, ref: str) -> OffboardingCase:
 
 def case_view(actor: Actor, ref: str) -> CaseView:
     case = selectors.get_case(actor.org, ref, full=True)
-    # `with_everything` covers what the digest and the gates read; the detail also shows these.
-    prefetch_related_objects(
-        [case],
-        Prefetch(
-            "addenda",
-            queryset=Addendum.objects.select_related("author").prefetch_related("evidence"),
-        ),
-        "waivers__evidence",
-    )
     return CaseView(
         case=case,
         state_digest=state_digest(case),

@@ -110,13 +110,7 @@ def _register_routes(spec: RegisterSpec) -> None:
     @paginated
     def list_items(request: HttpRequest, ref: str) -> Any:
         case = load_case(actor_of(request), ref)
-        # The register's rows of this case, with owners and evidence in two more queries.
-        return (
-            spec.model.objects.filter(case=case)
-            .select_related("owner")
-            .prefetch_related("evidence")  # type: ignore[misc]  # every register model has it
-            .order_by("id")
-        )
+        return selectors.register_items(case, spec.key)
 
     @router.get(
         f"/{{ref}}/{segment}/{{item_id}}",

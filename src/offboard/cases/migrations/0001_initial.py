@@ -6,281 +6,824 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
-        ('clients', '0001_initial'),
-        ('evidence', '0001_initial'),
-        ('playbooks', '0001_initial'),
+        ("accounts", "0001_initial"),
+        ("clients", "0001_initial"),
+        ("evidence", "0001_initial"),
+        ("playbooks", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='OffboardingCase',
+            name="OffboardingCase",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('ref', models.CharField(max_length=32)),
-                ('trigger', models.CharField(choices=[('contract_expiry', 'Contract expiry'), ('termination_by_client', 'Early termination by the client'), ('termination_by_provider', 'Early termination by us'), ('non_renewal', 'Non-renewal'), ('scope_reduction', 'Scope reduction'), ('breach', 'Breach'), ('other', 'Other')], max_length=32)),
-                ('trigger_date', models.DateField()),
-                ('trigger_notes', models.TextField(blank=True)),
-                ('scope', models.CharField(choices=[('full', 'Full'), ('partial', 'Partial')], default='full', max_length=16)),
-                ('scope_notes', models.TextField(blank=True)),
-                ('fee_type', models.CharField(max_length=32)),
-                ('notice_date', models.DateField()),
-                ('effective_end_date', models.DateField()),
-                ('data_return_deadline', models.DateField()),
-                ('playbook_sha256', models.CharField(max_length=64)),
-                ('approval_policy', models.JSONField(default=dict)),
-                ('state', models.CharField(choices=[('draft', 'Draft'), ('active', 'Active'), ('closing', 'Closing'), ('closed', 'Closed'), ('cancelled', 'Cancelled')], default='draft', max_length=16)),
-                ('cancel_reason', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField()),
-                ('closing_at', models.DateTimeField(blank=True, null=True)),
-                ('closed_at', models.DateTimeField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField()),
-                ('client', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='cases', to='clients.client')),
-                ('contracts', models.ManyToManyField(related_name='cases', to='clients.contract')),
-                ('org', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.organization')),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='owned_cases', to=settings.AUTH_USER_MODEL)),
-                ('playbook_version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='cases', to='playbooks.playbookversion')),
-                ('trigger_evidence', models.ManyToManyField(blank=True, related_name='+', to='evidence.evidencefile')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("ref", models.CharField(max_length=32)),
+                (
+                    "trigger",
+                    models.CharField(
+                        choices=[
+                            ("contract_expiry", "Contract expiry"),
+                            ("termination_by_client", "Early termination by the client"),
+                            ("termination_by_provider", "Early termination by us"),
+                            ("non_renewal", "Non-renewal"),
+                            ("scope_reduction", "Scope reduction"),
+                            ("breach", "Breach"),
+                            ("other", "Other"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("trigger_date", models.DateField()),
+                ("trigger_notes", models.TextField(blank=True)),
+                (
+                    "scope",
+                    models.CharField(
+                        choices=[("full", "Full"), ("partial", "Partial")],
+                        default="full",
+                        max_length=16,
+                    ),
+                ),
+                ("scope_notes", models.TextField(blank=True)),
+                ("fee_type", models.CharField(max_length=32)),
+                ("notice_date", models.DateField()),
+                ("effective_end_date", models.DateField()),
+                ("data_return_deadline", models.DateField()),
+                ("playbook_sha256", models.CharField(max_length=64)),
+                ("approval_policy", models.JSONField(default=dict)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Draft"),
+                            ("active", "Active"),
+                            ("closing", "Closing"),
+                            ("closed", "Closed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="draft",
+                        max_length=16,
+                    ),
+                ),
+                ("cancel_reason", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField()),
+                ("closing_at", models.DateTimeField(blank=True, null=True)),
+                ("closed_at", models.DateTimeField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField()),
+                (
+                    "client",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="cases",
+                        to="clients.client",
+                    ),
+                ),
+                ("contracts", models.ManyToManyField(related_name="cases", to="clients.contract")),
+                (
+                    "org",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="accounts.organization",
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="owned_cases",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "playbook_version",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="cases",
+                        to="playbooks.playbookversion",
+                    ),
+                ),
+                (
+                    "trigger_evidence",
+                    models.ManyToManyField(
+                        blank=True, related_name="+", to="evidence.evidencefile"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='HandoverItem',
+            name="HandoverItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('notes', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField()),
-                ('updated_at', models.DateTimeField()),
-                ('kind', models.CharField(choices=[('domain', 'Domain'), ('hosting', 'Hosting'), ('repository', 'Repository'), ('ad_account', 'Ad Account'), ('analytics', 'Analytics'), ('licence', 'Licence'), ('document', 'Document'), ('data_export', 'Data Export'), ('vault_entry', 'Vault Entry'), ('other', 'Other')], max_length=20)),
-                ('name', models.CharField(max_length=300)),
-                ('description', models.TextField(blank=True)),
-                ('reference', models.CharField(blank=True, max_length=500)),
-                ('new_owner', models.CharField(blank=True, max_length=300)),
-                ('method', models.CharField(blank=True, max_length=300)),
-                ('status', models.CharField(choices=[('planned', 'Planned'), ('handed_over', 'Handed Over'), ('acknowledged', 'Acknowledged'), ('disputed', 'Disputed'), ('waived', 'Waived')], default='planned', max_length=20)),
-                ('handed_over_at', models.DateTimeField(blank=True, null=True)),
-                ('acknowledged_at', models.DateTimeField(blank=True, null=True)),
-                ('evidence', models.ManyToManyField(blank=True, related_name='+', to='evidence.evidencefile')),
-                ('org', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.organization')),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('case', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='handover_items', to='cases.offboardingcase')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("notes", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField()),
+                ("updated_at", models.DateTimeField()),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("domain", "Domain"),
+                            ("hosting", "Hosting"),
+                            ("repository", "Repository"),
+                            ("ad_account", "Ad Account"),
+                            ("analytics", "Analytics"),
+                            ("licence", "Licence"),
+                            ("document", "Document"),
+                            ("data_export", "Data Export"),
+                            ("vault_entry", "Vault Entry"),
+                            ("other", "Other"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("name", models.CharField(max_length=300)),
+                ("description", models.TextField(blank=True)),
+                ("reference", models.CharField(blank=True, max_length=500)),
+                ("new_owner", models.CharField(blank=True, max_length=300)),
+                ("method", models.CharField(blank=True, max_length=300)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("planned", "Planned"),
+                            ("handed_over", "Handed Over"),
+                            ("acknowledged", "Acknowledged"),
+                            ("disputed", "Disputed"),
+                            ("waived", "Waived"),
+                        ],
+                        default="planned",
+                        max_length=20,
+                    ),
+                ),
+                ("handed_over_at", models.DateTimeField(blank=True, null=True)),
+                ("acknowledged_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "evidence",
+                    models.ManyToManyField(
+                        blank=True, related_name="+", to="evidence.evidencefile"
+                    ),
+                ),
+                (
+                    "org",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="accounts.organization",
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="handover_items",
+                        to="cases.offboardingcase",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
-                'abstract': False,
+                "ordering": ["id"],
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='Deliverable',
+            name="Deliverable",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('notes', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField()),
-                ('updated_at', models.DateTimeField()),
-                ('title', models.CharField(max_length=300)),
-                ('description', models.TextField(blank=True)),
-                ('sow_reference', models.CharField(blank=True, max_length=100)),
-                ('due_date', models.DateField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('delivered', 'Delivered'), ('accepted', 'Accepted'), ('conditionally_accepted', 'Conditionally Accepted'), ('rejected', 'Rejected'), ('deemed_accepted', 'Deemed Accepted'), ('waived', 'Waived')], default='pending', max_length=32)),
-                ('delivered_at', models.DateTimeField(blank=True, null=True)),
-                ('delivery_method', models.CharField(blank=True, max_length=300)),
-                ('accepted_at', models.DateTimeField(blank=True, null=True)),
-                ('acceptance_note', models.TextField(blank=True)),
-                ('evidence', models.ManyToManyField(blank=True, related_name='+', to='evidence.evidencefile')),
-                ('org', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.organization')),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('case', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='deliverables', to='cases.offboardingcase')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("notes", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField()),
+                ("updated_at", models.DateTimeField()),
+                ("title", models.CharField(max_length=300)),
+                ("description", models.TextField(blank=True)),
+                ("sow_reference", models.CharField(blank=True, max_length=100)),
+                ("due_date", models.DateField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("delivered", "Delivered"),
+                            ("accepted", "Accepted"),
+                            ("conditionally_accepted", "Conditionally Accepted"),
+                            ("rejected", "Rejected"),
+                            ("deemed_accepted", "Deemed Accepted"),
+                            ("waived", "Waived"),
+                        ],
+                        default="pending",
+                        max_length=32,
+                    ),
+                ),
+                ("delivered_at", models.DateTimeField(blank=True, null=True)),
+                ("delivery_method", models.CharField(blank=True, max_length=300)),
+                ("accepted_at", models.DateTimeField(blank=True, null=True)),
+                ("acceptance_note", models.TextField(blank=True)),
+                (
+                    "evidence",
+                    models.ManyToManyField(
+                        blank=True, related_name="+", to="evidence.evidencefile"
+                    ),
+                ),
+                (
+                    "org",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="accounts.organization",
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="deliverables",
+                        to="cases.offboardingcase",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
-                'abstract': False,
+                "ordering": ["id"],
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='DataDisposition',
+            name="DataDisposition",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('notes', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField()),
-                ('updated_at', models.DateTimeField()),
-                ('dataset', models.CharField(max_length=300)),
-                ('location', models.CharField(max_length=300)),
-                ('action', models.CharField(choices=[('return', 'Return'), ('delete', 'Delete'), ('retain', 'Retain')], max_length=16)),
-                ('method', models.CharField(blank=True, choices=[('export', 'Export to the client'), ('nist_clear', 'NIST SP 800-88 Clear'), ('nist_purge', 'NIST SP 800-88 Purge'), ('nist_destroy', 'NIST SP 800-88 Destroy'), ('logical_delete', 'Logical deletion')], max_length=20)),
-                ('legal_hold', models.BooleanField(default=False)),
-                ('retention_basis', models.TextField(blank=True)),
-                ('retain_until', models.DateField(blank=True, null=True)),
-                ('status', models.CharField(choices=[('planned', 'Planned'), ('done', 'Done'), ('waived', 'Waived')], default='planned', max_length=16)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('evidence', models.ManyToManyField(blank=True, related_name='+', to='evidence.evidencefile')),
-                ('org', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.organization')),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('case', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='data_dispositions', to='cases.offboardingcase')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("notes", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField()),
+                ("updated_at", models.DateTimeField()),
+                ("dataset", models.CharField(max_length=300)),
+                ("location", models.CharField(max_length=300)),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[("return", "Return"), ("delete", "Delete"), ("retain", "Retain")],
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "method",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("export", "Export to the client"),
+                            ("nist_clear", "NIST SP 800-88 Clear"),
+                            ("nist_purge", "NIST SP 800-88 Purge"),
+                            ("nist_destroy", "NIST SP 800-88 Destroy"),
+                            ("logical_delete", "Logical deletion"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("legal_hold", models.BooleanField(default=False)),
+                ("retention_basis", models.TextField(blank=True)),
+                ("retain_until", models.DateField(blank=True, null=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("planned", "Planned"), ("done", "Done"), ("waived", "Waived")],
+                        default="planned",
+                        max_length=16,
+                    ),
+                ),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "evidence",
+                    models.ManyToManyField(
+                        blank=True, related_name="+", to="evidence.evidencefile"
+                    ),
+                ),
+                (
+                    "org",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="accounts.organization",
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="data_dispositions",
+                        to="cases.offboardingcase",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
-                'abstract': False,
+                "ordering": ["id"],
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='Approval',
+            name="Approval",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(max_length=20)),
-                ('decision', models.CharField(choices=[('approved', 'Approved'), ('rejected', 'Rejected')], max_length=16)),
-                ('comment', models.TextField(blank=True)),
-                ('at', models.DateTimeField()),
-                ('state_digest', models.CharField(max_length=64)),
-                ('invalidated_at', models.DateTimeField(blank=True, null=True)),
-                ('approver', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('org', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.organization')),
-                ('case', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='approvals', to='cases.offboardingcase')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("role", models.CharField(max_length=20)),
+                (
+                    "decision",
+                    models.CharField(
+                        choices=[("approved", "Approved"), ("rejected", "Rejected")], max_length=16
+                    ),
+                ),
+                ("comment", models.TextField(blank=True)),
+                ("at", models.DateTimeField()),
+                ("state_digest", models.CharField(max_length=64)),
+                ("invalidated_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "approver",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "org",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="accounts.organization",
+                    ),
+                ),
+                (
+                    "case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="approvals",
+                        to="cases.offboardingcase",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='Addendum',
+            name="Addendum",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.DateTimeField()),
-                ('text', models.TextField()),
-                ('author', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('evidence', models.ManyToManyField(blank=True, related_name='+', to='evidence.evidencefile')),
-                ('org', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.organization')),
-                ('case', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='addenda', to='cases.offboardingcase')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("at", models.DateTimeField()),
+                ("text", models.TextField()),
+                (
+                    "author",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "evidence",
+                    models.ManyToManyField(
+                        blank=True, related_name="+", to="evidence.evidencefile"
+                    ),
+                ),
+                (
+                    "org",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="accounts.organization",
+                    ),
+                ),
+                (
+                    "case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="addenda",
+                        to="cases.offboardingcase",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='AccessGrant',
+            name="AccessGrant",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('notes', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField()),
-                ('updated_at', models.DateTimeField()),
-                ('direction', models.CharField(choices=[('provider_in_client', 'Our access to their systems'), ('client_in_provider', 'Their access to our systems')], max_length=24)),
-                ('system', models.CharField(max_length=200)),
-                ('principal', models.CharField(blank=True, max_length=300)),
-                ('privilege', models.CharField(blank=True, max_length=200)),
-                ('planned_action', models.CharField(choices=[('revoke', 'Revoke'), ('transfer', 'Transfer'), ('keep', 'Keep')], max_length=16)),
-                ('keep_reason', models.TextField(blank=True)),
-                ('status', models.CharField(choices=[('active', 'Active'), ('revoked', 'Revoked'), ('transferred', 'Transferred'), ('kept', 'Kept')], default='active', max_length=16)),
-                ('actioned_at', models.DateTimeField(blank=True, null=True)),
-                ('verification_level', models.CharField(blank=True, choices=[('observed', 'Observed'), ('vendor_confirmed', 'Vendor Confirmed'), ('attested', 'Attested'), ('waived', 'Waived')], max_length=20)),
-                ('verification_note', models.TextField(blank=True)),
-                ('verified_at', models.DateTimeField(blank=True, null=True)),
-                ('actioned_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('evidence', models.ManyToManyField(blank=True, related_name='+', to='evidence.evidencefile')),
-                ('org', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.organization')),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('verified_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('case', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='access_grants', to='cases.offboardingcase')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("notes", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField()),
+                ("updated_at", models.DateTimeField()),
+                (
+                    "direction",
+                    models.CharField(
+                        choices=[
+                            ("provider_in_client", "Our access to their systems"),
+                            ("client_in_provider", "Their access to our systems"),
+                        ],
+                        max_length=24,
+                    ),
+                ),
+                ("system", models.CharField(max_length=200)),
+                ("principal", models.CharField(blank=True, max_length=300)),
+                ("privilege", models.CharField(blank=True, max_length=200)),
+                (
+                    "planned_action",
+                    models.CharField(
+                        choices=[("revoke", "Revoke"), ("transfer", "Transfer"), ("keep", "Keep")],
+                        max_length=16,
+                    ),
+                ),
+                ("keep_reason", models.TextField(blank=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("active", "Active"),
+                            ("revoked", "Revoked"),
+                            ("transferred", "Transferred"),
+                            ("kept", "Kept"),
+                        ],
+                        default="active",
+                        max_length=16,
+                    ),
+                ),
+                ("actioned_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "verification_level",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("observed", "Observed"),
+                            ("vendor_confirmed", "Vendor Confirmed"),
+                            ("attested", "Attested"),
+                            ("waived", "Waived"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("verification_note", models.TextField(blank=True)),
+                ("verified_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "actioned_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "evidence",
+                    models.ManyToManyField(
+                        blank=True, related_name="+", to="evidence.evidencefile"
+                    ),
+                ),
+                (
+                    "org",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="accounts.organization",
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "verified_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="access_grants",
+                        to="cases.offboardingcase",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
-                'abstract': False,
+                "ordering": ["id"],
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='Settlement',
+            name="Settlement",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('notes', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField()),
-                ('updated_at', models.DateTimeField()),
-                ('kind', models.CharField(choices=[('final_invoice', 'Final Invoice'), ('refund', 'Refund'), ('credit', 'Credit'), ('deposit_return', 'Deposit Return')], max_length=20)),
-                ('description', models.CharField(blank=True, max_length=300)),
-                ('reference', models.CharField(blank=True, max_length=100)),
-                ('amount', models.DecimalField(blank=True, decimal_places=2, max_digits=14, null=True)),
-                ('currency', models.CharField(blank=True, max_length=3)),
-                ('status', models.CharField(choices=[('outstanding', 'Outstanding'), ('paid', 'Paid'), ('written_off', 'Written Off'), ('disputed', 'Disputed'), ('waived', 'Waived')], default='outstanding', max_length=16)),
-                ('settled_at', models.DateTimeField(blank=True, null=True)),
-                ('zero_balance_confirmed', models.BooleanField(default=False)),
-                ('case', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='settlements', to='cases.offboardingcase')),
-                ('evidence', models.ManyToManyField(blank=True, related_name='+', to='evidence.evidencefile')),
-                ('org', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.organization')),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("notes", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField()),
+                ("updated_at", models.DateTimeField()),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("final_invoice", "Final Invoice"),
+                            ("refund", "Refund"),
+                            ("credit", "Credit"),
+                            ("deposit_return", "Deposit Return"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("description", models.CharField(blank=True, max_length=300)),
+                ("reference", models.CharField(blank=True, max_length=100)),
+                (
+                    "amount",
+                    models.DecimalField(blank=True, decimal_places=2, max_digits=14, null=True),
+                ),
+                ("currency", models.CharField(blank=True, max_length=3)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("outstanding", "Outstanding"),
+                            ("paid", "Paid"),
+                            ("written_off", "Written Off"),
+                            ("disputed", "Disputed"),
+                            ("waived", "Waived"),
+                        ],
+                        default="outstanding",
+                        max_length=16,
+                    ),
+                ),
+                ("settled_at", models.DateTimeField(blank=True, null=True)),
+                ("zero_balance_confirmed", models.BooleanField(default=False)),
+                (
+                    "case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="settlements",
+                        to="cases.offboardingcase",
+                    ),
+                ),
+                (
+                    "evidence",
+                    models.ManyToManyField(
+                        blank=True, related_name="+", to="evidence.evidencefile"
+                    ),
+                ),
+                (
+                    "org",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="accounts.organization",
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
-                'abstract': False,
+                "ordering": ["id"],
+                "abstract": False,
             },
         ),
         migrations.CreateModel(
-            name='Step',
+            name="Step",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('key', models.CharField(max_length=80)),
-                ('position', models.PositiveIntegerField()),
-                ('phase', models.CharField(max_length=40)),
-                ('title', models.CharField(max_length=300)),
-                ('guidance', models.TextField(blank=True)),
-                ('category', models.CharField(default='general', max_length=32)),
-                ('owner_role', models.CharField(max_length=20)),
-                ('due_anchor', models.CharField(max_length=16)),
-                ('due_offset_days', models.IntegerField()),
-                ('due_date', models.DateField()),
-                ('required', models.BooleanField(default=True)),
-                ('evidence_required', models.JSONField(default=list)),
-                ('depends_on', models.JSONField(default=list)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('in_progress', 'In Progress'), ('done', 'Done'), ('not_applicable', 'Not Applicable')], default='pending', max_length=20)),
-                ('not_applicable_reason', models.TextField(blank=True)),
-                ('note', models.TextField(blank=True)),
-                ('link', models.URLField(blank=True, max_length=1000)),
-                ('attestation', models.TextField(blank=True)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('case', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='steps', to='cases.offboardingcase')),
-                ('completed_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('evidence', models.ManyToManyField(blank=True, related_name='+', to='evidence.evidencefile')),
-                ('org', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.organization')),
-                ('owner', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("key", models.CharField(max_length=80)),
+                ("position", models.PositiveIntegerField()),
+                ("phase", models.CharField(max_length=40)),
+                ("title", models.CharField(max_length=300)),
+                ("guidance", models.TextField(blank=True)),
+                ("category", models.CharField(default="general", max_length=32)),
+                ("owner_role", models.CharField(max_length=20)),
+                ("due_anchor", models.CharField(max_length=16)),
+                ("due_offset_days", models.IntegerField()),
+                ("due_date", models.DateField()),
+                ("required", models.BooleanField(default=True)),
+                ("evidence_required", models.JSONField(default=list)),
+                ("depends_on", models.JSONField(default=list)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("in_progress", "In Progress"),
+                            ("done", "Done"),
+                            ("not_applicable", "Not Applicable"),
+                        ],
+                        default="pending",
+                        max_length=20,
+                    ),
+                ),
+                ("not_applicable_reason", models.TextField(blank=True)),
+                ("note", models.TextField(blank=True)),
+                ("link", models.URLField(blank=True, max_length=1000)),
+                ("attestation", models.TextField(blank=True)),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="steps",
+                        to="cases.offboardingcase",
+                    ),
+                ),
+                (
+                    "completed_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "evidence",
+                    models.ManyToManyField(
+                        blank=True, related_name="+", to="evidence.evidencefile"
+                    ),
+                ),
+                (
+                    "org",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="accounts.organization",
+                    ),
+                ),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['position'],
+                "ordering": ["position"],
             },
         ),
         migrations.CreateModel(
-            name='Waiver',
+            name="Waiver",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('target_type', models.CharField(choices=[('step', 'Step'), ('deliverable', 'Deliverable'), ('handover_item', 'Handover Item'), ('access_grant', 'Access Grant'), ('data_disposition', 'Data Disposition'), ('settlement', 'Settlement')], max_length=20)),
-                ('target_id', models.BigIntegerField()),
-                ('target_label', models.CharField(max_length=400)),
-                ('justification', models.TextField()),
-                ('approver_role', models.CharField(max_length=20)),
-                ('granted_at', models.DateTimeField()),
-                ('expires_at', models.DateTimeField()),
-                ('revoked_at', models.DateTimeField(blank=True, null=True)),
-                ('approver', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('case', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='waivers', to='cases.offboardingcase')),
-                ('evidence', models.ManyToManyField(blank=True, related_name='+', to='evidence.evidencefile')),
-                ('org', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.organization')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "target_type",
+                    models.CharField(
+                        choices=[
+                            ("step", "Step"),
+                            ("deliverable", "Deliverable"),
+                            ("handover_item", "Handover Item"),
+                            ("access_grant", "Access Grant"),
+                            ("data_disposition", "Data Disposition"),
+                            ("settlement", "Settlement"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("target_id", models.BigIntegerField()),
+                ("target_label", models.CharField(max_length=400)),
+                ("justification", models.TextField()),
+                ("approver_role", models.CharField(max_length=20)),
+                ("granted_at", models.DateTimeField()),
+                ("expires_at", models.DateTimeField()),
+                ("revoked_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "approver",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="waivers",
+                        to="cases.offboardingcase",
+                    ),
+                ),
+                (
+                    "evidence",
+                    models.ManyToManyField(
+                        blank=True, related_name="+", to="evidence.evidencefile"
+                    ),
+                ),
+                (
+                    "org",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="accounts.organization",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.AddIndex(
-            model_name='offboardingcase',
-            index=models.Index(fields=['org', 'state'], name='cases_offbo_org_id_05f8cb_idx'),
+            model_name="offboardingcase",
+            index=models.Index(fields=["org", "state"], name="cases_offbo_org_id_05f8cb_idx"),
         ),
         migrations.AddConstraint(
-            model_name='offboardingcase',
-            constraint=models.UniqueConstraint(fields=('org', 'ref'), name='case_ref_unique_in_org'),
+            model_name="offboardingcase",
+            constraint=models.UniqueConstraint(
+                fields=("org", "ref"), name="case_ref_unique_in_org"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='step',
-            constraint=models.UniqueConstraint(fields=('case', 'key'), name='step_key_unique_in_case'),
+            model_name="step",
+            constraint=models.UniqueConstraint(
+                fields=("case", "key"), name="step_key_unique_in_case"
+            ),
         ),
     ]

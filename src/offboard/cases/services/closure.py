@@ -71,8 +71,9 @@ def enter_closing(*, actor: Actor, case: OffboardingCase) -> OffboardingCase:
 
 
 @transaction.atomic
-def approve_case(*, actor: Actor, case: OffboardingCase, decision: str, state_digest_seen: str,
-                 comment: str = "") -> Approval:
+def approve_case(
+    *, actor: Actor, case: OffboardingCase, decision: str, state_digest_seen: str, comment: str = ""
+) -> Approval:
     """Approve or reject closure of exactly the state the approver saw (its digest)."""
     require(actor, "cases.approve")
     case = lock_case(case)
@@ -80,8 +81,9 @@ def approve_case(*, actor: Actor, case: OffboardingCase, decision: str, state_di
     _refuse_unless(case, State.CLOSING, action="be approved")
     errors = Errors()
     errors.choice("decision", decision, Approval.Decision.values)
-    comment = errors.text("comment", comment, max_length=5000,
-                          required=decision == Approval.Decision.REJECTED)
+    comment = errors.text(
+        "comment", comment, max_length=5000, required=decision == Approval.Decision.REJECTED
+    )
     errors.raise_if_any()
     roles = set(case.approval_policy.get("roles", ["manager", "admin"]))
     if actor.role not in roles:
@@ -97,16 +99,32 @@ def approve_case(*, actor: Actor, case: OffboardingCase, decision: str, state_di
             code="stale_state_digest",
             details={"current_state_digest": current},
         )
-    if case.approvals.filter(approver=actor.user, state_digest=current, invalidated_at__isnull=True).exists():
+    if case.approvals.filter(
+        approver=actor.user, state_digest=current, invalidated_at__isnull=True
+    ).exists():
         raise Conflict(f"You already decided on this state of {case.ref}.", code="already_decided")
     approval = Approval.objects.create(
-        org=actor.org, case=case, approver=actor.user, role=actor.role, decision=decision,
-        comment=comment, at=clock.now(), state_digest=current,
+        org=actor.org,
+        case=case,
+        approver=actor.user,
+        role=actor.role,
+        decision=decision,
+        comment=comment,
+        at=clock.now(),
+        state_digest=current,
     )
     record_event(
-        actor=actor, type=f"case.{decision}", case=case,
-        data={"approval_id": approval.pk, "decision": decision, "comment": comment,
-              "state_digest": current, "role": actor.role, "is_case_owner": actor.user.pk == case.owner_id},
+        actor=actor,
+        type=f"case.{decision}",
+        case=case,
+        data={
+            "approval_id": approval.pk,
+            "decision": decision,
+            "comment": comment,
+            "state_digest": current,
+            "role": actor.role,
+            "is_case_owner": actor.user.pk == case.owner_id,
+        },
     )
     return approval
 
@@ -123,16 +141,22 @@ def close_case(*, actor: Actor, case: OffboardingCase) -> OffboardingCase:
         _raise_gates(case, gates, "close")
     _refuse_unless(case, State.CLOSING, action="close")
     digest = state_digest(loaded)
-    approvals = [a for a in loaded.approvals.all() if a.state_digest == digest and a.invalidated_at is None]
+    approvals = [
+        a for a in loaded.approvals.all() if a.state_digest == digest and a.invalidated_at is None
+    ]
     case.state = State.CLOSED
     case.closed_at = case.updated_at = clock.now()
     case.save(update_fields=["state", "closed_at", "updated_at"])
     record_event(
-        actor=actor, type="case.closed", case=case,
+        actor=actor,
+        type="case.closed",
+        case=case,
         data={
             "state_digest": digest,
-            "approvals": [{"approver_id": a.approver_id, "role": a.role, "decision": a.decision,
-                           "at": a.at} for a in approvals],
+            "approvals": [
+                {"approver_id": a.approver_id, "role": a.role, "decision": a.decision, "at": a.at}
+                for a in approvals
+            ],
         },
     )
     return case
@@ -156,9 +180,15 @@ def cancel_case(*, actor: Actor, case: OffboardingCase, reason: str) -> Offboard
 
 
 @transaction.atomic
-def update_case(*, actor: Actor, case: OffboardingCase, owner_id: int | None = None,
-                effective_end_date: dt.date | None = None, scope_notes: str | None = None,
-                trigger_notes: str | None = None) -> OffboardingCase:
+def update_case(
+    *,
+    actor: Actor,
+    case: OffboardingCase,
+    owner_id: int | None = None,
+    effective_end_date: dt.date | None = None,
+    scope_notes: str | None = None,
+    trigger_notes: str | None = None,
+) -> OffboardingCase:
     """Reassign the owner or move the end date (due dates anchored on it move along)."""
     require(actor, "cases.transition")
     case = lock_case(case)
@@ -169,7 +199,9 @@ def update_case(*, actor: Actor, case: OffboardingCase, owner_id: int | None = N
         case.owner = member_user(actor.org, owner_id, "owner_id")
     if effective_end_date is not None and effective_end_date != case.effective_end_date:
         if effective_end_date < case.trigger_date:
-            raise ValidationFailed({"effective_end_date": [f"{effective_end_date} is before the trigger date"]})
+            raise ValidationFailed(
+                {"effective_end_date": [f"{effective_end_date} is before the trigger date"]}
+            )
         old["effective_end_date"] = case.effective_end_date
         shift = effective_end_date - case.effective_end_date
         case.data_return_deadline += shift
@@ -186,17 +218,25 @@ def update_case(*, actor: Actor, case: OffboardingCase, owner_id: int | None = N
     case.save()
     effects = record_change(case)
     record_event(
-        actor=actor, type="case.updated", case=case,
-        data={"owner_id": case.owner_id, "effective_end_date": case.effective_end_date,
-              "scope_notes": case.scope_notes, "trigger_notes": case.trigger_notes,
-              "old": old, **effects},
+        actor=actor,
+        type="case.updated",
+        case=case,
+        data={
+            "owner_id": case.owner_id,
+            "effective_end_date": case.effective_end_date,
+            "scope_notes": case.scope_notes,
+            "trigger_notes": case.trigger_notes,
+            "old": old,
+            **effects,
+        },
     )
     return case
 
 
 @transaction.atomic
-def add_addendum(*, actor: Actor, case: OffboardingCase, text: str,
-                 evidence: Sequence[EvidenceFile] = ()) -> Addendum:
+def add_addendum(
+    *, actor: Actor, case: OffboardingCase, text: str, evidence: Sequence[EvidenceFile] = ()
+) -> Addendum:
     """The one write a closed (or cancelled) case accepts: a later fact, appended."""
     require(actor, "cases.addendum")
     case = lock_case(case)
@@ -208,9 +248,19 @@ def add_addendum(*, actor: Actor, case: OffboardingCase, text: str,
     errors = Errors()
     text = errors.text("text", text, max_length=20000)
     errors.raise_if_any()
-    addendum = Addendum.objects.create(org=actor.org, case=case, author=actor.user, at=clock.now(), text=text)
+    addendum = Addendum.objects.create(
+        org=actor.org, case=case, author=actor.user, at=clock.now(), text=text
+    )
     addendum.evidence.add(*evidence)
-    record_event(actor=actor, type="case.addendum", case=case, files=evidence,
-                 data={"addendum_id": addendum.pk, "text": text,
-                       "evidence": [f.as_event_data() for f in evidence]})
+    record_event(
+        actor=actor,
+        type="case.addendum",
+        case=case,
+        files=evidence,
+        data={
+            "addendum_id": addendum.pk,
+            "text": text,
+            "evidence": [f.as_event_data() for f in evidence],
+        },
+    )
     return addendum

@@ -10,7 +10,11 @@ from offboard.core.errors import CaseClosed, Conflict, ValidationFailed
 
 def lock_case(case: OffboardingCase) -> OffboardingCase:
     """Re-read the case under a row lock so concurrent actions on it serialize."""
-    return OffboardingCase.objects.select_for_update().select_related("owner", "client").get(pk=case.pk)
+    return (
+        OffboardingCase.objects.select_for_update()
+        .select_related("owner", "client")
+        .get(pk=case.pk)
+    )
 
 
 def ensure_open(case: OffboardingCase) -> None:
@@ -54,5 +58,7 @@ def member_user(org: Any, user_id: Any, field: str) -> Any:
     if membership is None:
         raise ValidationFailed({field: [f"user {user_id} is not a member of this organization"]})
     if membership.role == "auditor":
-        raise ValidationFailed({field: [f"{membership.user.username} is an auditor and cannot own work"]})
+        raise ValidationFailed(
+            {field: [f"{membership.user.username} is an auditor and cannot own work"]}
+        )
     return membership.user

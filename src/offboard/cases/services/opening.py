@@ -36,8 +36,13 @@ class CaseDates:
         return {"trigger": self.trigger, "notice": self.notice, "end": self.end}[name]
 
 
-def compute_dates(*, contract: Contract, trigger: str, trigger_date: dt.date,
-                  effective_end_date: dt.date | None = None) -> CaseDates:
+def compute_dates(
+    *,
+    contract: Contract,
+    trigger: str,
+    trigger_date: dt.date,
+    effective_end_date: dt.date | None = None,
+) -> CaseDates:
     """The notice date is when the notice was received (else the trigger date); the effective
     end is the contract's end for expiry and non-renewal, else notice + notice period."""
     notice = contract.notice_received_at.date() if contract.notice_received_at else trigger_date
@@ -50,7 +55,8 @@ def compute_dates(*, contract: Contract, trigger: str, trigger_date: dt.date,
         trigger=trigger_date,
         notice=notice,
         end=effective_end_date,
-        data_return_deadline=effective_end_date + dt.timedelta(days=contract.data_return_window_days),
+        data_return_deadline=effective_end_date
+        + dt.timedelta(days=contract.data_return_window_days),
     )
 
 
@@ -61,8 +67,13 @@ def _next_ref(org: Organization, year: int) -> str:
     return f"C-{year}-{number:04d}"
 
 
-def _resolve_owner(org: Organization, role: str, case_owner: Any, assignments: dict[str, Any],
-                   by_role: dict[str, Any]) -> Any:
+def _resolve_owner(
+    org: Organization,
+    role: str,
+    case_owner: Any,
+    assignments: dict[str, Any],
+    by_role: dict[str, Any],
+) -> Any:
     if role == "case_owner":
         return case_owner
     if role in assignments:
@@ -134,16 +145,24 @@ def open_case(
         raise ValidationFailed(
             {"playbook": [f"playbook '{spec.slug}' does not cover fee type {fee_type}"]}
         )
-    dates = compute_dates(contract=primary, trigger=trigger, trigger_date=trigger_date,
-                          effective_end_date=effective_end_date)
+    dates = compute_dates(
+        contract=primary,
+        trigger=trigger,
+        trigger_date=trigger_date,
+        effective_end_date=effective_end_date,
+    )
     if dates.end < dates.trigger:
         raise ValidationFailed(
             {"effective_end_date": [f"{dates.end} is before the trigger date {dates.trigger}"]}
         )
-    assigned = {role: member_user(actor.org, uid, f"assignments.{role}")
-                for role, uid in (assignments or {}).items()}
+    assigned = {
+        role: member_user(actor.org, uid, f"assignments.{role}")
+        for role, uid in (assignments or {}).items()
+    }
     by_role: dict[str, Any] = {}
-    for m in Membership.objects.select_related("user").filter(org=actor.org).order_by("user__username"):
+    for m in (
+        Membership.objects.select_related("user").filter(org=actor.org).order_by("user__username")
+    ):
         by_role.setdefault(m.role, m.user)
 
     now = clock.now()
@@ -174,21 +193,36 @@ def open_case(
     case.contracts.set(contracts)
     case.trigger_evidence.set(trigger_evidence)
     planned = plan_steps(spec, fee_type, dates)
-    Step.objects.bulk_create([
-        Step(org=actor.org, case=case,
-             owner=_resolve_owner(actor.org, p["owner_role"], owner, assigned, by_role), **p)
-        for p in planned
-    ])
+    Step.objects.bulk_create(
+        [
+            Step(
+                org=actor.org,
+                case=case,
+                owner=_resolve_owner(actor.org, p["owner_role"], owner, assigned, by_role),
+                **p,
+            )
+            for p in planned
+        ]
+    )
     seeded: dict[str, int] = {}
     for key, items in spec.seeds_for(fee_type).items():
         model = REGISTERS[key].model
         seed_owner = by_role.get("finance", owner) if key == "settlements" else owner
         extra = {"due_date": dates.end} if key == "deliverables" else {}
-        model.objects.bulk_create([
-            model(org=actor.org, case=case, owner=seed_owner, created_at=now, updated_at=now,
-                  **extra, **item)
-            for item in items
-        ])
+        model.objects.bulk_create(
+            [
+                model(
+                    org=actor.org,
+                    case=case,
+                    owner=seed_owner,
+                    created_at=now,
+                    updated_at=now,
+                    **extra,
+                    **item,
+                )
+                for item in items
+            ]
+        )
         seeded[key] = len(items)
     record_event(
         actor=actor,
@@ -205,10 +239,16 @@ def open_case(
             "scope_notes": case.scope_notes,
             "owner_id": owner.pk,
             "state": case.state,
-            "playbook": {"slug": spec.slug, "version": playbook_version.version,
-                         "sha256": playbook_version.sha256},
-            "dates": {"notice": dates.notice, "effective_end": dates.end,
-                      "data_return_deadline": dates.data_return_deadline},
+            "playbook": {
+                "slug": spec.slug,
+                "version": playbook_version.version,
+                "sha256": playbook_version.sha256,
+            },
+            "dates": {
+                "notice": dates.notice,
+                "effective_end": dates.end,
+                "data_return_deadline": dates.data_return_deadline,
+            },
             "steps": len(planned),
             "seeded": seeded,
         },

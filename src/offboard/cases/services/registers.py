@@ -55,11 +55,18 @@ def _coerce(spec: RegisterSpec, values: dict[str, Any], errors: Errors) -> dict[
             errors.add(name, f"is not a field of {spec.key}")
             continue
         if f.kind in ("text", "longtext"):
-            value = errors.text(name, raw, max_length=f.max_length if f.kind == "text" else 20000,
-                                required=f.required)
+            value = errors.text(
+                name,
+                raw,
+                max_length=f.max_length if f.kind == "text" else 20000,
+                required=f.required,
+            )
             if value and f.secret_checked and (why := secret_reason(value)):
-                errors.add(name, f"looks like {why}; store a reference to where the secret is "
-                                 "kept (e.g. the vault entry name), never the secret itself")
+                errors.add(
+                    name,
+                    f"looks like {why}; store a reference to where the secret is "
+                    "kept (e.g. the vault entry name), never the secret itself",
+                )
             clean[name] = value
         elif f.kind == "choice":
             if raw in (None, "") and not f.required and name == "verification_level":
@@ -118,21 +125,39 @@ def _check_rules(item: Any, changed: dict[str, Any], has_evidence: bool, errors:
     """Rules about the item as it would stand after the change."""
     now = clock.now()
     status = item.status
-    if "status" in changed and status == "waived" and not (item.pk and _waiver_in_force(item, item.event_prefix)):
+    if (
+        "status" in changed
+        and status == "waived"
+        and not (item.pk and _waiver_in_force(item, item.event_prefix))
+    ):
         errors.add("status", "needs a waiver in force for this item; ask a manager to grant one")
     if isinstance(item, Deliverable):
         if status == Deliverable.Status.DELIVERED and "status" in changed and not item.delivered_at:
             item.delivered_at = now
-        if status in (Deliverable.Status.ACCEPTED, Deliverable.Status.CONDITIONALLY_ACCEPTED) and "status" in changed and not item.accepted_at:
+        if (
+            status in (Deliverable.Status.ACCEPTED, Deliverable.Status.CONDITIONALLY_ACCEPTED)
+            and "status" in changed
+            and not item.accepted_at
+        ):
             item.accepted_at = now
         if status == Deliverable.Status.CONDITIONALLY_ACCEPTED and not item.acceptance_note.strip():
             errors.add("acceptance_note", "state the conditions of the conditional acceptance")
         if status == Deliverable.Status.DEEMED_ACCEPTED and not item.acceptance_note.strip():
             errors.add("acceptance_note", "cite the logged reminders and the deadline that passed")
-        if status == Deliverable.Status.ACCEPTED and "status" in changed and not has_evidence and not item.acceptance_note.strip():
-            errors.add("evidence", "attach the client's acceptance or describe it in acceptance_note")
+        if (
+            status == Deliverable.Status.ACCEPTED
+            and "status" in changed
+            and not has_evidence
+            and not item.acceptance_note.strip()
+        ):
+            errors.add(
+                "evidence", "attach the client's acceptance or describe it in acceptance_note"
+            )
     elif isinstance(item, HandoverItem):
-        if status in (HandoverItem.Status.HANDED_OVER, HandoverItem.Status.ACKNOWLEDGED) and "status" in changed:
+        if (
+            status in (HandoverItem.Status.HANDED_OVER, HandoverItem.Status.ACKNOWLEDGED)
+            and "status" in changed
+        ):
             item.handed_over_at = item.handed_over_at or now
             if not item.method.strip():
                 errors.add("method", "say how the item was handed over")
@@ -145,17 +170,25 @@ def _check_rules(item: Any, changed: dict[str, Any], has_evidence: bool, errors:
             errors.add("retention_basis", "retained data needs its legal basis and period")
         if status == DataDisposition.Status.DONE:
             if item.action == DataDisposition.Action.RETAIN:
-                errors.add("status", "retained data is not 'done'; it stays planned under its basis")
+                errors.add(
+                    "status", "retained data is not 'done'; it stays planned under its basis"
+                )
             if item.action == DataDisposition.Action.DELETE and item.legal_hold:
                 errors.add("status", "a legal hold blocks deletion of this data set")
             if not item.method:
-                errors.add("method", "record the method (export, NIST SP 800-88 clear/purge/destroy, logical delete)")
+                errors.add(
+                    "method",
+                    "record the method (export, NIST SP 800-88 clear/purge/destroy, logical delete)",
+                )
             if item.action == DataDisposition.Action.DELETE and not has_evidence:
                 errors.add("evidence", "attach the deletion certificate or log")
             if "status" in changed:
                 item.completed_at = item.completed_at or now
     elif isinstance(item, Settlement):
-        if status in (Settlement.Status.PAID, Settlement.Status.WRITTEN_OFF) and "status" in changed:
+        if (
+            status in (Settlement.Status.PAID, Settlement.Status.WRITTEN_OFF)
+            and "status" in changed
+        ):
             item.settled_at = item.settled_at or now
         if status == Settlement.Status.WRITTEN_OFF and not item.notes.strip():
             errors.add("notes", "say why the amount is written off")
@@ -163,8 +196,9 @@ def _check_rules(item: Any, changed: dict[str, Any], has_evidence: bool, errors:
             errors.add("currency", "an amount needs its currency")
 
 
-def _check_access(item: AccessGrant, changed: dict[str, Any], has_evidence: bool, errors: Errors,
-                  now: dt.datetime) -> None:
+def _check_access(
+    item: AccessGrant, changed: dict[str, Any], has_evidence: bool, errors: Errors, now: dt.datetime
+) -> None:
     status, planned = item.status, item.planned_action
     expected: dict[str, str] = {
         AccessGrant.Status.REVOKED: AccessGrant.PlannedAction.REVOKE,
@@ -177,33 +211,55 @@ def _check_access(item: AccessGrant, changed: dict[str, Any], has_evidence: bool
         errors.add("keep_reason", "access that stays needs a reason")
     if "status" in changed and status != AccessGrant.Status.ACTIVE:
         item.actioned_at = item.actioned_at or now
-    if (status == AccessGrant.Status.REVOKED and "status" in changed
-            and item.direction == AccessGrant.Direction.PROVIDER_IN_CLIENT):
+    if (
+        status == AccessGrant.Status.REVOKED
+        and "status" in changed
+        and item.direction == AccessGrant.Direction.PROVIDER_IN_CLIENT
+    ):
         pending_transfer = AccessGrant.objects.filter(
-            case=item.case, system=item.system, planned_action=AccessGrant.PlannedAction.TRANSFER,
+            case=item.case,
+            system=item.system,
+            planned_action=AccessGrant.PlannedAction.TRANSFER,
             status=AccessGrant.Status.ACTIVE,
         ).exclude(pk=item.pk)
         if pending_transfer.exists():
-            errors.add("status", f"transfer ownership of {item.system} first; our own access "
-                                 "is revoked last")
+            errors.add(
+                "status",
+                f"transfer ownership of {item.system} first; our own access is revoked last",
+            )
     level = item.verification_level
     if level:
         if status != AccessGrant.Status.REVOKED:
             errors.add("verification_level", "only a revoked grant is verified")
         if level == AccessGrant.Verification.ATTESTED and not has_evidence:
-            errors.add("evidence", "an attested revocation needs the screenshot or statement attached")
-        if level in (AccessGrant.Verification.OBSERVED, AccessGrant.Verification.VENDOR_CONFIRMED) \
-                and not (has_evidence or item.verification_note.strip()):
-            errors.add("verification_note", f"a {level} verification needs what was observed or "
-                                            "confirmed: a note or evidence file")
-        if level == AccessGrant.Verification.WAIVED and not (item.pk and _waiver_in_force(item, "access_grant")):
+            errors.add(
+                "evidence", "an attested revocation needs the screenshot or statement attached"
+            )
+        if level in (
+            AccessGrant.Verification.OBSERVED,
+            AccessGrant.Verification.VENDOR_CONFIRMED,
+        ) and not (has_evidence or item.verification_note.strip()):
+            errors.add(
+                "verification_note",
+                f"a {level} verification needs what was observed or "
+                "confirmed: a note or evidence file",
+            )
+        if level == AccessGrant.Verification.WAIVED and not (
+            item.pk and _waiver_in_force(item, "access_grant")
+        ):
             errors.add("verification_level", "a waived verification needs a waiver in force")
         if "verification_level" in changed:
             item.verified_at = item.verified_at or now
 
 
-def _apply(spec: RegisterSpec, item: RegisterItem, actor: Actor, values: dict[str, Any],
-           evidence: Sequence[EvidenceFile], has_old_evidence: bool) -> dict[str, Any]:
+def _apply(
+    spec: RegisterSpec,
+    item: RegisterItem,
+    actor: Actor,
+    values: dict[str, Any],
+    evidence: Sequence[EvidenceFile],
+    has_old_evidence: bool,
+) -> dict[str, Any]:
     errors = Errors()
     clean = _coerce(spec, values, errors)
     if "owner_id" in values:
@@ -221,7 +277,11 @@ def _apply(spec: RegisterSpec, item: RegisterItem, actor: Actor, values: dict[st
         setattr(item, k, v)
     if isinstance(item, AccessGrant) and "status" in changed:
         item.actioned_by = actor.user
-    if isinstance(item, AccessGrant) and "verification_level" in changed and item.verification_level:
+    if (
+        isinstance(item, AccessGrant)
+        and "verification_level" in changed
+        and item.verification_level
+    ):
         item.verified_by = actor.user
     _check_rules(item, changed, bool(evidence) or has_old_evidence, errors)
     errors.raise_if_any()
@@ -233,8 +293,14 @@ def _require_for(actor: Actor, spec: RegisterSpec) -> None:
 
 
 @transaction.atomic
-def add_register_item(*, actor: Actor, case: OffboardingCase, register: str, values: dict[str, Any],
-                      evidence: Sequence[EvidenceFile] = ()) -> RegisterItem:
+def add_register_item(
+    *,
+    actor: Actor,
+    case: OffboardingCase,
+    register: str,
+    values: dict[str, Any],
+    evidence: Sequence[EvidenceFile] = (),
+) -> RegisterItem:
     spec = _spec(register)
     _require_for(actor, spec)
     case = lock_case(case)
@@ -253,15 +319,24 @@ def add_register_item(*, actor: Actor, case: OffboardingCase, register: str, val
         actor=actor,
         type=f"{spec.event_prefix}.added",
         case=case,
-        data={"item": item_state(spec, item), "evidence": [f.as_event_data() for f in evidence], **effects},
+        data={
+            "item": item_state(spec, item),
+            "evidence": [f.as_event_data() for f in evidence],
+            **effects,
+        },
         files=evidence,
     )
     return item
 
 
 @transaction.atomic
-def update_register_item(*, actor: Actor, item: RegisterItem, values: dict[str, Any],
-                         evidence: Sequence[EvidenceFile] = ()) -> RegisterItem:
+def update_register_item(
+    *,
+    actor: Actor,
+    item: RegisterItem,
+    values: dict[str, Any],
+    evidence: Sequence[EvidenceFile] = (),
+) -> RegisterItem:
     """Change fields and/or status of an item and attach evidence."""
     spec = REGISTERS[item.register]
     _require_for(actor, spec)
@@ -272,8 +347,7 @@ def update_register_item(*, actor: Actor, item: RegisterItem, values: dict[str, 
     item.case = case
     if not values and not evidence:
         raise ValidationFailed({"values": ["nothing to change: give fields to update or evidence"]})
-    changed = _apply(spec, item, actor, values, evidence,
-                     has_old_evidence=item.evidence.exists())  # type: ignore[attr-defined]
+    changed = _apply(spec, item, actor, values, evidence, has_old_evidence=item.evidence.exists())  # type: ignore[attr-defined]
     item.updated_at = clock.now()
     item.save()
     item.evidence.add(*evidence)  # type: ignore[attr-defined]
@@ -287,8 +361,16 @@ def update_register_item(*, actor: Actor, item: RegisterItem, values: dict[str, 
         case=case,
         data={
             "item": item_state(spec, item),
-            "old": {k: (v.isoformat() if isinstance(v, dt.date | dt.datetime) else
-                        str(v) if isinstance(v, decimal.Decimal) else v) for k, v in changed.items()},
+            "old": {
+                k: (
+                    v.isoformat()
+                    if isinstance(v, dt.date | dt.datetime)
+                    else str(v)
+                    if isinstance(v, decimal.Decimal)
+                    else v
+                )
+                for k, v in changed.items()
+            },
             "evidence": [f.as_event_data() for f in evidence],
             **effects,
         },

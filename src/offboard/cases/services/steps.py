@@ -21,7 +21,9 @@ DONE_LIKE = (Step.Status.DONE, Step.Status.NOT_APPLICABLE)
 
 def _prepare(actor: Actor, step: Step) -> Step:
     # Operators and above work any step; others (finance) work the steps their role owns.
-    owns = actor.role != "auditor" and (actor.role == step.owner_role or step.owner_id == actor.user.pk)
+    owns = actor.role != "auditor" and (
+        actor.role == step.owner_role or step.owner_id == actor.user.pk
+    )
     if not owns:
         require(actor, "cases.work")
     case = lock_case(step.case)
@@ -100,15 +102,23 @@ def complete_step(
     step.note, step.link, step.attestation = note, link, attestation
     step.completed_at = clock.now()
     step.completed_by = actor.user
-    step.save(update_fields=["status", "note", "link", "attestation", "completed_at", "completed_by"])
+    step.save(
+        update_fields=["status", "note", "link", "attestation", "completed_at", "completed_by"]
+    )
     step.evidence.add(*evidence)
     effects = record_change(step.case)
     record_event(
         actor=actor,
         type="step.completed",
         case=step.case,
-        data=_step_data(step, note=note, link=link, attestation=attestation,
-                        evidence=[f.as_event_data() for f in evidence], **effects),
+        data=_step_data(
+            step,
+            note=note,
+            link=link,
+            attestation=attestation,
+            evidence=[f.as_event_data() for f in evidence],
+            **effects,
+        ),
         files=evidence,
     )
     return step
@@ -128,8 +138,12 @@ def mark_step_not_applicable(*, actor: Actor, step: Step, reason: str) -> Step:
     step.completed_by = actor.user
     step.save(update_fields=["status", "not_applicable_reason", "completed_at", "completed_by"])
     effects = record_change(step.case)
-    record_event(actor=actor, type="step.not_applicable", case=step.case,
-                 data=_step_data(step, reason=reason, **effects))
+    record_event(
+        actor=actor,
+        type="step.not_applicable",
+        case=step.case,
+        data=_step_data(step, reason=reason, **effects),
+    )
     return step
 
 
@@ -148,6 +162,10 @@ def reopen_step(*, actor: Actor, step: Step, reason: str) -> Step:
     step.completed_by = None
     step.save(update_fields=["status", "not_applicable_reason", "completed_at", "completed_by"])
     effects = record_change(step.case)
-    record_event(actor=actor, type="step.reopened", case=step.case,
-                 data=_step_data(step, reason=reason, old={"status": old}, **effects))
+    record_event(
+        actor=actor,
+        type="step.reopened",
+        case=step.case,
+        data=_step_data(step, reason=reason, old={"status": old}, **effects),
+    )
     return step

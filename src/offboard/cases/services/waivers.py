@@ -25,7 +25,9 @@ def _target(case: OffboardingCase, target_type: str, target_id: int) -> str:
         return f"{step.key}: {step.title}"
     spec = BY_PREFIX.get(target_type)
     if spec is None:
-        raise ValidationFailed({"target_type": [f"'{target_type}' is not one of {', '.join(Waiver.Target.values)}"]})
+        raise ValidationFailed(
+            {"target_type": [f"'{target_type}' is not one of {', '.join(Waiver.Target.values)}"]}
+        )
     item = spec.model.objects.filter(case=case, pk=target_id).first()
     if item is None:
         raise ValidationFailed({"target_id": [f"no {target_type} {target_id} in case {case.ref}"]})
@@ -33,9 +35,16 @@ def _target(case: OffboardingCase, target_type: str, target_id: int) -> str:
 
 
 @transaction.atomic
-def grant_waiver(*, actor: Actor, case: OffboardingCase, target_type: str, target_id: int,
-                 justification: str, expires_at: dt.datetime,
-                 evidence: Sequence[EvidenceFile] = ()) -> Waiver:
+def grant_waiver(
+    *,
+    actor: Actor,
+    case: OffboardingCase,
+    target_type: str,
+    target_id: int,
+    justification: str,
+    expires_at: dt.datetime,
+    evidence: Sequence[EvidenceFile] = (),
+) -> Waiver:
     require(actor, "cases.waive")
     case = lock_case(case)
     ensure_open(case)
@@ -48,16 +57,33 @@ def grant_waiver(*, actor: Actor, case: OffboardingCase, target_type: str, targe
     errors.raise_if_any()
     label = _target(case, target_type, target_id)
     waiver = Waiver.objects.create(
-        org=actor.org, case=case, target_type=target_type, target_id=target_id, target_label=label[:400],
-        justification=justification, approver=actor.user, approver_role=actor.role,
-        granted_at=clock.now(), expires_at=expires_at,
+        org=actor.org,
+        case=case,
+        target_type=target_type,
+        target_id=target_id,
+        target_label=label[:400],
+        justification=justification,
+        approver=actor.user,
+        approver_role=actor.role,
+        granted_at=clock.now(),
+        expires_at=expires_at,
     )
     waiver.evidence.add(*evidence)
     effects = record_change(case)
     record_event(
-        actor=actor, type="waiver.granted", case=case, files=evidence,
-        data={"waiver_id": waiver.pk, "target_type": target_type, "target_id": target_id,
-              "target": label, "justification": justification, "expires_at": expires_at, **effects},
+        actor=actor,
+        type="waiver.granted",
+        case=case,
+        files=evidence,
+        data={
+            "waiver_id": waiver.pk,
+            "target_type": target_type,
+            "target_id": target_id,
+            "target": label,
+            "justification": justification,
+            "expires_at": expires_at,
+            **effects,
+        },
     )
     return waiver
 
@@ -75,6 +101,10 @@ def revoke_waiver(*, actor: Actor, waiver: Waiver, reason: str) -> Waiver:
     waiver.revoked_at = clock.now()
     waiver.save(update_fields=["revoked_at"])
     effects = record_change(case)
-    record_event(actor=actor, type="waiver.revoked", case=case,
-                 data={"waiver_id": waiver.pk, "target": waiver.target_label, "reason": reason, **effects})
+    record_event(
+        actor=actor,
+        type="waiver.revoked",
+        case=case,
+        data={"waiver_id": waiver.pk, "target": waiver.target_label, "reason": reason, **effects},
+    )
     return waiver

@@ -5,73 +5,164 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('accounts', '0001_initial'),
-        ('evidence', '0001_initial'),
+        ("accounts", "0001_initial"),
+        ("evidence", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Client',
+            name="Client",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('legal_name', models.CharField(blank=True, max_length=300)),
-                ('reference', models.CharField(blank=True, max_length=64)),
-                ('notes', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('org', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.organization')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                ("legal_name", models.CharField(blank=True, max_length=300)),
+                ("reference", models.CharField(blank=True, max_length=64)),
+                ("notes", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "org",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="accounts.organization",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Contact',
+            name="Contact",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('email', models.EmailField(max_length=254)),
-                ('role', models.CharField(choices=[('primary', 'Primary'), ('legal', 'Legal'), ('finance', 'Finance'), ('technical', 'Technical')], max_length=20)),
-                ('phone', models.CharField(blank=True, max_length=40)),
-                ('client', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='contacts', to='clients.client')),
-                ('org', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.organization')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                ("email", models.EmailField(max_length=254)),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("primary", "Primary"),
+                            ("legal", "Legal"),
+                            ("finance", "Finance"),
+                            ("technical", "Technical"),
+                        ],
+                        max_length=20,
+                    ),
+                ),
+                ("phone", models.CharField(blank=True, max_length=40)),
+                (
+                    "client",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="contacts",
+                        to="clients.client",
+                    ),
+                ),
+                (
+                    "org",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="accounts.organization",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['role', 'name'],
+                "ordering": ["role", "name"],
             },
         ),
         migrations.CreateModel(
-            name='Contract',
+            name="Contract",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('reference', models.CharField(max_length=64)),
-                ('title', models.CharField(blank=True, max_length=200)),
-                ('service_type', models.CharField(choices=[('marketing_agency', 'Marketing agency'), ('managed_it', 'Managed IT / MSP'), ('software_development', 'Software development'), ('consulting', 'Consulting'), ('accounting', 'Accounting / bookkeeping')], max_length=32)),
-                ('fee_type', models.CharField(choices=[('fixed', 'Fixed fee'), ('time_and_materials', 'Time and materials'), ('retainer', 'Retainer')], max_length=32)),
-                ('start_date', models.DateField()),
-                ('end_date', models.DateField(blank=True, null=True)),
-                ('notice_period_days', models.PositiveIntegerField(default=30)),
-                ('notice_received_at', models.DateTimeField(blank=True, null=True)),
-                ('data_return_window_days', models.PositiveIntegerField(default=30)),
-                ('retention_terms', models.TextField(blank=True)),
-                ('client', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='contracts', to='clients.client')),
-                ('documents', models.ManyToManyField(blank=True, related_name='+', to='evidence.evidencefile')),
-                ('org', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='accounts.organization')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("reference", models.CharField(max_length=64)),
+                ("title", models.CharField(blank=True, max_length=200)),
+                (
+                    "service_type",
+                    models.CharField(
+                        choices=[
+                            ("marketing_agency", "Marketing agency"),
+                            ("managed_it", "Managed IT / MSP"),
+                            ("software_development", "Software development"),
+                            ("consulting", "Consulting"),
+                            ("accounting", "Accounting / bookkeeping"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                (
+                    "fee_type",
+                    models.CharField(
+                        choices=[
+                            ("fixed", "Fixed fee"),
+                            ("time_and_materials", "Time and materials"),
+                            ("retainer", "Retainer"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("start_date", models.DateField()),
+                ("end_date", models.DateField(blank=True, null=True)),
+                ("notice_period_days", models.PositiveIntegerField(default=30)),
+                ("notice_received_at", models.DateTimeField(blank=True, null=True)),
+                ("data_return_window_days", models.PositiveIntegerField(default=30)),
+                ("retention_terms", models.TextField(blank=True)),
+                (
+                    "client",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="contracts",
+                        to="clients.client",
+                    ),
+                ),
+                (
+                    "documents",
+                    models.ManyToManyField(
+                        blank=True, related_name="+", to="evidence.evidencefile"
+                    ),
+                ),
+                (
+                    "org",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="accounts.organization",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['client__name', 'reference'],
+                "ordering": ["client__name", "reference"],
             },
         ),
         migrations.AddConstraint(
-            model_name='client',
-            constraint=models.UniqueConstraint(fields=('org', 'name'), name='client_name_unique_in_org'),
+            model_name="client",
+            constraint=models.UniqueConstraint(
+                fields=("org", "name"), name="client_name_unique_in_org"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='contract',
-            constraint=models.UniqueConstraint(fields=('org', 'reference'), name='contract_ref_unique_in_org'),
+            model_name="contract",
+            constraint=models.UniqueConstraint(
+                fields=("org", "reference"), name="contract_ref_unique_in_org"
+            ),
         ),
     ]
