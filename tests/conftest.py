@@ -123,3 +123,10 @@ def case(alice: Actor, playbooks: dict[str, Any], client_contract: tuple[Any, An
         owner_id=alice.user.pk,
         playbook_version=playbooks["marketing_agency"],
     )
+
+
+@pytest.fixture(autouse=True)
+def _ledger_settings(settings: Any, tmp_path: Any) -> None:
+    settings.OFFBOARD_KEY_DIR = tmp_path / "keys"
+    settings.OFFBOARD_TSA_URLS = []
+    settings.OFFBOARD_TSA_ON_COMMIT = "off"

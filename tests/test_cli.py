@@ -131,7 +131,8 @@ def test_a_case_goes_from_trigger_to_closed_through_the_cli(cast, playbooks, cli
     case = fresh_case(ref)
     assert case.state == "closed"
     assert sorted(a.approver.username for a in case.approvals.all()) == ["bob", "carol"]
-    assert case.events.filter(type="case.closed", actor__auth="cli").count() == 1
+    closed = case.events.filter(type="case.closed")
+    assert [e.actor["auth"] for e in closed] == ["cli"]
 
 
 def test_approve_shows_the_digest_it_approves(cast, case):

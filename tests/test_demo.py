@@ -119,11 +119,11 @@ def test_every_demo_change_is_an_event_and_evidence_is_real_pdf(demo):
 
     from offboard.cases.models import OffboardingCase
     from offboard.evidence.models import EvidenceFile
-    from offboard.ledger.models import CaseEvent
+    from offboard.ledger.models import LedgerEntry
 
     for case in OffboardingCase.objects.filter(org__slug="brightline"):
         assert case.events.filter(type="case.opened").count() == 1
-    assert CaseEvent.objects.filter(type="member.added").count() == 5
+    assert LedgerEntry.objects.filter(type="member.added").count() == 5
     pdfs = EvidenceFile.objects.filter(org__slug="brightline", media_type="application/pdf")
     assert pdfs.count() > 20
     with default_storage.open(pdfs.first().storage_name) as stored:
@@ -147,13 +147,13 @@ def test_loading_the_demo_twice_changes_nothing(demo):
     from offboard.accounts.models import Organization, User
     from offboard.cases.models import OffboardingCase
     from offboard.demo import load_demo
-    from offboard.ledger.models import CaseEvent
+    from offboard.ledger.models import LedgerEntry
 
     before = (
         Organization.objects.count(),
         User.objects.count(),
         OffboardingCase.objects.count(),
-        CaseEvent.objects.count(),
+        LedgerEntry.objects.count(),
     )
 
     again = load_demo()
@@ -164,7 +164,7 @@ def test_loading_the_demo_twice_changes_nothing(demo):
         Organization.objects.count(),
         User.objects.count(),
         OffboardingCase.objects.count(),
-        CaseEvent.objects.count(),
+        LedgerEntry.objects.count(),
     )
 
 

@@ -133,3 +133,17 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("OFFBOARD_LOG_LEVEL", "WARNING")},
 }
+
+# Ledger: where organizations' checkpoint signing keys live (files, mode 0600), and the
+# RFC 3161 time-stamping authorities asked for a token on every checkpoint (comma-separated).
+OFFBOARD_KEY_DIR = Path(os.environ.get("OFFBOARD_KEY_DIR", VAR_DIR / "keys"))
+OFFBOARD_TSA_URLS = [
+    u.strip() for u in os.environ.get("OFFBOARD_TSA_URLS", "").split(",") if u.strip()
+]
+OFFBOARD_TSA_TIMEOUT = float(os.environ.get("OFFBOARD_TSA_TIMEOUT", "10"))
+# Extra trust anchors (PEM file) for verifying TSA replies; by default the chain in the reply.
+OFFBOARD_TSA_ROOTS = os.environ.get("OFFBOARD_TSA_ROOTS", "")
+OFFBOARD_CHECKPOINT_INTERVAL = int(os.environ.get("OFFBOARD_CHECKPOINT_INTERVAL", "300"))
+# "thread": ask the TSAs right after a checkpoint commits, in the background; "off": leave it
+# to `offboard worker` (tests drive it explicitly).
+OFFBOARD_TSA_ON_COMMIT = os.environ.get("OFFBOARD_TSA_ON_COMMIT", "thread")

@@ -3,7 +3,7 @@
 from django.apps import apps
 
 from offboard.accounts.models import ApiToken, Membership, User
-from offboard.ledger.models import CaseEvent
+from offboard.ledger.models import LedgerEntry
 from tests.api.conftest import Api, token_for
 
 
@@ -105,7 +105,7 @@ def test_an_admin_adds_a_member(api):
     membership = Membership.objects.get(user__username="frank")
     assert membership.role == "operator"
     assert membership.user.check_password("long enough")
-    assert CaseEvent.objects.filter(type="member.added").count() == 1
+    assert LedgerEntry.objects.filter(type="member.added").count() == 1
 
 
 def test_a_member_without_a_password_cannot_log_in(api):

@@ -8,7 +8,7 @@ import pytest
 from offboard.cases.models import Approval, OffboardingCase, Step
 from offboard.cases.services import enter_closing, open_case
 from offboard.cases.state import fresh, state_digest
-from offboard.ledger.models import CaseEvent
+from offboard.ledger.models import LedgerEntry
 from offboard.playbooks.spec import BUILTIN_DIR
 from tests.factories import settle_everything
 
@@ -51,7 +51,7 @@ def test_opening_a_case_pins_the_playbook_and_instantiates_steps_and_registers(a
     assert len(body["registers"]["access_grants"]) == case.access_grants.count() > 0
     assert body["state_digest"] == state_digest(fresh(case))
     assert {g["code"] for g in body["unmet_gates"]} >= {"steps.incomplete", "access.not_revoked"}
-    assert CaseEvent.objects.get(case=case).type == "case.opened"
+    assert LedgerEntry.objects.get(case=case).type == "case.opened"
 
 
 def test_the_owner_defaults_to_whoever_opens_the_case(api, opening):
@@ -79,7 +79,7 @@ def test_an_unknown_playbook_is_a_field_error(api, opening):
 
 
 def test_the_preview_shows_dates_and_steps_and_writes_nothing(api, opening):
-    events_before = CaseEvent.objects.count()
+    events_before = LedgerEntry.objects.count()
 
     response = api("erin").post(
         "/cases/preview",
@@ -98,7 +98,7 @@ def test_the_preview_shows_dates_and_steps_and_writes_nothing(api, opening):
     assert confirm["due_date"] == "2026-11-04"
     assert body["registers"]["access_grants"] > 0
     assert not OffboardingCase.objects.exists()
-    assert CaseEvent.objects.count() == events_before
+    assert LedgerEntry.objects.count() == events_before
 
 
 def test_cases_are_listed_with_progress_and_filtered(api, case, cast, client_contract, playbooks):
@@ -151,7 +151,7 @@ def test_patching_a_case_changes_only_what_is_sent(api, case, cast):
     case.refresh_from_db()
     assert (case.effective_end_date, case.owner.username) == (dt.date(2027, 1, 31), "carol")
     assert case.trigger_notes == ""
-    event = CaseEvent.objects.filter(case=case).latest("id")
+    event = LedgerEntry.objects.filter(case=case).latest("id")
     assert event.type == "case.updated"
     assert event.data["old"] == {
         "owner_id": cast["alice"].user.pk,
@@ -329,7 +329,7 @@ def test_a_register_item_is_added_read_and_updated(api, case, cast):
     assert read["actioned_by_id"] == cast["alice"].user.pk
     assert read["principal"] == "agency-bot"  # untouched by the patch
     assert item["id"] in [g["id"] for g in listed["items"]]
-    types = list(CaseEvent.objects.filter(case=case).values_list("type", flat=True))
+    types = list(LedgerEntry.objects.filter(case=case).values_list("type", flat=True))
     assert types[-2:] == ["access_grant.added", "access_grant.revoked"]
 
 

@@ -3,7 +3,7 @@
 import datetime as dt
 
 from offboard.clients.models import Client, Contract
-from offboard.ledger.models import CaseEvent
+from offboard.ledger.models import LedgerEntry
 
 
 def test_a_client_is_read_back_with_its_contacts_and_contracts(api, client_contract):
@@ -110,7 +110,7 @@ def test_the_notice_date_is_recorded(api, client_contract):
     assert answered == dt.datetime(2026, 10, 30, 15, 45, tzinfo=dt.UTC)
     contract.refresh_from_db()
     assert contract.notice_received_at == answered
-    assert CaseEvent.objects.filter(type="contract.notice_recorded").count() == 1
+    assert LedgerEntry.objects.filter(type="contract.notice_recorded").count() == 1
 
 
 def test_a_notice_time_without_a_time_zone_is_refused(api, client_contract):

@@ -3,7 +3,7 @@
 import hashlib
 
 from offboard.evidence.models import EvidenceFile
-from offboard.ledger.models import CaseEvent
+from offboard.ledger.models import LedgerEntry
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
@@ -21,7 +21,7 @@ def test_an_upload_is_stored_by_its_sha256_with_a_sniffed_type(api):
     )
     stored = EvidenceFile.objects.get(sha256=body["sha256"])
     assert stored.uploaded_by.username == "oscar"
-    assert CaseEvent.objects.filter(type="evidence_file.stored").count() == 1
+    assert LedgerEntry.objects.filter(type="evidence_file.stored").count() == 1
 
 
 def test_the_same_bytes_uploaded_twice_are_one_file(api):

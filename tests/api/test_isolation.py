@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from offboard.cases.services import grant_waiver
-from offboard.ledger.models import CaseEvent
+from offboard.ledger.models import LedgerEntry
 from tests.api.conftest import token_for
 from tests.factories import upload
 
@@ -123,13 +123,13 @@ def acme(case: Any, cast: dict[str, Any], client_contract: Any) -> dict[str, Any
 
 @pytest.mark.parametrize(("method", "url", "body"), TABLE, ids=[f"{m} {u}" for m, u, _ in TABLE])
 def test_another_organizations_object_is_not_found(acme, mallory_api, method, url, body):
-    events_before = CaseEvent.objects.count()
+    events_before = LedgerEntry.objects.count()
 
     response = mallory_api.call(method, url.format(**acme), body)
 
     assert response.status_code == 404, response.content
     assert response.json()["error"]["code"] == "not_found"
-    assert CaseEvent.objects.count() == events_before
+    assert LedgerEntry.objects.count() == events_before
 
 
 def test_the_table_covers_every_endpoint_that_names_an_object():
@@ -166,7 +166,7 @@ def test_lists_never_show_another_organizations_rows(acme, mallory_api, mallory,
 
 
 def test_a_case_cannot_be_opened_on_another_organizations_client(acme, mallory_api):
-    events_before = CaseEvent.objects.count()
+    events_before = LedgerEntry.objects.count()
 
     response = mallory_api.post(
         "/cases",
@@ -183,7 +183,7 @@ def test_a_case_cannot_be_opened_on_another_organizations_client(acme, mallory_a
     fields = response.json()["error"]["details"]["fields"]
     assert set(fields) == {"client_id"}
     assert "No client" in fields["client_id"][0]
-    assert CaseEvent.objects.count() == events_before
+    assert LedgerEntry.objects.count() == events_before
 
 
 def test_another_organizations_evidence_is_an_unknown_reference(acme, mallory_api, mallory):
@@ -200,7 +200,7 @@ def test_another_organizations_evidence_is_an_unknown_reference(acme, mallory_ap
         fee_type="fixed",
         start_date=dt.date(2026, 1, 1),
     )
-    events_before = CaseEvent.objects.count()
+    events_before = LedgerEntry.objects.count()
 
     response = mallory_api.post(
         "/cases",
@@ -218,4 +218,4 @@ def test_another_organizations_evidence_is_an_unknown_reference(acme, mallory_ap
     assert fields == {
         "trigger_evidence": [f"no evidence file with sha256 {acme['sha']}; upload it first"]
     }
-    assert CaseEvent.objects.count() == events_before
+    assert LedgerEntry.objects.count() == events_before

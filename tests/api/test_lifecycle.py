@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from offboard.cases.models import Approval, OffboardingCase
 from offboard.cases.services import grant_waiver
-from offboard.ledger.models import CaseEvent
+from offboard.ledger.models import LedgerEntry
 from offboard.playbooks.spec import BUILTIN_DIR
 from tests.factories import close_with_approvals, settle_everything
 
@@ -256,7 +256,7 @@ def test_a_case_runs_from_trigger_to_closed_through_the_api(api, cast):
         "step.completed",
         "case.approved",
     } <= set(types)
-    assert events["count"] == CaseEvent.objects.filter(case=stored).count()
+    assert events["count"] == LedgerEntry.objects.filter(case=stored).count()
 
 
 def _closed_case_writes(case: Any, proof: str) -> list[tuple[str, str, dict[str, Any]]]:
@@ -318,7 +318,7 @@ def test_every_write_to_a_closed_case_answers_409_except_an_addendum(api, case, 
     case = close_with_approvals(case, cast)
     alice = api("alice")
     proof = alice.upload("/evidence").json()["sha256"]
-    events_before = CaseEvent.objects.filter(case=case).count()
+    events_before = LedgerEntry.objects.filter(case=case).count()
 
     answers = {
         f"{method} {url}": alice.call(method, url, body)
@@ -331,7 +331,7 @@ def test_every_write_to_a_closed_case_answers_409_except_an_addendum(api, case, 
     }
     assert wrong == {}
     assert "closed and cannot be changed" in next(iter(answers.values())).json()["error"]["message"]
-    assert CaseEvent.objects.filter(case=case).count() == events_before
+    assert LedgerEntry.objects.filter(case=case).count() == events_before
     case.refresh_from_db()
     assert case.state == "closed"
 
@@ -343,4 +343,4 @@ def test_every_write_to_a_closed_case_answers_409_except_an_addendum(api, case, 
     assert addendum.json()["evidence"][0]["sha256"] == proof
     detail = alice.get(f"/cases/{case.ref}").json()
     assert [a["text"] for a in detail["addenda"]] == ["Client confirmed receipt of the exports"]
-    assert CaseEvent.objects.filter(case=case).latest("id").type == "case.addendum"
+    assert LedgerEntry.objects.filter(case=case).latest("id").type == "case.addendum"

@@ -2,7 +2,7 @@
 
 import hashlib
 
-from offboard.ledger.models import CaseEvent
+from offboard.ledger.models import LedgerEntry
 from offboard.playbooks.models import Playbook, PlaybookVersion
 from offboard.playbooks.spec import BUILTIN_DIR
 
@@ -68,7 +68,7 @@ def test_a_playbook_is_imported_from_yaml(api, cast):
     assert response.status_code == 201, response.content
     assert (response.json()["slug"], response.json()["version"]) == ("consulting", 1)
     assert PlaybookVersion.objects.get().source == CONSULTING
-    assert CaseEvent.objects.filter(type="playbook.imported").count() == 1
+    assert LedgerEntry.objects.filter(type="playbook.imported").count() == 1
 
 
 def test_a_playbook_is_imported_from_json(api, cast):
@@ -87,7 +87,7 @@ def test_importing_the_same_text_again_returns_the_same_version(api, cast):
 
 
 def test_an_invalid_playbook_lists_every_problem_with_its_line_and_imports_nothing(api, cast):
-    events_before = CaseEvent.objects.count()
+    events_before = LedgerEntry.objects.count()
 
     response = api("bob").post_raw("/playbooks", BROKEN, "application/yaml")
 
@@ -101,7 +101,7 @@ def test_an_invalid_playbook_lists_every_problem_with_its_line_and_imports_nothi
     assert any("wizard" in e["message"] for e in errors)
     assert error["details"]["fields"]["source"]
     assert Playbook.objects.count() == 0
-    assert CaseEvent.objects.count() == events_before
+    assert LedgerEntry.objects.count() == events_before
 
 
 def test_validation_checks_without_importing(api, cast):

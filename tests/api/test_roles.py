@@ -9,7 +9,7 @@ from django.utils import timezone
 from offboard.cases.models import AccessGrant, Settlement
 from offboard.cases.services import enter_closing, grant_waiver
 from offboard.cases.state import fresh, state_digest
-from offboard.ledger.models import CaseEvent
+from offboard.ledger.models import LedgerEntry
 from offboard.playbooks.spec import BUILTIN_DIR
 from tests.factories import settle_everything
 
@@ -137,7 +137,7 @@ def _body(body: Any, ids: dict[str, Any]) -> Any:
 @pytest.mark.parametrize(("method", "url", "body"), WRITES, ids=[f"{m} {u}" for m, u, _ in WRITES])
 def test_an_auditor_may_change_nothing(api, ids, method, url, body):
     erin = api("erin")
-    events_before = CaseEvent.objects.count()
+    events_before = LedgerEntry.objects.count()
 
     response = erin.call(method, url.format(**ids), _body(body, ids))
 
@@ -145,7 +145,7 @@ def test_an_auditor_may_change_nothing(api, ids, method, url, body):
     error = response.json()["error"]
     assert error["code"] == "forbidden"
     assert "Your role 'auditor' may not do this" in error["message"]
-    assert CaseEvent.objects.count() == events_before
+    assert LedgerEntry.objects.count() == events_before
 
 
 def test_the_auditor_table_covers_every_write_endpoint():

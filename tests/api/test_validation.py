@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from offboard.cases.models import REGISTER_MODELS, OffboardingCase, Waiver
-from offboard.ledger.models import CaseEvent
+from offboard.ledger.models import LedgerEntry
 
 
 def _rows() -> dict[str, int]:
@@ -14,7 +14,7 @@ def _rows() -> dict[str, int]:
         **counts,
         "cases": OffboardingCase.objects.count(),
         "waivers": Waiver.objects.count(),
-        "events": CaseEvent.objects.count(),
+        "events": LedgerEntry.objects.count(),
     }
 
 

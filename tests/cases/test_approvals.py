@@ -20,7 +20,7 @@ from offboard.cases.services import (
 )
 from offboard.cases.state import fresh, state_digest
 from offboard.core.errors import CaseClosed, Conflict, GatesUnmet, PermissionDenied
-from offboard.ledger.models import CaseEvent
+from offboard.ledger.models import LedgerEntry
 from tests.factories import close_with_approvals, settle_everything, upload
 
 
@@ -50,7 +50,7 @@ def test_a_change_returns_the_case_to_active_and_invalidates_approvals(closing, 
     case = fresh(closing)
     assert case.state == "active"
     assert case.approvals.get().invalidated_at is not None
-    event = CaseEvent.objects.filter(case=case).last()
+    event = LedgerEntry.objects.filter(case=case).last()
     assert event.type == "deliverable.updated"
     assert event.data["returned_to_active"] is True and event.data["approvals_invalidated"] == 1
     enter_closing(actor=cast["alice"], case=case)
@@ -127,7 +127,7 @@ def test_every_write_to_a_closed_case_is_refused(closed, cast):
     alice, bob = cast["alice"], cast["bob"]
     step = closed.steps.first()
     item = closed.access_grants.first() or closed.deliverables.first()
-    events_before = CaseEvent.objects.filter(case=closed).count()
+    events_before = LedgerEntry.objects.filter(case=closed).count()
     writes = [
         lambda: start_step(actor=alice, step=step),
         lambda: complete_step(actor=alice, step=step, note="x"),
@@ -156,7 +156,7 @@ def test_every_write_to_a_closed_case_is_refused(closed, cast):
             write()
         assert exc.value.status == 409
         assert "append an addendum" in exc.value.message
-    assert CaseEvent.objects.filter(case=closed).count() == events_before
+    assert LedgerEntry.objects.filter(case=closed).count() == events_before
 
 
 def test_an_addendum_is_the_one_write_a_closed_case_accepts(closed, cast):
@@ -168,7 +168,7 @@ def test_an_addendum_is_the_one_write_a_closed_case_accepts(closed, cast):
         evidence=[file],
     )
     assert addendum.evidence.get() == file
-    event = CaseEvent.objects.filter(case=closed).last()
+    event = LedgerEntry.objects.filter(case=closed).last()
     assert event.type == "case.addendum" and event.files == [file.sha256]
     assert fresh(closed).state == "closed"
 
@@ -179,7 +179,7 @@ def test_an_addendum_on_an_open_case_is_refused(case, alice):
 
 
 def test_closing_records_the_digest_and_approvers(closed):
-    event = CaseEvent.objects.filter(case=closed, type="case.closed").get()
+    event = LedgerEntry.objects.filter(case=closed, type="case.closed").get()
     assert event.data["state_digest"] == state_digest(closed)
     assert len(event.data["approvals"]) == 2
 

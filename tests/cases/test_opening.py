@@ -8,7 +8,7 @@ from offboard.cases.models import OffboardingCase
 from offboard.cases.services import open_case
 from offboard.clients.services import create_client, create_contract, record_notice
 from offboard.core.errors import PermissionDenied, ValidationFailed
-from offboard.ledger.models import CaseEvent
+from offboard.ledger.models import LedgerEntry
 from offboard.playbooks.spec import FEE_TYPES, SERVICE_TYPES
 
 TRIGGER = dt.date(2026, 9, 1)
@@ -90,14 +90,14 @@ def test_expiry_uses_the_contract_end_date(alice, playbooks, client_contract):
 
 
 def test_opening_records_one_event_with_the_pinned_playbook(case):
-    events = CaseEvent.objects.filter(case=case)
+    events = LedgerEntry.objects.filter(case=case)
     assert [e.type for e in events] == ["case.opened"]
     assert events[0].data["playbook"]["sha256"] == case.playbook_sha256
 
 
 def test_invalid_input_names_each_field_and_writes_nothing(alice, playbooks, client_contract):
     client, _contract = client_contract
-    before = (OffboardingCase.objects.count(), CaseEvent.objects.count())
+    before = (OffboardingCase.objects.count(), LedgerEntry.objects.count())
     with pytest.raises(ValidationFailed) as exc:
         open_case(
             actor=alice,
@@ -111,7 +111,7 @@ def test_invalid_input_names_each_field_and_writes_nothing(alice, playbooks, cli
         )
     assert set(exc.value.errors) == {"trigger", "contracts", "scope_notes"}
     assert "'bored' is not one of" in exc.value.errors["trigger"][0]
-    assert (OffboardingCase.objects.count(), CaseEvent.objects.count()) == before
+    assert (OffboardingCase.objects.count(), LedgerEntry.objects.count()) == before
 
 
 def test_the_owner_must_be_a_member_who_can_own_work(cast, playbooks, client_contract, mallory):

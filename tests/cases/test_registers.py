@@ -7,7 +7,7 @@ from offboard.cases.models import AccessGrant, HandoverItem
 from offboard.cases.services import add_register_item, complete_step, update_register_item
 from offboard.core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from offboard.core.secretscan import secret_reason
-from offboard.ledger.models import CaseEvent
+from offboard.ledger.models import LedgerEntry
 from tests.factories import upload
 
 SECRETS = [
@@ -28,7 +28,7 @@ REFERENCES = [
 
 @pytest.mark.parametrize("value", SECRETS)
 def test_handover_fields_refuse_values_that_look_like_secrets(case, alice, value):
-    before = HandoverItem.objects.count(), CaseEvent.objects.count()
+    before = HandoverItem.objects.count(), LedgerEntry.objects.count()
     with pytest.raises(ValidationFailed) as exc:
         add_register_item(
             actor=alice,
@@ -37,7 +37,7 @@ def test_handover_fields_refuse_values_that_look_like_secrets(case, alice, value
             values={"kind": "vault_entry", "name": "Ads admin", "reference": value},
         )
     assert "never the secret itself" in exc.value.errors["reference"][0]
-    assert (HandoverItem.objects.count(), CaseEvent.objects.count()) == before
+    assert (HandoverItem.objects.count(), LedgerEntry.objects.count()) == before
 
 
 @pytest.mark.parametrize("value", REFERENCES)
@@ -114,7 +114,7 @@ def test_an_attested_revocation_needs_evidence(case, alice):
     )
     grant.refresh_from_db()
     assert grant.verified_by == alice.user and grant.verified_at is not None
-    event = CaseEvent.objects.filter(case=case).last()
+    event = LedgerEntry.objects.filter(case=case).last()
     assert event.type == "access_grant.verified"
     assert event.files == [shot.sha256]
     assert shot.media_type == "image/png"
@@ -123,7 +123,7 @@ def test_an_attested_revocation_needs_evidence(case, alice):
 def test_status_changes_are_the_event_verb_with_old_values(case, alice):
     grant = case.access_grants.filter(planned_action="revoke").first()
     update_register_item(actor=alice, item=grant, values={"status": "revoked"})
-    event = CaseEvent.objects.filter(case=case).last()
+    event = LedgerEntry.objects.filter(case=case).last()
     assert event.type == "access_grant.revoked"
     assert event.data["old"] == {"status": "active"}
     assert event.data["item"]["status"] == "revoked"

@@ -4,7 +4,7 @@ import pytest
 from django.apps import apps
 
 from offboard.core.errors import Conflict
-from offboard.ledger.models import CaseEvent
+from offboard.ledger.models import LedgerEntry
 
 GLOBAL_MODELS = {"accounts.Organization", "accounts.User"}
 OUR_APPS = {"accounts", "clients", "evidence", "playbooks", "ledger", "cases"}
@@ -22,13 +22,13 @@ def test_every_model_of_ours_is_scoped_to_an_organization():
 
 
 def test_events_cannot_be_changed_or_deleted(case):
-    event = CaseEvent.objects.filter(case=case).first()
+    event = LedgerEntry.objects.filter(case=case).first()
     event.type = "case.forged"
     with pytest.raises(Conflict):
         event.save()
     with pytest.raises(Conflict):
         event.delete()
-    assert CaseEvent.objects.get(pk=event.pk).type == "case.opened"
+    assert LedgerEntry.objects.get(pk=event.pk).type == "case.opened"
 
 
 def test_record_event_refuses_to_run_outside_a_transaction(alice, transactional_db):

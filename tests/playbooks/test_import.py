@@ -3,7 +3,7 @@
 import pytest
 
 from offboard.core.errors import Conflict, PermissionDenied
-from offboard.ledger.models import CaseEvent
+from offboard.ledger.models import LedgerEntry
 from offboard.playbooks.models import Playbook, PlaybookVersion
 from offboard.playbooks.services import import_playbook
 from offboard.playbooks.spec import PlaybookInvalid, builtin_playbook_paths
@@ -18,7 +18,7 @@ def test_importing_the_same_text_twice_keeps_one_version(alice, source):
     first = import_playbook(actor=alice, source=source)
     again = import_playbook(actor=alice, source=source)
     assert first.pk == again.pk and first.version == 1
-    assert CaseEvent.objects.filter(type="playbook.imported").count() == 1
+    assert LedgerEntry.objects.filter(type="playbook.imported").count() == 1
 
 
 def test_a_changed_text_becomes_the_next_version(alice, source):
@@ -42,7 +42,7 @@ def test_nothing_is_imported_when_the_playbook_is_invalid(alice, source):
         import_playbook(actor=alice, source=broken)
     assert any(e.line for e in exc.value.errors)
     assert Playbook.objects.count() == 0 and PlaybookVersion.objects.count() == 0
-    assert not CaseEvent.objects.filter(type="playbook.imported").exists()
+    assert not LedgerEntry.objects.filter(type="playbook.imported").exists()
 
 
 def test_operators_cannot_import_playbooks(cast, source):

@@ -12,6 +12,7 @@ from offboard.core.actor import Actor
 from offboard.core.errors import Conflict, NotFound, ValidationFailed
 from offboard.core.permissions import ROLES, require
 from offboard.ledger.recorder import record_event
+from offboard.ledger.services import start_log
 
 TOKEN_PREFIX = "obt_"
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,48}[a-z0-9]$")
@@ -34,7 +35,9 @@ def create_organization(*, slug: str, name: str) -> Organization:
         raise ValidationFailed(errors)
     if Organization.objects.filter(slug=slug).exists():
         raise ValidationFailed({"slug": [f"organization '{slug}' already exists"]})
-    return Organization.objects.create(slug=slug, name=name.strip())
+    org = Organization.objects.create(slug=slug, name=name.strip())
+    start_log(org)  # an empty Merkle log and the key that will sign its checkpoints
+    return org
 
 
 def _validate_user_fields(username: str, email: str, password: str | None) -> None:

@@ -273,11 +273,11 @@ class MerkleTree:
         return self.size - 1
 
     def extend(self, leaf_hashes: Iterable[bytes]) -> None:
-        leaves = self._levels[0]
-        for h in leaf_hashes:
-            if not _is_hash(h):
-                raise ValueError(f"a leaf hash must be {HASH_SIZE} bytes")
-            leaves += h
+        """Append many leaf hashes, hashing each newly completed subtree once."""
+        hashes = list(leaf_hashes)
+        if not all(_is_hash(h) for h in hashes):
+            raise ValueError(f"every leaf hash must be {HASH_SIZE} bytes")
+        self._levels[0] += b"".join(hashes)
         level = 0
         while True:
             below = self._levels[level]
@@ -290,10 +290,10 @@ class MerkleTree:
             done = len(above) // HASH_SIZE
             if done == pairs:
                 return
-            sha256 = hashlib.sha256
-            with memoryview(below) as view:
+            sha256, width = hashlib.sha256, 2 * HASH_SIZE
+            with memoryview(below) as view:  # node_hash, without copying the children
                 for i in range(done, pairs):
-                    above += sha256(b"\x01" + view[i * 64 : i * 64 + 64]).digest()
+                    above += sha256(b"\x01" + view[i * width : (i + 1) * width]).digest()
             level += 1
 
     def node(self, level: int, index: int) -> bytes:

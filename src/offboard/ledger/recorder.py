@@ -1,9 +1,13 @@
 """`record_event`: the single hook every service calls, inside its transaction.
 
-Its storage is a plain append-only table for now; the Merkle-log ledger replaces the
-storage behind this same call, so call sites never change.
+It turns the action into an event body — RFC 8785 canonical JSON with `v, org, case, type,
+actor, at, data, files, nonce` — and appends it as the next leaf of the organization's
+Merkle log, in the same transaction as the change it records.
 """
 
+import base64
+import datetime as dt
+import secrets
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -11,11 +15,43 @@ from django.db import transaction
 
 from offboard.core import clock
 from offboard.core.actor import Actor
-from offboard.core.canonical import to_jsonable
-from offboard.ledger.models import CaseEvent
+from offboard.core.canonical import canonical_json, to_jsonable
+from offboard.ledger import store
+from offboard.ledger.models import LedgerEntry
 
 if TYPE_CHECKING:
     from offboard.evidence.models import EvidenceFile
+
+EVENT_VERSION = 1
+
+
+def event_body(
+    *,
+    org_slug: str,
+    case_ref: str | None,
+    type: str,
+    actor: dict[str, Any],
+    at: dt.datetime,
+    data: dict[str, Any],
+    files: Iterable[str],
+    nonce: bytes | None = None,
+) -> bytes:
+    """The exact leaf bytes of an event."""
+    return canonical_json(
+        {
+            "v": EVENT_VERSION,
+            "org": org_slug,
+            "case": case_ref,
+            "type": type,
+            "actor": to_jsonable(actor),
+            "at": to_jsonable(at),
+            "data": to_jsonable(data),
+            "files": sorted(set(files)),
+            # 32 random bytes: two identical actions never share a leaf, and a redacted
+            # body cannot be recovered by guessing its content against the leaf hash.
+            "nonce": base64.b64encode(nonce or secrets.token_bytes(32)).decode(),
+        }
+    )
 
 
 def record_event(
@@ -25,18 +61,22 @@ def record_event(
     case: Any = None,
     data: dict[str, Any] | None = None,
     files: Iterable["EvidenceFile"] = (),
-) -> CaseEvent:
+) -> LedgerEntry:
     """Append one event. Must run inside the action's transaction, so both commit or neither."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("record_event must be called inside the action's transaction")
-    return CaseEvent.objects.create(
-        org=actor.org,
-        case=case,
-        case_ref=getattr(case, "ref", "") or "",
+    at = clock.now()
+    body = event_body(
+        org_slug=actor.org.slug,
+        case_ref=getattr(case, "ref", None),
         type=type,
-        at=clock.now(),
-        actor_user=actor.user,
-        actor=to_jsonable(actor.as_event_actor()),
-        data=to_jsonable(data or {}),
-        files=sorted({f.sha256 for f in files}),
+        actor=actor.as_event_actor(),
+        at=at,
+        data=data or {},
+        files=[f.sha256 for f in files],
+    )
+    return store.append(
+        org=actor.org,
+        body=body,
+        meta={"case": case, "type": type, "at": at, "actor_user": actor.user},
     )

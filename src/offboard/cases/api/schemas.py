@@ -198,6 +198,8 @@ class ApprovalPolicyOut(Schema):
 
 class EventOut(Schema):
     id: int
+    index: int = Field(description="Position of the event in the organization's ledger (from 0).")
+    redacted: bool = Field(description="True when the body was erased; its leaf hash remains.")
     type: str = Field(description="e.g. `access_grant.revoked`.")
     at: dt.datetime
     actor: dict[str, Any] = Field(description="Who: id, name, role, how they authenticated.")

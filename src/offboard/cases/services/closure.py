@@ -16,6 +16,7 @@ from offboard.core.errors import Conflict, GatesUnmet, PermissionDenied, Validat
 from offboard.core.permissions import require
 from offboard.core.validation import Errors
 from offboard.evidence.models import EvidenceFile
+from offboard.ledger.checkpoints import issue_checkpoint
 from offboard.ledger.recorder import record_event
 
 State = OffboardingCase.State
@@ -159,6 +160,9 @@ def close_case(*, actor: Actor, case: OffboardingCase) -> OffboardingCase:
             ],
         },
     )
+    # The closure checkpoint covers every event of the case, the closure included; it is
+    # timestamped and handed to the client.
+    issue_checkpoint(org=actor.org, reason="case_closed", case=case)
     return case
 
 
