@@ -15,6 +15,7 @@ from tests.factories import upload
 TABLE: list[tuple[str, str, dict[str, Any] | None]] = [
     ("PATCH", "/members/{bob}", {"role": "operator"}),
     ("DELETE", "/tokens/{token}", None),
+    ("GET", "/ledger/entries/{entry}", None),
     ("GET", "/clients/{client}", None),
     (
         "POST",
@@ -109,6 +110,8 @@ def acme(case: Any, cast: dict[str, Any], client_contract: Any) -> dict[str, Any
         "ref": case.ref,
         "step": case.steps.first().key,
         "waiver": waiver.pk,
+        # ledger indices are per organization: acme's latest is beyond mallory's empty log
+        "entry": LedgerEntry.objects.filter(org=case.org).latest("index").index,
     }
     for register in (
         "deliverables",

@@ -61,3 +61,13 @@ def test_the_case_list_runs_a_bounded_number_of_queries(
 ):
     with django_assert_max_num_queries(10):
         assert browser.get("/").status_code == 200
+
+
+def test_the_timeline_says_what_changed(browser, case, alice):
+    from offboard.cases.services import update_register_item
+
+    grant = case.access_grants.filter(planned_action="revoke").first()
+    update_register_item(actor=alice, item=grant, values={"status": "revoked"})
+    body = browser.get(f"/cases/{case.ref}/").content.decode()
+    assert "access_grant.revoked" in body
+    assert f"{grant.system} · status: active → revoked" in body

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from offboard.cli import cases, playbooks, system
+from offboard.cli import cases, ledger, playbooks, system
 from offboard.cli.common import OffboardGroup
 
 app = typer.Typer(
@@ -29,6 +29,7 @@ app.command()(system.demo)
 app.add_typer(system.user_app, name="user")
 app.add_typer(cases.app, name="case")
 app.add_typer(playbooks.app, name="playbook")
+app.add_typer(ledger.app, name="ledger")
 
 
 def _version(value: bool) -> None:

@@ -37,18 +37,23 @@ SQLITE_DROP = [
 ]
 
 POSTGRES_CREATE = [
-    f"""CREATE OR REPLACE FUNCTION ledger_refuse_change() RETURNS trigger AS $$
+    f"""CREATE OR REPLACE FUNCTION ledger_entry_refuse_change() RETURNS trigger AS $$
     BEGIN
-      IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'ledger_entry'
-         AND ({_REDACTION_ONLY.format(false="false", true="true")}) THEN
-        RETURN NEW;
+      IF TG_OP = 'UPDATE' THEN
+        IF ({_REDACTION_ONLY.format(false="false", true="true")}) THEN
+          RETURN NEW;
+        END IF;
       END IF;
-      RAISE EXCEPTION '{MESSAGE}: % on % refused', TG_OP, TG_TABLE_NAME;
+      RAISE EXCEPTION '{MESSAGE}: % on ledger_entry refused', TG_OP;
+    END $$ LANGUAGE plpgsql""",
+    f"""CREATE OR REPLACE FUNCTION ledger_node_refuse_change() RETURNS trigger AS $$
+    BEGIN
+      RAISE EXCEPTION '{MESSAGE}: % on ledger_node refused', TG_OP;
     END $$ LANGUAGE plpgsql""",
     """CREATE TRIGGER ledger_entry_append_only BEFORE UPDATE OR DELETE ON ledger_entry
-    FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change()""",
+    FOR EACH ROW EXECUTE FUNCTION ledger_entry_refuse_change()""",
     """CREATE TRIGGER ledger_node_append_only BEFORE UPDATE OR DELETE ON ledger_node
-    FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change()""",
+    FOR EACH ROW EXECUTE FUNCTION ledger_node_refuse_change()""",
 ]
 POSTGRES_DROP = [
     "DROP TRIGGER IF EXISTS ledger_entry_append_only ON ledger_entry",
