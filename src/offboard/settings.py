@@ -141,7 +141,8 @@ OFFBOARD_TSA_URLS = [
     u.strip() for u in os.environ.get("OFFBOARD_TSA_URLS", "").split(",") if u.strip()
 ]
 OFFBOARD_TSA_TIMEOUT = float(os.environ.get("OFFBOARD_TSA_TIMEOUT", "10"))
-# Extra trust anchors (PEM file) for verifying TSA replies; by default the chain in the reply.
+# PEM file of the TSAs' root certificates; required when OFFBOARD_TSA_URLS is set (every
+# reply is verified against it before it is stored).
 OFFBOARD_TSA_ROOTS = os.environ.get("OFFBOARD_TSA_ROOTS", "")
 OFFBOARD_CHECKPOINT_INTERVAL = int(os.environ.get("OFFBOARD_CHECKPOINT_INTERVAL", "300"))
 # "thread": ask the TSAs right after a checkpoint commits, in the background; "off": leave it

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from offboard.cli import cases, ledger, playbooks, system
+from offboard.cli import cases, ledger, playbooks, system, worker
 from offboard.cli.common import OffboardGroup
 
 app = typer.Typer(
@@ -26,6 +26,7 @@ app = typer.Typer(
 app.command()(system.init)
 app.command()(system.serve)
 app.command()(system.demo)
+app.command()(worker.worker)
 app.add_typer(system.user_app, name="user")
 app.add_typer(cases.app, name="case")
 app.add_typer(playbooks.app, name="playbook")

@@ -54,11 +54,14 @@ def latest(org: Any) -> Checkpoint | None:
 
 
 def issue_if_grown(*, org: Any, reason: str = "periodic") -> Checkpoint | None:
-    """The periodic job: a new checkpoint only when the log grew since the last one."""
+    """The periodic job: a new checkpoint only when the log grew since the last one.
+
+    The log head is locked before the last checkpoint is read, so workers running this at
+    once issue one checkpoint per size, not one each.
+    """
     with transaction.atomic():
+        size = store.lock_head(org).size
         last = latest(org)
-        if last is not None and last.size >= store.size(org):
-            return None
-        if last is None and store.size(org) == 0:
+        if size == 0 or (last is not None and last.size >= size):
             return None
         return issue_checkpoint(org=org, reason=reason)

@@ -1,19 +1,38 @@
 """RFC 3161 trusted timestamps over checkpoints: ask each configured TSA, verify the reply
 (rfc3161-client, against OFFBOARD_TSA_ROOTS) before storing it, retry later when a TSA is down.
+
+What is timestamped: the whole signed checkpoint note, `Checkpoint.signed_note` encoded as
+UTF-8 (`message_for`) — the exact bytes the evidence pack stores as `data/checkpoint`, so
+`openssl ts -verify -data checkpoint -in token.tsr -CAfile roots.pem` checks it by hand.
+
+Timestamp rows are an outbox written in the checkpoint's transaction. `process_pending`
+claims a due row in a short transaction (attempts + 1, and `next_attempt_at` pushed past a
+lease so no other worker takes it), talks to the TSA with no transaction open (a slow TSA
+holds no database lock), then stores the verified token — or the error and the next attempt,
+with exponential backoff (30 s, 1 min, 2 min, … at most 1 h). Any number of workers, and the
+after-commit thread, can run it at once: a row is claimed by exactly one of them.
 """
 
+import atexit
 import datetime as dt
+import http.client
 import logging
 import threading
+import time
 import urllib.error
+import urllib.parse
 import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import connections, transaction
 from rfc3161_client import (
+    HashAlgorithm,
+    PKIStatus,
     TimestampRequestBuilder,
     VerificationError,
     VerifierBuilder,
@@ -21,14 +40,40 @@ from rfc3161_client import (
 )
 
 from offboard.core import clock
-from offboard.ledger.models import Timestamp
+from offboard.ledger.models import Checkpoint, Timestamp
 
 log = logging.getLogger("offboard.ledger.timestamps")
+FIRST_BACKOFF = dt.timedelta(seconds=30)
 MAX_BACKOFF = dt.timedelta(hours=1)
+MAX_REPLY_BYTES = 1024 * 1024
+THREAD_PREFIX = "offboard-tsa-"
 
 
 class TimestampFailed(Exception):
     """A TSA did not answer, refused, or answered with a token that does not verify."""
+
+
+def message_for(checkpoint: Checkpoint) -> bytes:
+    """The bytes a checkpoint's tokens cover: its whole signed note, UTF-8."""
+    return checkpoint.signed_note.encode("utf-8")
+
+
+def backoff(attempts: int) -> dt.timedelta:
+    """The wait after the `attempts`-th failed attempt: 30 s doubling, at most an hour."""
+    return min(FIRST_BACKOFF * 2 ** min(max(attempts - 1, 0), 16), MAX_BACKOFF)
+
+
+def lease() -> dt.timedelta:
+    """How long a claimed row is left alone: past any request's timeout, with a margin."""
+    return dt.timedelta(seconds=2 * float(settings.OFFBOARD_TSA_TIMEOUT) + 60)
+
+
+def shown(url: str) -> str:
+    """A TSA URL fit for messages and logs: any user:password@ part left out."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    return urllib.parse.urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def trust_roots() -> list[x509.Certificate]:
@@ -36,23 +81,35 @@ def trust_roots() -> list[x509.Certificate]:
     if not path:
         raise TimestampFailed("OFFBOARD_TSA_ROOTS is not set: TSA replies cannot be verified")
     try:
-        return x509.load_pem_x509_certificates(Path(path).read_bytes())
+        roots = x509.load_pem_x509_certificates(Path(path).read_bytes())
     except (OSError, ValueError) as exc:
         raise TimestampFailed(f"cannot read TSA roots from {path}: {exc}") from exc
+    unique: list[x509.Certificate] = []
+    for root in roots:
+        if root not in unique:  # rfc3161-client refuses the same root twice
+            unique.append(root)
+    return unique
 
 
 def request_token(
     url: str, message: bytes, *, timeout: float | None = None
 ) -> tuple[bytes, dt.datetime]:
     """Ask one TSA for a token over `message`; return the verified reply (DER) and its time."""
+    where = shown(url)
+    if not url.startswith(("http://", "https://")):
+        raise TimestampFailed(f"TSA URL {where!r} must be http:// or https://")
+    if where != url:
+        raise TimestampFailed(f"TSA URL {where}: a user:password@ part is not supported")
+    roots = trust_roots()  # before asking: an unverifiable reply is worth nothing
     request = (
         TimestampRequestBuilder()
         .data(message)
+        .hash_algorithm(HashAlgorithm.SHA512)
         .nonce(nonce=True)
         .cert_request(cert_request=True)
         .build()
     )
-    http = urllib.request.Request(  # noqa: S310 - the URL comes from the operator's settings
+    post = urllib.request.Request(  # noqa: S310 - scheme checked above; the URL is the operator's
         url,
         data=request.as_bytes(),
         headers={
@@ -61,22 +118,23 @@ def request_token(
         },
         method="POST",
     )
-    if not url.startswith(("http://", "https://")):
-        raise TimestampFailed(f"TSA URL {url!r} must be http:// or https://")
     timeout = timeout or settings.OFFBOARD_TSA_TIMEOUT
     try:
-        with urllib.request.urlopen(http, timeout=timeout) as reply:  # noqa: S310 - scheme checked
-            raw = reply.read(1024 * 1024)
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        raise TimestampFailed(f"{url} did not answer: {exc}") from exc
+        with urllib.request.urlopen(post, timeout=timeout) as reply:  # noqa: S310 - scheme checked
+            raw = reply.read(MAX_REPLY_BYTES + 1)
+    except urllib.error.HTTPError as exc:
+        raise TimestampFailed(f"{where} answered HTTP {exc.code} {exc.reason}") from exc
+    except urllib.error.URLError as exc:
+        raise TimestampFailed(f"{where} did not answer: {exc.reason}") from exc
+    except (TimeoutError, OSError, http.client.HTTPException) as exc:
+        raise TimestampFailed(f"{where} did not answer: {exc or type(exc).__name__}") from exc
+    if len(raw) > MAX_REPLY_BYTES:
+        raise TimestampFailed(f"{where} answered with more than {MAX_REPLY_BYTES} bytes")
     try:
-        response = decode_timestamp_response(raw)
-    except ValueError as exc:
-        raise TimestampFailed(
-            f"{url} answered with something that is not a timestamp reply: {exc}"
-        ) from exc
-    verify_token(raw, message, nonce=request.nonce, policy=request.policy)
-    return raw, response.tst_info.gen_time
+        gen_time = verify_token(raw, message, nonce=request.nonce, roots=roots)
+    except TimestampFailed as exc:
+        raise TimestampFailed(f"{where}: {exc}") from exc
+    return raw, gen_time
 
 
 def verify_token(
@@ -92,60 +150,132 @@ def verify_token(
         response = decode_timestamp_response(raw)
     except ValueError as exc:
         raise TimestampFailed(f"not a timestamp reply: {exc}") from exc
+    if response.status not in (PKIStatus.GRANTED, PKIStatus.GRANTED_WITH_MODS):
+        reason = "; ".join(response.status_string) or "no reason given"
+        raise TimestampFailed(f"the TSA refused (PKI status {response.status}): {reason}")
     builder = VerifierBuilder(policy_id=policy, nonce=nonce)
     for root in roots if roots is not None else trust_roots():
         builder = builder.add_root_certificate(root)
     try:
         builder.build().verify_message(response, message)
-    except VerificationError as exc:
+        gen_time = response.tst_info.gen_time
+    except (VerificationError, ValueError) as exc:
         raise TimestampFailed(f"the timestamp token does not verify: {exc}") from exc
-    return response.tst_info.gen_time
+    return gen_time if gen_time.tzinfo else gen_time.replace(tzinfo=dt.UTC)
 
 
-def process_pending(*, checkpoint_id: int | None = None, limit: int = 50) -> dict[str, int]:
-    """Ask the TSAs for every due pending timestamp; used by the worker and after commit."""
-    done = failed = 0
+Report = Callable[[Timestamp, str | None], None]
+
+
+def _claim(ts_id: int, now: dt.datetime) -> Timestamp | None:
+    """Take one due pending row for this caller alone; None if it is not due or not free."""
+    with transaction.atomic():
+        ts = (
+            Timestamp.objects.select_for_update(skip_locked=True)
+            .filter(pk=ts_id, status=Timestamp.Status.PENDING, next_attempt_at__lte=now)
+            .first()
+        )
+        if ts is None:
+            return None  # another worker has it, or it was done meanwhile
+        ts.attempts += 1
+        ts.next_attempt_at = now + lease()
+        ts.save(update_fields=["attempts", "next_attempt_at"])
+    return ts
+
+
+def process_pending(
+    *, checkpoint_id: int | None = None, limit: int = 50, report: Report | None = None
+) -> dict[str, int]:
+    """Ask the TSAs for every due pending timestamp; used by the worker and after commit.
+
+    Returns counts: `granted`, `failed`, and `skipped` (due, but left for the next round
+    because its TSA already failed in this one). `report(ts, error)` is told each outcome.
+    """
+    granted = failed = skipped = 0
     now = clock.now()
     qs = Timestamp.objects.filter(status=Timestamp.Status.PENDING, next_attempt_at__lte=now)
     if checkpoint_id is not None:
         qs = qs.filter(checkpoint_id=checkpoint_id)
-    for ts_id in list(qs.order_by("next_attempt_at").values_list("pk", flat=True)[:limit]):
-        with transaction.atomic():
-            ts = (
-                Timestamp.objects.select_for_update(skip_locked=True)
-                .select_related("checkpoint")
-                .filter(pk=ts_id, status=Timestamp.Status.PENDING)
-                .first()
+    due = list(qs.order_by("next_attempt_at", "id").values_list("pk", "tsa_url")[:limit])
+    failing: set[str] = set()
+    for ts_id, url in due:
+        if url in failing:
+            skipped += 1  # one timeout per unreachable TSA per round, not one per row
+            continue
+        ts = _claim(ts_id, now)
+        if ts is None:
+            continue
+        checkpoint = Checkpoint.objects.get(pk=ts.checkpoint_id)
+        try:
+            raw, gen_time = request_token(ts.tsa_url, message_for(checkpoint))
+        except Exception as exc:  # a TSA's bytes are hostile input: record any failure, go on
+            if not isinstance(exc, TimestampFailed):
+                log.exception("timestamp %s: unexpected error from %s", ts.pk, shown(ts.tsa_url))
+                exc = TimestampFailed(f"{shown(ts.tsa_url)}: unexpected error: {exc!r}")
+            failing.add(ts.tsa_url)
+            ts.last_error = str(exc)[:2000]
+            ts.next_attempt_at = clock.now() + backoff(ts.attempts)
+            Timestamp.objects.filter(pk=ts.pk, status=Timestamp.Status.PENDING).update(
+                last_error=ts.last_error, next_attempt_at=ts.next_attempt_at
             )
-            if ts is None:
-                continue  # another worker has it
-            ts.attempts += 1
-            try:
-                raw, gen_time = request_token(ts.tsa_url, ts.checkpoint.signed_note.encode())
-            except TimestampFailed as exc:
-                ts.last_error = str(exc)[:2000]
-                ts.next_attempt_at = clock.now() + min(
-                    dt.timedelta(seconds=30 * 2 ** (ts.attempts - 1)), MAX_BACKOFF
-                )
-                ts.save(update_fields=["attempts", "last_error", "next_attempt_at"])
-                log.warning("timestamp %s: %s (retrying at %s)", ts.pk, exc, ts.next_attempt_at)
-                failed += 1
-                continue
-            ts.status, ts.token, ts.gen_time, ts.last_error = (
-                Timestamp.Status.GRANTED,
-                raw,
-                gen_time,
-                "",
+            log.log(
+                logging.INFO if report else logging.WARNING,  # a reporting caller says it
+                "timestamp %s of checkpoint %s: attempt %s failed: %s (next at %s)",
+                ts.pk,
+                ts.checkpoint_id,
+                ts.attempts,
+                exc,
+                ts.next_attempt_at.isoformat(),
             )
-            ts.save(update_fields=["attempts", "status", "token", "gen_time", "last_error"])
-            done += 1
-    return {"granted": done, "failed": failed}
+            failed += 1
+            if report:
+                report(ts, ts.last_error)
+            continue
+        ts.status, ts.token, ts.gen_time, ts.last_error = (
+            Timestamp.Status.GRANTED,
+            raw,
+            gen_time,
+            "",
+        )
+        Timestamp.objects.filter(pk=ts.pk, status=Timestamp.Status.PENDING).update(
+            status=ts.status, token=raw, gen_time=gen_time, last_error=""
+        )
+        log.info(
+            "timestamp %s of checkpoint %s granted by %s",
+            ts.pk,
+            ts.checkpoint_id,
+            shown(ts.tsa_url),
+        )
+        granted += 1
+        if report:
+            report(ts, None)
+    return {"granted": granted, "failed": failed, "skipped": skipped}
 
 
-def request_soon(checkpoint_id: int) -> None:
-    """After a checkpoint commits: ask its TSAs in the background; the worker retries failures."""
-    if settings.OFFBOARD_TSA_ON_COMMIT != "thread":
-        return
+_local = threading.local()
+_atexit_registered = False
+
+
+@contextmanager
+def inline() -> Iterator[None]:
+    """No after-commit thread in this block: the caller asks the TSAs itself (the worker)."""
+    previous = getattr(_local, "inline", False)
+    _local.inline = True
+    try:
+        yield
+    finally:
+        _local.inline = previous
+
+
+def request_soon(checkpoint_id: int) -> threading.Thread | None:
+    """After a checkpoint commits: ask its TSAs in the background; the worker retries failures.
+
+    A short-lived process (a CLI command) waits for its threads at exit, at most
+    OFFBOARD_TSA_TIMEOUT + 5 s, so a claimed row is not left to its lease.
+    """
+    global _atexit_registered
+    if settings.OFFBOARD_TSA_ON_COMMIT != "thread" or getattr(_local, "inline", False):
+        return None
 
     def run() -> None:
         try:
@@ -153,6 +283,19 @@ def request_soon(checkpoint_id: int) -> None:
         except Exception:
             log.exception("timestamping checkpoint %s failed; the worker will retry", checkpoint_id)
         finally:
-            close_old_connections()
+            connections.close_all()  # this thread's connections only
 
-    threading.Thread(target=run, name=f"tsa-{checkpoint_id}", daemon=True).start()
+    if not _atexit_registered:
+        atexit.register(lambda: wait_for_background(float(settings.OFFBOARD_TSA_TIMEOUT) + 5))
+        _atexit_registered = True
+    thread = threading.Thread(target=run, name=f"{THREAD_PREFIX}{checkpoint_id}", daemon=True)
+    thread.start()
+    return thread
+
+
+def wait_for_background(timeout: float = 10.0) -> None:
+    """Join the after-commit threads still running, for at most `timeout` seconds in all."""
+    deadline = time.monotonic() + timeout
+    for thread in threading.enumerate():
+        if thread.name.startswith(THREAD_PREFIX) and thread is not threading.current_thread():
+            thread.join(max(deadline - time.monotonic(), 0))

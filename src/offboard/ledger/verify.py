@@ -187,7 +187,7 @@ def _checkpoints(org: Any, report: VerifyReport, tree: merkle.MerkleTree) -> lis
 
 
 def _timestamps(org: Any, report: VerifyReport) -> None:
-    from offboard.ledger.timestamps import TimestampFailed, trust_roots, verify_token
+    from offboard.ledger.timestamps import TimestampFailed, message_for, trust_roots, verify_token
 
     granted = Timestamp.objects.filter(org=org, status=Timestamp.Status.GRANTED).select_related(
         "checkpoint"
@@ -197,7 +197,7 @@ def _timestamps(org: Any, report: VerifyReport) -> None:
         report.timestamps += 1
         try:
             roots = roots if roots is not None else trust_roots()
-            verify_token(bytes(ts.token or b""), ts.checkpoint.signed_note.encode(), roots=roots)
+            verify_token(bytes(ts.token or b""), message_for(ts.checkpoint), roots=roots)
         except TimestampFailed as exc:
             report.problems.append(
                 f"timestamp {ts.pk} of checkpoint {ts.checkpoint_id} ({ts.tsa_url}): {exc}"
