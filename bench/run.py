@@ -1,0 +1,287 @@
+"""`make bench`: the ledger benchmarks on SQLite and (when reachable) PostgreSQL.
+
+    .venv/bin/python bench/run.py [--quick] [--backends sqlite,postgres] [--entries N] …
+
+Each backend runs in its own process (bench/ledger.py) against a scratch database: a
+temporary SQLite file (WAL and the PRAGMAs of offboard.settings, which it goes through) and
+a PostgreSQL database `offboard_bench`, created and dropped here. Every figure comes with a
+baseline measured in the same run and the ratio; all of it goes to bench/results/latest.json.
+Exit status: 0 when every benchmark ran and every correctness check held (a missed
+performance target is reported, not an error), 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+POSTGRES_URL = os.environ.get(
+    "OFFBOARD_BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/offboard_bench"
+)
+console = Console() if sys.stdout.isatty() else Console(width=140)
+
+
+def machine() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "nproc": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                info["memory_gib"] = round(int(line.split()[1]) / 1024**2, 1)
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        import django
+
+        info["django"] = django.get_version()
+    except ImportError:
+        pass
+    return info
+
+
+def _postgres_admin_url() -> str:
+    return POSTGRES_URL.rsplit("/", 1)[0] + "/postgres"
+
+
+def _postgres_db_name() -> str:
+    return POSTGRES_URL.rsplit("/", 1)[1]
+
+
+def postgres_reachable() -> str | None:
+    """None when PostgreSQL answers, else the reason."""
+    try:
+        import psycopg
+
+        psycopg.connect(_postgres_admin_url(), connect_timeout=3).close()
+    except Exception as exc:
+        return f"PostgreSQL is not reachable at {_postgres_admin_url()}: {str(exc).strip().splitlines()[0]}"
+    return None
+
+
+def _postgres_scratch(create: bool) -> None:
+    import psycopg
+    from psycopg import sql
+
+    name = sql.Identifier(_postgres_db_name())
+    with psycopg.connect(_postgres_admin_url(), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+        if create:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(name))
+
+
+def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    out = workdir / f"{backend}.json"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "offboard.settings",
+        "OFFBOARD_VAR_DIR": str(workdir / f"var-{backend}"),
+        "OFFBOARD_KEY_DIR": str(workdir / f"keys-{backend}"),
+        "OFFBOARD_TSA_ON_COMMIT": "off",
+        "OFFBOARD_TSA_URLS": "",
+        # As in production: with DEBUG on, Django also records every SQL statement.
+        "OFFBOARD_DEBUG": "0",
+        "OFFBOARD_SECRET_KEY": "bench-only-not-a-secret",
+    }
+    entries = args.entries if backend == "sqlite" else args.pg_entries or args.entries
+    if backend == "sqlite":
+        env["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.sqlite3'}"
+    else:
+        env["DATABASE_URL"] = POSTGRES_URL
+        _postgres_scratch(create=True)
+    cmd = [
+        sys.executable,
+        str(HERE / "ledger.py"),
+        "--out",
+        str(out),
+        "--entries",
+        str(entries),
+        "--appends",
+        str(args.appends),
+        "--warmup",
+        str(args.warmup),
+        "--proofs",
+        str(args.proofs),
+        "--proof-budget",
+        str(args.proof_budget),
+        "--only",
+        args.only,
+    ]
+    console.rule(f"[bold]{backend}[/bold]")
+    t0 = time.perf_counter()
+    try:
+        code = subprocess.call(cmd, env=env)
+    finally:
+        if backend == "postgres":
+            _postgres_scratch(create=False)
+    result: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
+    result["wall_s"] = time.perf_counter() - t0
+    result["exit_code"] = code
+    return result
+
+
+def _fmt(value: float, unit: str) -> str:
+    if unit == "/s":
+        return f"{value:,.0f}/s"
+    if unit == "ms":
+        return f"{value:.3f} ms"
+    return f"{value:.2f} s"
+
+
+def summarize(results: dict[str, Any]) -> Table:
+    table = Table(title="Ledger benchmarks: ours vs a baseline measured in the same run")
+    for col in ("db", "benchmark", "ours", "baseline", "ratio", "target", "met"):
+        table.add_column(col)
+    for backend, res in results.items():
+        if "skipped" in res:
+            table.add_row(backend, "—", "skipped", res["skipped"], "", "", "")
+            continue
+        b = res.get("benchmarks", {})
+        if "appends" in b:
+            _append_row(table, backend, "appends, small log", b["appends"])
+        for label, a in _with_after_analyze(b.get("appends_at_size")):
+            _append_row(table, backend, f"appends @ {a['entries']:,}{label}", a)
+        for label, p in _with_after_analyze(b.get("proofs")):
+            sampled = f", {p['count']} in budget" if p["stopped_by_budget"] else ""
+            table.add_row(
+                backend,
+                f"inclusion proof @ {p['entries']:,}, median{sampled}{label}",
+                _fmt(p["ours"]["median_ms"], "ms"),
+                _fmt(p["baseline"]["median_ms"], "ms"),
+                f"{p['ratio']:.2f}",
+                p["target"],
+                _met(p["met"] and not p["proofs_failed"]),
+            )
+        if "verify" in b:
+            v = b["verify"]
+            if v.get("status") == "not run":
+                table.add_row(
+                    backend,
+                    f"verify_log @ {v['entries']:,}",
+                    "not run",
+                    _fmt(v["baseline_s"], "s"),
+                    "",
+                    v["target"],
+                    v["reason"],
+                )
+            else:
+                table.add_row(
+                    backend,
+                    f"verify_log @ {v['entries']:,} (raw read alone: {v['raw_read_s']:.2f} s)",
+                    _fmt(v["ours_s"], "s"),
+                    _fmt(v["baseline_s"], "s"),
+                    f"{v['ratio']:.2f}",
+                    v["target"],
+                    _met(v["met"]),
+                )
+    return table
+
+
+def _with_after_analyze(result: dict[str, Any] | None) -> list[tuple[str, dict[str, Any]]]:
+    if not result:
+        return []
+    rows = [("", result)]
+    if "after_analyze" in result:
+        rows.append((", after ANALYZE", result["after_analyze"]))
+    return rows
+
+
+def _append_row(table: Table, backend: str, label: str, a: dict[str, Any]) -> None:
+    sampled = f", {a['count']} in budget" if a.get("stopped_by_budget") else ""
+    table.add_row(
+        backend,
+        f"{label}{sampled}",
+        _fmt(a["ours_per_s"], "/s"),
+        _fmt(a["baseline_per_s"], "/s"),
+        f"{a['ratio']:.2f}",
+        a["target"],
+        _met(a["met"]),
+    )
+
+
+def _met(value: Any) -> str:
+    return {True: "[green]yes[/green]", False: "[red]NO[/red]"}.get(value, str(value))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--entries", type=int, default=1_000_000, help="log size for (b) and (c)")
+    parser.add_argument(
+        "--pg-entries", type=int, default=0, help="log size on PostgreSQL (default: --entries)"
+    )
+    parser.add_argument("--appends", type=int, default=2000)
+    parser.add_argument("--warmup", type=int, default=1000)
+    parser.add_argument("--proofs", type=int, default=1000)
+    parser.add_argument(
+        "--proof-budget", type=float, default=60.0, help="seconds at most per proof series"
+    )
+    parser.add_argument("--only", default="appends,proofs,verify")
+    parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
+    parser.add_argument("--out", default=str(RESULTS / "latest.json"))
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.entries, args.pg_entries = 20_000, 0
+        args.appends, args.warmup, args.proofs = 300, 100, 200
+
+    results: dict[str, Any] = {}
+    ok = True
+    with tempfile.TemporaryDirectory(prefix="offboard-bench-") as tmp:
+        for backend in args.backends.split(","):
+            if backend == "postgres":
+                reason = postgres_reachable()
+                if reason:
+                    console.print(f"[yellow]SKIPPED PostgreSQL:[/yellow] {reason}")
+                    results[backend] = {"skipped": reason}
+                    continue
+            elif backend != "sqlite":
+                parser.error(f"unknown backend {backend!r}")
+            res = run_backend(backend, args, Path(tmp))
+            results[backend] = res
+            b = res.get("benchmarks", {})
+            ok &= res["exit_code"] == 0
+            proofs = b.get("proofs", {})
+            ok &= not proofs.get("proofs_failed")
+            ok &= not proofs.get("after_analyze", {}).get("proofs_failed")
+            ok &= b.get("verify", {}).get("status") != "FAILED"
+
+    report = {
+        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "parameters": {
+            k: getattr(args, k)
+            for k in ("entries", "pg_entries", "appends", "warmup", "proofs", "proof_budget")
+        },
+        "results": results,
+        "ok": ok,
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    console.print(summarize(results))
+    console.print(f"results: {out}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
