@@ -25,8 +25,8 @@ run: $(VENV)/.installed-run
 	$(BIN)/offboard serve --host $(HOST) --port $(PORT)
 
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/mypy
 
@@ -35,8 +35,9 @@ test: lint
 	$(BIN)/python -m pytest -n 2 -p no:cacheprovider
 	$(BIN)/python scripts/with_postgres.py $(BIN)/python -m pytest -n 2 -p no:cacheprovider
 
+# Benchmarks with same-run baselines and ratios (never part of `make test`): bench/README.md
 bench: $(VENV)/.installed-test
-	@echo "No benchmarks yet: they arrive with the ledger (see docs/performance.md)."
+	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) var test-artifacts .mypy_cache .ruff_cache

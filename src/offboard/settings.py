@@ -86,10 +86,12 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets readers run beside the writer; IMMEDIATE makes writers queue for the lock at
     # BEGIN instead of failing on upgrade, so concurrent actions serialize instead of erroring.
+    # synchronous=FULL: a committed action (and its event) survives a power cut; NORMAL
+    # could lose the last acknowledged ones, which an evidence system must not.
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -306,6 +306,12 @@ class MerkleTree:
             raise ValueError(f"node ({level}, {index}) is not a complete subtree of this tree")
         return bytes(row[start : start + HASH_SIZE])
 
+    def level_hashes(self, level: int, start: int, stop: int) -> bytes:
+        """The concatenated hashes of complete nodes (level, start) … (level, stop − 1) that exist."""
+        if level >= len(self._levels):
+            return b""
+        return bytes(self._levels[level][start * HASH_SIZE : stop * HASH_SIZE])
+
     def _size(self, size: int | None) -> int:
         if size is None:
             return self.size

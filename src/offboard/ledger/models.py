@@ -33,8 +33,13 @@ class LedgerEntry(OrgScopedModel):
     """One event: `body` holds the exact leaf bytes (RFC 8785 canonical JSON).
 
     The other columns repeat what the body says, for queries; verification reads the body.
+    Every index costs pages on every append, so only the ones queries need exist: the
+    unique (org, index) and (case, index) for timelines.
     """
 
+    org = models.ForeignKey(
+        "accounts.Organization", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     index = models.BigIntegerField()
     body = models.BinaryField()
     leaf_hash = models.BinaryField(max_length=32)
@@ -45,17 +50,23 @@ class LedgerEntry(OrgScopedModel):
         blank=True,
         on_delete=models.PROTECT,
         related_name="events",
+        db_index=False,  # (case, index) below serves it
     )
     type = models.CharField(max_length=64)
     at = models.DateTimeField()
     actor_user = models.ForeignKey(
-        "accounts.User", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "accounts.User",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
     )
 
     class Meta:
         db_table = "ledger_entry"
         constraints = [models.UniqueConstraint(fields=["org", "index"], name="ledger_entry_dense")]
-        indexes = [models.Index(fields=["org", "case", "index"], name="ledger_entry_case")]
+        indexes = [models.Index(fields=["case", "index"], name="ledger_entry_case")]
         ordering = ["org", "index"]
         verbose_name_plural = "ledger entries"
 
@@ -97,6 +108,9 @@ class LedgerEntry(OrgScopedModel):
 class LedgerNode(OrgScopedModel):
     """The hash of a complete subtree: (level, index) covers leaves [index·2^level, (index+1)·2^level)."""
 
+    org = models.ForeignKey(
+        "accounts.Organization", on_delete=models.PROTECT, related_name="+", db_index=False
+    )
     level = models.SmallIntegerField()
     index = models.BigIntegerField()
     hash = models.BinaryField(max_length=32)

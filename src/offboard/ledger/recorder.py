@@ -15,7 +15,7 @@ from django.db import transaction
 
 from offboard.core import clock
 from offboard.core.actor import Actor
-from offboard.core.canonical import canonical_json, to_jsonable
+from offboard.core.canonical import canonical_json
 from offboard.ledger import store
 from offboard.ledger.models import LedgerEntry
 
@@ -43,9 +43,9 @@ def event_body(
             "org": org_slug,
             "case": case_ref,
             "type": type,
-            "actor": to_jsonable(actor),
-            "at": to_jsonable(at),
-            "data": to_jsonable(data),
+            "actor": actor,
+            "at": at,
+            "data": data,
             "files": sorted(set(files)),
             # 32 random bytes: two identical actions never share a leaf, and a redacted
             # body cannot be recovered by guessing its content against the leaf hash.

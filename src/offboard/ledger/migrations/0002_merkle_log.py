@@ -98,6 +98,7 @@ class Migration(migrations.Migration):
                     "actor_user",
                     models.ForeignKey(
                         blank=True,
+                        db_index=False,
                         null=True,
                         on_delete=django.db.models.deletion.PROTECT,
                         related_name="+",
@@ -108,6 +109,7 @@ class Migration(migrations.Migration):
                     "case",
                     models.ForeignKey(
                         blank=True,
+                        db_index=False,
                         null=True,
                         on_delete=django.db.models.deletion.PROTECT,
                         related_name="events",
@@ -117,6 +119,7 @@ class Migration(migrations.Migration):
                 (
                     "org",
                     models.ForeignKey(
+                        db_index=False,
                         on_delete=django.db.models.deletion.PROTECT,
                         related_name="+",
                         to="accounts.organization",
@@ -144,6 +147,7 @@ class Migration(migrations.Migration):
                 (
                     "org",
                     models.ForeignKey(
+                        db_index=False,
                         on_delete=django.db.models.deletion.PROTECT,
                         related_name="+",
                         to="accounts.organization",
@@ -276,7 +280,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name="ledgerentry",
-            index=models.Index(fields=["org", "case", "index"], name="ledger_entry_case"),
+            index=models.Index(fields=["case", "index"], name="ledger_entry_case"),
         ),
         migrations.AddConstraint(
             model_name="ledgerentry",
