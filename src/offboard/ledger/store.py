@@ -95,41 +95,63 @@ def append(*, org: Any, body: bytes, meta: dict[str, Any]) -> LedgerEntry:
     case = meta.get("case")
     actor_user = meta.get("actor_user")
     at = connection.ops.adapt_datetimefield_value(meta["at"])
-    with connection.cursor() as cursor:
-        cursor.execute(
-            'INSERT INTO ledger_entry (org_id, "index", body, leaf_hash, redacted, case_id, type, '
-            "at, actor_user_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-            [
-                org_id,
-                index,
-                body,
-                leaf,
-                False,
-                getattr(case, "pk", None),
-                meta["type"],
-                at,
-                getattr(actor_user, "pk", None),
-            ],
-        )
-        entry_id = cursor.fetchone()[0]
-        values = ", ".join(["(%s, %s, %s, %s)"] * (len(rows) // 4))
-        cursor.execute(
-            f'INSERT INTO ledger_node (org_id, level, "index", hash) VALUES {values}',  # noqa: S608
-            rows,
-        )
-    entry = LedgerEntry(
-        id=entry_id,
-        org_id=org_id,
-        index=index,
-        body=body,
-        leaf_hash=leaf,
-        redacted=False,
-        type=meta["type"],
-        at=meta["at"],
-        case=case,
-        actor_user=actor_user,
+    entry_sql = (
+        'INSERT INTO ledger_entry (org_id, "index", body, leaf_hash, redacted, case_id, type, '
+        "at, actor_user_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
     )
-    entry._state.adding = False
+    entry_params = [
+        org_id,
+        index,
+        body,
+        leaf,
+        False,
+        getattr(case, "pk", None),
+        meta["type"],
+        at,
+        getattr(actor_user, "pk", None),
+    ]
+    placeholders = ", ".join(["(%s, %s, %s, %s)"] * (len(rows) // 4))
+    node_sql = f'INSERT INTO ledger_node (org_id, level, "index", hash) VALUES {placeholders}'  # noqa: S608
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One round trip for both inserts: a data-modifying CTE.
+            cursor.execute(
+                f"WITH nodes AS ({node_sql}) {entry_sql}",
+                [*rows, *entry_params],
+            )
+            entry_id = cursor.fetchone()[0]
+        else:
+            cursor.execute(entry_sql, entry_params)
+            entry_id = cursor.fetchone()[0]
+            cursor.execute(node_sql, rows)
+    # The saved row, without the cost of a full model __init__ on the hot path.
+    entry = LedgerEntry.from_db(
+        connection.alias,
+        [
+            "id",
+            "org_id",
+            "index",
+            "body",
+            "leaf_hash",
+            "redacted",
+            "case_id",
+            "type",
+            "at",
+            "actor_user_id",
+        ],
+        [
+            entry_id,
+            org_id,
+            index,
+            body,
+            leaf,
+            False,
+            getattr(case, "pk", None),
+            meta["type"],
+            meta["at"],
+            getattr(actor_user, "pk", None),
+        ],
+    )
     return entry
 
 
