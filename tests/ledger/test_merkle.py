@@ -31,12 +31,22 @@ from offboard.ledger.merkle import (
     verify_inclusion,
 )
 
-# ../shared/testdata next to the project checkout (see its README.md).
-VECTORS_PATH = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "rfc9162-vectors.json"
+# A copy of ../shared/testdata/rfc9162-vectors.json (cross-checked against Go's sumdb/tlog),
+# kept in the repository so a checkout tests itself; the test below keeps the two equal.
+VECTORS_PATH = Path(__file__).resolve().parent / "data" / "rfc9162-vectors.json"
+SHARED_VECTORS = (
+    Path(__file__).resolve().parents[3] / "shared" / "testdata" / "rfc9162-vectors.json"
+)
 VECTORS = json.loads(VECTORS_PATH.read_text())
 LEAVES = [leaf_hash(base64.b64decode(leaf)) for leaf in VECTORS["leaves"]]
 TREE = MerkleTree(LEAVES)
 CASES = VECTORS["cases"]
+
+
+def test_the_vectors_are_the_shared_known_answers() -> None:
+    if not SHARED_VECTORS.exists():
+        pytest.skip(f"no shared test data at {SHARED_VECTORS} to compare with")
+    assert VECTORS_PATH.read_bytes() == SHARED_VECTORS.read_bytes()
 
 
 def _b64(text: str) -> bytes:
