@@ -1,10 +1,11 @@
 """The Merkle log on the database: append a leaf, read nodes, build proofs.
 
 Only complete subtrees are stored (2n − popcount(n) rows for n leaves), so any proof or
-root is one indexed read of at most 2·log₂n nodes. An append is three or four statements:
-claim the next index (`UPDATE … RETURNING`, which also row-locks the log head on
-PostgreSQL; SQLite's IMMEDIATE transactions serialize writers), read the left siblings of
-the subtrees it completes (every other append), insert the entry, insert the nodes.
+root is one indexed read of at most 2·log₂n nodes. On SQLite an append is three or four
+statements: claim the next index (`UPDATE … RETURNING`; SQLite's IMMEDIATE transactions
+serialize writers), read the left siblings of the subtrees it completes (every other
+append), insert the entry, insert the nodes. On PostgreSQL the same runs server-side in
+`ledger_append` (sqlfunctions.py): one round trip, the UPDATE row-locking the log head.
 Hot paths use plain SQL: the ORM cost several times the statements themselves.
 """
 
@@ -81,51 +82,20 @@ def append(*, org: Any, body: bytes, meta: dict[str, Any]) -> LedgerEntry:
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("append must run inside the action's transaction")
     org_id = _org_id(org)
-    index = _claim_index(org_id)
-    leaf = merkle.leaf_hash(body)
-    completed = merkle.nodes_completed_by_append(index)  # level 0 first
-    # Each completed node at level k > 0 is (left sibling at k−1, the node just completed).
-    left_siblings = [(level - 1, 2 * node_index) for level, node_index in completed[1:]]
-    known = fetch_nodes(org_id, left_siblings)
-    rows: list[Any] = [org_id, 0, index, leaf]
-    previous = leaf
-    for (level, node_index), left in zip(completed[1:], left_siblings, strict=True):
-        previous = merkle.node_hash(known[left], previous)
-        rows += [org_id, level, node_index, previous]
-    case = meta.get("case")
-    actor_user = meta.get("actor_user")
-    at = connection.ops.adapt_datetimefield_value(meta["at"])
-    entry_sql = (
-        'INSERT INTO ledger_entry (org_id, "index", body, leaf_hash, redacted, case_id, type, '
-        "at, actor_user_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id"
-    )
-    entry_params = [
-        org_id,
-        index,
-        body,
-        leaf,
-        False,
-        getattr(case, "pk", None),
-        meta["type"],
-        at,
-        getattr(actor_user, "pk", None),
-    ]
-    placeholders = ", ".join(["(%s, %s, %s, %s)"] * (len(rows) // 4))
-    node_sql = f'INSERT INTO ledger_node (org_id, level, "index", hash) VALUES {placeholders}'  # noqa: S608
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # One round trip for both inserts: a data-modifying CTE.
+    case_id = getattr(meta.get("case"), "pk", None)
+    actor_id = getattr(meta.get("actor_user"), "pk", None)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
             cursor.execute(
-                f"WITH nodes AS ({node_sql}) {entry_sql}",
-                [*rows, *entry_params],
+                "SELECT entry_id, entry_index, entry_leaf FROM ledger_append(%s, %s, %s, %s, %s, %s)",
+                [org_id, body, case_id, meta["type"], meta["at"], actor_id],
             )
-            entry_id = cursor.fetchone()[0]
-        else:
-            cursor.execute(entry_sql, entry_params)
-            entry_id = cursor.fetchone()[0]
-            cursor.execute(node_sql, rows)
+            entry_id, index, leaf = cursor.fetchone()
+        leaf = bytes(leaf)
+    else:
+        entry_id, index, leaf = _append_in_python(org_id, body, case_id, actor_id, meta)
     # The saved row, without the cost of a full model __init__ on the hot path.
-    entry = LedgerEntry.from_db(
+    return LedgerEntry.from_db(
         connection.alias,
         [
             "id",
@@ -139,20 +109,39 @@ def append(*, org: Any, body: bytes, meta: dict[str, Any]) -> LedgerEntry:
             "at",
             "actor_user_id",
         ],
-        [
-            entry_id,
-            org_id,
-            index,
-            body,
-            leaf,
-            False,
-            getattr(case, "pk", None),
-            meta["type"],
-            meta["at"],
-            getattr(actor_user, "pk", None),
-        ],
+        [entry_id, org_id, index, body, leaf, False, case_id, meta["type"], meta["at"], actor_id],
     )
-    return entry
+
+
+def _append_in_python(
+    org_id: int, body: bytes, case_id: int | None, actor_id: int | None, meta: dict[str, Any]
+) -> tuple[int, int, bytes]:
+    """The append as 3–4 statements (SQLite; PostgreSQL runs `ledger_append` server-side)."""
+    index = _claim_index(org_id)
+    leaf = merkle.leaf_hash(body)
+    completed = merkle.nodes_completed_by_append(index)  # level 0 first
+    # Each completed node at level k > 0 is (left sibling at k−1, the node just completed).
+    left_siblings = [(level - 1, 2 * node_index) for level, node_index in completed[1:]]
+    known = fetch_nodes(org_id, left_siblings)
+    rows: list[Any] = [org_id, 0, index, leaf]
+    previous = leaf
+    for (level, node_index), left in zip(completed[1:], left_siblings, strict=True):
+        previous = merkle.node_hash(known[left], previous)
+        rows += [org_id, level, node_index, previous]
+    at = connection.ops.adapt_datetimefield_value(meta["at"])
+    placeholders = ", ".join(["(%s, %s, %s, %s)"] * (len(rows) // 4))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            'INSERT INTO ledger_entry (org_id, "index", body, leaf_hash, redacted, case_id, type, '
+            "at, actor_user_id) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            [org_id, index, body, leaf, False, case_id, meta["type"], at, actor_id],
+        )
+        entry_id = cursor.fetchone()[0]
+        cursor.execute(
+            f'INSERT INTO ledger_node (org_id, level, "index", hash) VALUES {placeholders}',  # noqa: S608
+            rows,
+        )
+    return entry_id, index, leaf
 
 
 def _getter(org: Any, plan: list[Node]) -> Any:
