@@ -1,0 +1,1 @@
+"""Reports rendered from the records: the closure certificate (PDF)."""
