@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from offboard.cli import cases, ledger, playbooks, system, worker
+from offboard.cli import cases, certificate, ledger, playbooks, system, worker
 from offboard.cli.common import OffboardGroup
 
 app = typer.Typer(
@@ -29,6 +29,7 @@ app.command()(system.demo)
 app.command()(worker.worker)
 app.add_typer(system.user_app, name="user")
 app.add_typer(cases.app, name="case")
+cases.app.command()(certificate.certificate)
 app.add_typer(playbooks.app, name="playbook")
 app.add_typer(ledger.app, name="ledger")
 

@@ -39,18 +39,24 @@ STYLESHEET = TEMPLATE_DIR / "reports" / "certificate.css"
 
 _engine: Engine | None = None
 
-VERIFICATION_WORDS = {
+VERIFICATION_WORDS: dict[str, str] = {
     AccessGrant.Verification.OBSERVED: "Observed — re-read through the system after revoking",
     AccessGrant.Verification.VENDOR_CONFIRMED: "Confirmed in writing by the vendor",
     AccessGrant.Verification.ATTESTED: "Attested — statement or screenshot on file",
     AccessGrant.Verification.WAIVED: "Verification waived by an approver",
 }
-ACTION_WORDS = {
+VERIFICATION_SHORT: dict[str, str] = {
+    AccessGrant.Verification.OBSERVED: "Observed",
+    AccessGrant.Verification.VENDOR_CONFIRMED: "Vendor-confirmed",
+    AccessGrant.Verification.ATTESTED: "Attested",
+    AccessGrant.Verification.WAIVED: "Waived",
+}
+ACTION_WORDS: dict[str, str] = {
     AccessGrant.PlannedAction.REVOKE: "Revoke",
     AccessGrant.PlannedAction.TRANSFER: "Transfer ownership",
     AccessGrant.PlannedAction.KEEP: "Keep (with reason)",
 }
-DELIVERABLE_WORDS = {
+DELIVERABLE_WORDS: dict[str, str] = {
     Deliverable.Status.PENDING: "Pending",
     Deliverable.Status.DELIVERED: "Delivered, awaiting acceptance",
     Deliverable.Status.ACCEPTED: "Accepted",
@@ -152,7 +158,7 @@ def _summary_input(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def event_line(entry: LedgerEntry) -> str:
-    from offboard.web.templatetags.offboard_tags import event_summary
+    from offboard.ledger.summary import event_summary
 
     if entry.redacted:
         return "(content redacted on a lawful erasure request; its hash stays in the log)"
@@ -172,17 +178,20 @@ class Question:
     parts: dict[str, Any] = field(default_factory=dict)
 
 
-def covering_checkpoint(case: OffboardingCase, last_index: int | None) -> Checkpoint | None:
-    """The organization's latest checkpoint whose tree includes the case's last event."""
-    if last_index is None:
+def covering_checkpoint(
+    case: OffboardingCase, first_index: int | None, last_index: int | None
+) -> Checkpoint | None:
+    """The organization's latest checkpoint: one that includes the case's last event if any
+    does, else the latest that includes some of its events (addenda come after closure)."""
+    if first_index is None or last_index is None:
         return None
-    return (
-        Checkpoint.objects.filter(org_id=case.org_id, size__gt=last_index)
+    qs = (
+        Checkpoint.objects.filter(org_id=case.org_id, size__gt=first_index)
         .select_related("key")
         .prefetch_related("timestamps")
-        .order_by("-size", "-id")
-        .first()
     )
+    found = list(qs.order_by("-size", "-id")[:1])
+    return found[0] if found else None
 
 
 def _users(ids: Iterable[int | None]) -> dict[int, Any]:
@@ -225,10 +234,14 @@ def _deliverables(case: OffboardingCase, waived: set[tuple[str, int]]) -> Questi
         answer, settled = "No contractual deliverables are recorded for this case.", True
     elif not open_:
         how = counted(Counter(d.status for d in done), DELIVERABLE_WORDS)
-        answer = f"Yes — all {plural(len(items), 'contractual deliverable')} were {how}"
+        answer = (
+            f"Yes — the one contractual deliverable was {how}"
+            if len(items) == 1
+            else f"Yes — all {len(items)} contractual deliverables were {how}"
+        )
         if excused:
             answer += f"{' and ' if done else ''}{len(excused)} waived by written agreement"
-        answer = answer.replace("were  and", "were") + "."
+        answer = answer.replace("were  and", "were").replace("was  and", "was") + "."
         settled = True
     else:
         how = counted(Counter(d.status for d in open_), DELIVERABLE_WORDS)
@@ -261,7 +274,7 @@ def _handover(case: OffboardingCase, waived: set[tuple[str, int]]) -> Question:
             "status": words(h.status),
             "ack": when(h.acknowledged_at)
             if h.acknowledged_at
-            else ("Disputed" if h.status == HandoverItem.Status.DISPUTED else "Not acknowledged"),
+            else ("Disputed" if h.status == HandoverItem.Status.DISPUTED else "Not yet"),
             "files": files(h),
         }
         for h in items
@@ -362,7 +375,7 @@ def _access(case: OffboardingCase, waived: set[tuple[str, int]], users: dict[int
             "status": words(g.status),
             "actioned_at": when(g.actioned_at),
             "actioned_by": person(users.get(g.actioned_by_id)) if g.actioned_by_id else "—",
-            "verification": VERIFICATION_WORDS.get(g.verification_level, "Not verified")
+            "verification": VERIFICATION_SHORT.get(g.verification_level, "Not verified")
             if g.verification_level
             else "Not verified",
             "verification_note": g.verification_note,
@@ -388,11 +401,15 @@ def _access(case: OffboardingCase, waived: set[tuple[str, int]], users: dict[int
     elif not active:
         levels = Counter(g.verification_level or "unverified" for g in revoked)
         verified = ", ".join(f"{words(k).lower()} {n}" for k, n in sorted(levels.items()))
+        outcomes = [
+            f"{len(revoked)} revoked" + (f" (verification: {verified})" if revoked else ""),
+            f"{len(transferred)} transferred" if transferred else "",
+            f"{len(kept)} kept under a waiver" if kept else "",
+        ]
         answer = (
             f"All {plural(len(items), 'access grant')} in both directions were dealt with: "
-            f"{len(revoked)} revoked"
-            + (f" (verification: {verified})" if revoked else "")
-            + f", {len(transferred)} transferred, {len(kept)} kept under a waiver."
+            + ", ".join(o for o in outcomes if o)
+            + "."
         )
         last = max((g.actioned_at for g in revoked if g.actioned_at), default=None)
         if last:
@@ -535,25 +552,38 @@ def _proof(
             for t in checkpoint.timestamps.all()
         ]
     granted = [t for t in parts["timestamps"] if t["status"] == "Granted"]
+    covered = [e for e in events if checkpoint is not None and e.index < checkpoint.size]
+    later = len(events) - len(covered)
+    parts["later"] = later
     if not events:
         answer, settled = "No events are recorded for this case.", False
-    elif checkpoint is None:
+    elif checkpoint is None or not covered:
         answer = (
             f"Not yet — the {plural(len(events), 'event')} of this case are in the "
-            "organization's tamper-evident log, but no signed checkpoint covers the latest one yet."
+            "organization's tamper-evident log, but no signed checkpoint covers them yet."
         )
         settled = False
     else:
+        scope = (
+            f"all {plural(len(events), 'event')}"
+            if not later
+            else f"{len(covered)} of the {len(events)} events"
+        )
         answer = (
-            f"Yes — all {plural(len(events), 'event')} of this case are leaves of the "
-            f"organization's append-only Merkle log, covered by a checkpoint of size "
-            f"{checkpoint.size} signed with key {checkpoint.key.key_id}"
+            f"Yes — {scope} of this case are leaves of the organization's append-only Merkle "
+            f"log, covered by a checkpoint of size {checkpoint.size} signed with key "
+            f"{checkpoint.key.key_id}"
         )
         answer += (
             f" and timestamped by {plural(len(granted), 'independent authority', 'independent authorities')}."
             if granted
             else "; no trusted timestamp has been granted for it."
         )
+        if later:
+            answer += (
+                f" The {plural(later, 'event')} recorded after it (such as addenda) will be "
+                "covered by the next checkpoint."
+            )
         settled = True
     return Question(
         5,
@@ -593,7 +623,9 @@ def certificate_context(
     )
     events = list(case_events(loaded))
     if checkpoint is None:
-        checkpoint = covering_checkpoint(loaded, events[-1].index if events else None)
+        checkpoint = covering_checkpoint(
+            loaded, events[0].index if events else None, events[-1].index if events else None
+        )
     digest = state_digest(loaded)
     waived = _waived_targets(loaded, now)
     grants = list(loaded.access_grants.all())
@@ -667,6 +699,11 @@ def certificate_context(
         "checkpoint": questions[4].parts["checkpoint"],
         "timestamps": questions[4].parts["timestamps"],
         "event_count": len(events),
+        "verification_legend": [
+            str(VERIFICATION_WORDS[v]).replace(" — ", " (", 1)
+            + (")" if " — " in VERIFICATION_WORDS[v] else "")
+            for v in AccessGrant.Verification
+        ],
     }
 
 
