@@ -7,11 +7,13 @@ It reads the database but trusts none of it: every hash is recomputed from entry
 
 import hashlib
 import json
+import multiprocessing
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection
+from django.db import connection, connections
 
 from offboard.ledger import merkle
 from offboard.ledger.models import (
@@ -83,75 +85,106 @@ def _as_bytes(value: Any) -> bytes:
     return value.encode() if isinstance(value, str) else bytes(value)
 
 
-def _entries(
-    org: Any,
-    report: VerifyReport,
-    tree: merkle.MerkleTree,
-    files: set[str],
-    total: int,
-    progress: Progress | None,
-) -> None:
+@dataclass
+class _EntriesPart:
+    """What one reader found in entries [start, stop)."""
+
+    start: int
+    count: int = 0
+    leaves: bytes = b""
+    redacted: int = 0
+    files: set[str] = field(default_factory=set)
+    problems: list[str] = field(default_factory=list)
+    gap: bool = False
+
+
+def _entries_part(
+    org_id: int,
+    start: int,
+    stop: int,
+    progress: Progress | None = None,
+    total: int = 0,
+) -> _EntriesPart:
     sql = (
         'SELECT "index", body, leaf_hash, redacted FROM ledger_entry '
         'WHERE org_id = %s AND "index" >= %s AND "index" < %s ORDER BY "index"'
     )
-    last = (
-        LedgerEntry.objects.filter(org=org)
-        .order_by("-index")
-        .values_list("index", flat=True)
-        .first()
-    )
-    stop = max(total, (last + 1) if last is not None else 0)
-    expected = 0
+    part = _EntriesPart(start=start)
+    leaves = bytearray()
+    expected = start
     sha256 = hashlib.sha256
-    for rows in _chunks(sql, [org.pk], 0, stop):
-        batch: list[bytes] = []
+    for rows in _chunks(sql, [org_id], start, stop):
         for index, body, stored_leaf, redacted in rows:
             if index != expected:
-                report.problems.append(f"entry #{expected}: missing (next stored index is {index})")
-                tree.extend(batch)
-                report.entries = expected
-                return
+                part.problems.append(f"entry #{expected}: missing (next stored index is {index})")
+                part.gap = True
+                break
             body = _as_bytes(body)
             if redacted:
-                report.redacted += 1
+                part.redacted += 1
                 if body:
-                    report.problems.append(f"entry #{index}: marked redacted but still has a body")
+                    part.problems.append(f"entry #{index}: marked redacted but still has a body")
                 leaf = bytes(stored_leaf)
             else:
                 leaf = sha256(b"\x00" + body).digest()
                 if leaf != bytes(stored_leaf):
-                    report.problems.append(
+                    part.problems.append(
                         f"entry #{index}: body does not match its stored leaf hash"
                     )
                 # Canonical JSON writes an empty list as exactly this; parse only bodies with files.
                 if b'"files":[]' not in body:
                     try:
-                        files.update(json.loads(body).get("files", []))
+                        part.files.update(json.loads(body).get("files", []))
                     except (ValueError, AttributeError):
-                        report.problems.append(f"entry #{index}: body is not a JSON event")
-            batch.append(leaf)
+                        part.problems.append(f"entry #{index}: body is not a JSON event")
+            leaves += leaf
             expected += 1
-        tree.extend(batch)
+        if part.gap:
+            break
         if progress:
             progress("entries", expected, total)
-    report.entries = expected
+    part.count = expected - start
+    if not part.gap and expected < stop:
+        part.problems.append(f"entry #{expected}: missing (the log head counts {stop})")
+        part.gap = True
+    part.leaves = bytes(leaves)
+    return part
 
 
-def _nodes(
-    org: Any, report: VerifyReport, tree: merkle.MerkleTree, progress: Progress | None
+def _merge_entries(
+    parts: list[_EntriesPart], report: VerifyReport, tree: merkle.MerkleTree, files: set[str]
 ) -> None:
-    n = tree.size
-    expected_count = 2 * n - bin(n).count("1")
+    for part in sorted(parts, key=lambda p: p.start):
+        report.problems.extend(part.problems)
+        report.redacted += part.redacted
+        files.update(part.files)
+        tree.extend(part.leaves[i : i + 32] for i in range(0, len(part.leaves), 32))
+        report.entries += part.count
+        if part.gap:
+            return
+
+
+# The tree a forked node checker compares against: inherited, not copied through a pipe.
+_TREE: merkle.MerkleTree | None = None
+
+
+def _nodes_part(
+    org_id: int,
+    ranges: list[tuple[int, int, int]],
+    progress: Progress | None = None,
+    expected_count: int = 0,
+) -> tuple[int, list[str]]:
+    """Compare stored nodes (level, [lo, hi)) for each range with the recomputed tree."""
+    tree = _TREE
+    assert tree is not None
     sql = (
         'SELECT "index", hash FROM ledger_node WHERE org_id = %s AND level = %s '
         'AND "index" >= %s AND "index" < %s ORDER BY "index"'
     )
+    problems: list[str] = []
     checked = 0
-    level = 0
-    while (n >> level) > 0:
-        width = n >> level  # complete nodes at this level
-        for rows in _chunks(sql, [org.pk, level], 0, width):
+    for level, lo, hi in ranges:
+        for rows in _chunks(sql, [org_id, level], lo, hi):
             if not rows:
                 break
             first = rows[0][0]
@@ -161,9 +194,9 @@ def _nodes(
                 level, first, first + len(rows)
             ):
                 for ix, h in rows:
-                    if ix >= width or bytes(h) != tree.node(level, ix):
+                    if ix >= hi or bytes(h) != tree.node(level, ix):
                         span = f"entries #{ix << level}..#{((ix + 1) << level) - 1}"
-                        report.problems.append(
+                        problems.append(
                             f"node ({level}, {ix}) covering {span}: stored hash differs from the "
                             "recomputed one"
                         )
@@ -171,13 +204,111 @@ def _nodes(
             checked += len(rows)
             if progress:
                 progress("nodes", checked, expected_count)
+    return checked, problems
+
+
+def _node_ranges(n: int, parts: int) -> list[list[tuple[int, int, int]]]:
+    """Every level's complete nodes, each level split into `parts` contiguous ranges."""
+    out: list[list[tuple[int, int, int]]] = [[] for _ in range(parts)]
+    level = 0
+    while (n >> level) > 0:
+        width = n >> level
+        step = -(-width // parts)
+        for i in range(parts):
+            lo, hi = i * step, min((i + 1) * step, width)
+            if lo < hi:
+                out[i].append((level, lo, hi))
         level += 1
+    return out
+
+
+def _check_node_count(org: Any, report: VerifyReport, n: int, checked: int) -> None:
+    expected_count = 2 * n - bin(n).count("1")
     stored_count = LedgerNode.objects.filter(org=org).count()
     report.nodes = stored_count
     if stored_count != expected_count or checked != expected_count:
         report.problems.append(
             f"nodes: {stored_count} stored, {expected_count} expected for {n} entries"
         )
+
+
+def _parallel(
+    org: Any,
+    total: int,
+    workers: int,
+    report: VerifyReport,
+    tree: merkle.MerkleTree,
+    files: set[str],
+    progress: Progress | None,
+) -> None:
+    """Read and hash the log with `workers` forked processes (each with its own database
+    connection); the parent folds their results in order."""
+    global _TREE
+    ctx = multiprocessing.get_context("fork")
+    step = -(-total // workers)
+    spans = [(i * step, min((i + 1) * step, total)) for i in range(workers) if i * step < total]
+    connections.close_all()  # children must not share the parent's socket
+    with ctx.Pool(len(spans)) as pool:
+        parts = pool.starmap(_entries_part, [(org.pk, lo, hi) for lo, hi in spans])
+    _merge_entries(parts, report, tree, files)
+    if progress:
+        progress("entries", report.entries, total)
+    _TREE = tree
+    try:
+        n = tree.size
+        connections.close_all()
+        with ctx.Pool(workers) as pool:
+            results = pool.starmap(_nodes_part, [(org.pk, r) for r in _node_ranges(n, workers)])
+    finally:
+        _TREE = None
+    checked = 0
+    for done, problems in results:
+        checked += done
+        report.problems.extend(problems)
+    if progress:
+        progress("nodes", checked, 2 * n - bin(n).count("1"))
+    _check_node_count(org, report, n, checked)
+
+
+def _serial(
+    org: Any,
+    total: int,
+    report: VerifyReport,
+    tree: merkle.MerkleTree,
+    files: set[str],
+    progress: Progress | None,
+) -> None:
+    global _TREE
+    last = (
+        LedgerEntry.objects.filter(org=org)
+        .order_by("-index")
+        .values_list("index", flat=True)
+        .first()
+    )
+    stop = max(total, (last + 1) if last is not None else 0)
+    _merge_entries([_entries_part(org.pk, 0, stop, progress, total)], report, tree, files)
+    n = tree.size
+    _TREE = tree
+    try:
+        checked, problems = _nodes_part(
+            org.pk, _node_ranges(n, 1)[0], progress, 2 * n - bin(n).count("1")
+        )
+    finally:
+        _TREE = None
+    report.problems.extend(problems)
+    _check_node_count(org, report, n, checked)
+
+
+def _can_fork(total: int, parallel_min: int) -> bool:
+    """Worth it and possible: a big log, several cores, and a database other processes reach."""
+    if total < parallel_min or (os.cpu_count() or 1) < 2:
+        return False
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return False
+    if connection.in_atomic_block:
+        return False  # the parent's snapshot would differ from the children's
+    name = str(connection.settings_dict.get("NAME") or "")
+    return not (connection.vendor == "sqlite" and (":memory:" in name or "mode=memory" in name))
 
 
 def _checkpoints(org: Any, report: VerifyReport, tree: merkle.MerkleTree) -> list[Checkpoint]:
@@ -270,17 +401,30 @@ def _files(org: Any, report: VerifyReport, wanted: set[str]) -> None:
             )
 
 
-def verify_log(org: Any, *, progress: Progress | None = None) -> VerifyReport:
-    """Check one organization's log end to end; `report.problems` lists what is wrong, first first."""
+def verify_log(
+    org: Any,
+    *,
+    progress: Progress | None = None,
+    workers: int | None = None,
+    parallel_min: int = 100_000,
+) -> VerifyReport:
+    """Check one organization's log end to end; `report.problems` lists what is wrong, first first.
+
+    Logs of `parallel_min` entries or more are read and hashed by one forked process per
+    core (`workers`), when the database is reachable from other processes.
+    """
     report = VerifyReport(org=org.slug)
     head = LogHead.objects.filter(org=org).first()
     total = head.size if head else 0
     tree = merkle.MerkleTree()
     files: set[str] = set()
-    _entries(org, report, tree, files, total, progress)
-    if report.entries != total:
+    workers = workers or min(os.cpu_count() or 1, 2)
+    if workers > 1 and _can_fork(total, parallel_min):
+        _parallel(org, total, workers, report, tree, files, progress)
+    else:
+        _serial(org, total, report, tree, files, progress)
+    if report.entries != total and not any("missing" in p for p in report.problems):
         report.problems.append(f"log head: says {total} entries, {report.entries} are stored")
-    _nodes(org, report, tree, progress)
     report.root = tree.root()
     _checkpoints(org, report, tree)
     _timestamps(org, report)
