@@ -29,6 +29,9 @@ def test_the_case_list_shows_the_organizations_cases(browser, case):
     assert response.status_code == 200
     assert case.ref.encode() in response.content
     assert b"Northwind Traders" in response.content
+    # the state tabs count the organization's cases
+    assert b'Active <span class="muted">1</span>' in response.content
+    assert b'Closed <span class="muted">0</span>' in response.content
 
 
 def test_the_case_detail_shows_gates_steps_registers_and_timeline(browser, case):

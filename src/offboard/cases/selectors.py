@@ -40,6 +40,14 @@ def cases(
     return qs.order_by("-created_at", "-id")
 
 
+def state_counts(org: Any) -> dict[str, int]:
+    """Cases per state (every state present, zero included), in one grouped query."""
+    counts = dict.fromkeys(OffboardingCase.State.values, 0)
+    rows = OffboardingCase.objects.for_org(org).values("state").annotate(n=Count("id"))
+    counts.update({row["state"]: row["n"] for row in rows})
+    return counts
+
+
 def get_case(org: Any, ref: str, *, full: bool = False) -> OffboardingCase:
     qs = OffboardingCase.objects.for_org(org)
     qs = with_everything(qs) if full else qs.select_related("client", "owner")

@@ -3,7 +3,7 @@
 from collections.abc import Iterable
 from typing import Any
 
-from offboard.core.errors import NotFound, ValidationFailed
+from offboard.core.errors import ValidationFailed
 from offboard.evidence.models import EvidenceFile
 
 
@@ -21,6 +21,3 @@ def files_by_hash(org: Any, hashes: Iterable[str], field: str = "evidence") -> l
             {field: [f"no evidence file with sha256 {h}; upload it first" for h in missing]}
         )
     return [found[h] for h in wanted]
-
-
-__all__ = ["NotFound", "files_by_hash", "get_file"]

@@ -237,6 +237,11 @@ def verify_consistency(
     return fr == old_root and sr == new_root and sn == 0
 
 
+def stored_node_count(size: int) -> int:
+    """Complete subtrees of a tree of `size` leaves: 2n − popcount(n)."""
+    return 2 * size - bin(size).count("1")
+
+
 def nodes_completed_by_append(index: int) -> list[Node]:
     """The complete subtrees that leaf `index` completes, level 0 first: what a store inserts.
 

@@ -14,8 +14,6 @@ from django.db import models
 from offboard.core.errors import Conflict
 from offboard.core.models import OrgScopedModel
 
-REDACTED = b""
-
 
 class LogHead(models.Model):
     """The size of an organization's log. Its row lock serializes appends (PostgreSQL)."""

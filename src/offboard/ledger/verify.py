@@ -223,7 +223,7 @@ def _node_ranges(n: int, parts: int) -> list[list[tuple[int, int, int]]]:
 
 
 def _check_node_count(org: Any, report: VerifyReport, n: int, checked: int) -> None:
-    expected_count = 2 * n - bin(n).count("1")
+    expected_count = merkle.stored_node_count(n)
     stored_count = LedgerNode.objects.filter(org=org).count()
     report.nodes = stored_count
     if stored_count != expected_count or checked != expected_count:
@@ -266,7 +266,7 @@ def _parallel(
         checked += done
         report.problems.extend(problems)
     if progress:
-        progress("nodes", checked, 2 * n - bin(n).count("1"))
+        progress("nodes", checked, merkle.stored_node_count(n))
     _check_node_count(org, report, n, checked)
 
 
@@ -291,7 +291,7 @@ def _serial(
     _TREE = tree
     try:
         checked, problems = _nodes_part(
-            org.pk, _node_ranges(n, 1)[0], progress, 2 * n - bin(n).count("1")
+            org.pk, _node_ranges(n, 1)[0], progress, merkle.stored_node_count(n)
         )
     finally:
         _TREE = None

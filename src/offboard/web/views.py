@@ -29,9 +29,7 @@ def case_list(request: HttpRequest) -> HttpResponse:
     if state not in (None, *OffboardingCase.State.values):
         state = None
     qs = selectors.cases(membership.org, state=state, search=request.GET.get("q", "").strip())
-    counts = {s: 0 for s in OffboardingCase.State.values}
-    for row in selectors.cases(membership.org).values("state"):
-        counts[row["state"]] += 1
+    counts = selectors.state_counts(membership.org)
     return render(
         request,
         "web/case_list.html",
