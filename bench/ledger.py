@@ -362,11 +362,13 @@ class BigLog:
     def _insert(self, progress: Any, leaves: list[bytes]) -> None:
         from django.db import connection, transaction
 
+        from offboard.ledger import merkle
         from offboard.ledger.models import LogHead
+        from offboard.ledger.store import STORED_FROM_LEVEL
 
         org_id, user_id = self.org.pk, self.actor.user.pk
         levels = self.n.bit_length()
-        node_total = 2 * self.n - self.n.bit_count()
+        node_total = merkle.stored_node_count(self.n, STORED_FROM_LEVEL)
         entries_task = progress.add_task("big log: insert entries", total=self.n)
         nodes_task = progress.add_task("big log: insert nodes", total=node_total)
         chunk = 50_000
@@ -379,7 +381,7 @@ class BigLog:
                 yield (org_id, i, self.bodies[i], leaves[i], False, "bench.bulk", at, user_id)
 
         def node_rows() -> Iterator[tuple[int, int, int, bytes]]:
-            for level in range(levels):
+            for level in range(STORED_FROM_LEVEL, levels):
                 for index in range(self.n >> level):
                     yield (org_id, level, index, self.tree.node(level, index))
 

@@ -27,6 +27,7 @@ from offboard.ledger.merkle import (
     root_from_leaf_hashes,
     root_from_nodes,
     root_nodes,
+    stored_node_count,
     verify_consistency,
     verify_inclusion,
 )
@@ -355,3 +356,10 @@ def test_the_core_needs_only_the_standard_library_and_cryptography():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "['cryptography', 'offboard']"
+
+
+@given(st.integers(min_value=0, max_value=5000), st.integers(min_value=0, max_value=14))
+def test_stored_node_count_counts_the_complete_subtrees_from_a_level(n, level):
+    complete = sum(1 for lv in range(level, 14) for _ in range(n >> lv))
+    assert stored_node_count(n, level) == complete
+    assert stored_node_count(n) == 2 * n - n.bit_count()

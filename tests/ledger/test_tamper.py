@@ -61,11 +61,11 @@ def test_an_edited_body_with_a_recomputed_leaf_hash_is_caught_by_the_nodes(ledge
     sql("UPDATE ledger_entry SET body = %s, leaf_hash = %s WHERE id = %s", [forged, leaf, entry.pk])
     result = verify_cli()
     assert result.exit_code == 1
-    assert f"node (0, {entry.index})" in result.stderr
+    assert f"node (4, {entry.index >> 4})" in result.stderr
 
 
 def test_a_deleted_node_is_named(ledger):
-    sql('DELETE FROM ledger_node WHERE org_id = %s AND level = 2 AND "index" = 3', [ledger.pk])
+    sql('DELETE FROM ledger_node WHERE org_id = %s AND level = 4 AND "index" = 1', [ledger.pk])
     result = verify_cli()
     assert result.exit_code == 1
     assert "nodes:" in result.stderr and "expected" in result.stderr
@@ -78,7 +78,9 @@ def test_two_swapped_entries_are_named(ledger):
     sql('UPDATE ledger_entry SET "index" = %s WHERE id = %s', [b.index, a.pk])
     result = verify_cli()
     assert result.exit_code == 1
-    assert f"node (0, {a.index})" in result.stderr
+    # Leaves are not stored as nodes: the stored subtree over both names the range.
+    block = a.index >> 4
+    assert f"node (4, {block}) covering entries #{block * 16}..#{block * 16 + 15}" in result.stderr
 
 
 def test_a_deleted_entry_is_named(ledger):

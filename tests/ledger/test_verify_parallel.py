@@ -46,11 +46,11 @@ def test_the_parallel_pass_names_a_tampered_entry_and_node(committed_case):
                 [bytes(late.body).replace(b'"alice"', b'"mallory"'), late.pk],
             )
             c.execute(
-                'UPDATE ledger_node SET hash = %s WHERE org_id = %s AND level = 1 AND "index" = 0',
+                'UPDATE ledger_node SET hash = %s WHERE org_id = %s AND level = 4 AND "index" = 0',
                 [bytes(32), org.pk],
             )
     finally:
         triggers.install(connection)
     report = verify_log(org, workers=2, parallel_min=1)
     assert f"entry #{late.index}: body does not match its stored leaf hash" in report.problems
-    assert any(p.startswith("node (1, 0) covering entries #0..#1") for p in report.problems)
+    assert any(p.startswith("node (4, 0) covering entries #0..#15") for p in report.problems)

@@ -237,9 +237,10 @@ def verify_consistency(
     return fr == old_root and sr == new_root and sn == 0
 
 
-def stored_node_count(size: int) -> int:
-    """Complete subtrees of a tree of `size` leaves: 2n − popcount(n)."""
-    return 2 * size - bin(size).count("1")
+def stored_node_count(size: int, from_level: int = 0) -> int:
+    """Complete subtrees of a tree of `size` leaves at `from_level` and above (all of them,
+    2n − popcount(n), from level 0)."""
+    return sum(size >> level for level in range(from_level, size.bit_length()))
 
 
 def nodes_completed_by_append(index: int) -> list[Node]:
@@ -282,7 +283,13 @@ class MerkleTree:
         hashes = list(leaf_hashes)
         if not all(_is_hash(h) for h in hashes):
             raise ValueError(f"every leaf hash must be {HASH_SIZE} bytes")
-        self._levels[0] += b"".join(hashes)
+        self.extend_concatenated(b"".join(hashes))
+
+    def extend_concatenated(self, leaf_hashes: bytes) -> None:
+        """Append leaf hashes given as one byte string (32 bytes each), as `extend` does."""
+        if len(leaf_hashes) % HASH_SIZE:
+            raise ValueError(f"concatenated leaf hashes must be a multiple of {HASH_SIZE} bytes")
+        self._levels[0] += leaf_hashes
         level = 0
         while True:
             below = self._levels[level]

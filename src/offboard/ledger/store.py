@@ -1,12 +1,18 @@
 """The Merkle log on the database: append a leaf, read nodes, build proofs.
 
-Only complete subtrees are stored (2n − popcount(n) rows for n leaves), so any proof or
-root is one indexed read of at most 2·log₂n nodes. On SQLite an append is three or four
-statements: claim the next index (`UPDATE … RETURNING`; SQLite's IMMEDIATE transactions
-serialize writers), read the left siblings of the subtrees it completes (every other
-append), insert the entry, insert the nodes. On PostgreSQL the same runs server-side in
-`ledger_append` (sqlfunctions.py): one round trip, the UPDATE row-locking the log head.
-Hot paths use plain SQL: the ORM cost several times the statements themselves.
+Entries carry their leaf hash; `ledger_node` stores the complete subtrees at level
+`STORED_FROM_LEVEL` (4) and above only — one row per 16 leaves, about n/8 rows for n
+leaves. A node below that level spans at most 8 leaves and is recomputed from the leaf
+hashes of its aligned 16-leaf block, read in the same query as the stored nodes, so a proof
+or a root is still one indexed read (at most 2·log₂n node rows and two 16-leaf blocks).
+This is the idea of C2SP tlog-tiles' strata; decision 0005 has the figures.
+
+On SQLite an append is two statements — claim the next index (`UPDATE … RETURNING`;
+SQLite's IMMEDIATE transactions serialize writers) and insert the entry — plus, once every
+16 appends, a read of the block and an insert of the nodes it completes. On PostgreSQL the
+same runs server-side in `ledger_append` (sqlfunctions.py): one round trip, the UPDATE
+row-locking the log head. Hot paths use plain SQL: the ORM cost several times the
+statements themselves.
 """
 
 from collections.abc import Iterable
@@ -44,21 +50,48 @@ def size(org: Any) -> int:
     return int(row[0]) if row else 0
 
 
+STORED_FROM_LEVEL = 4
+BLOCK = 1 << STORED_FROM_LEVEL
+
+
+def _blocks_for(low: list[Node]) -> list[int]:
+    """The aligned leaf blocks the given low (unstored) nodes are computed from."""
+    return sorted({(index << level) >> STORED_FROM_LEVEL for level, index in low})
+
+
 def fetch_nodes(org: Any, nodes: Iterable[Node]) -> dict[Node, bytes]:
-    """The hashes of the given complete subtrees, in one query of index point lookups."""
+    """The hashes of the given complete subtrees, in one query: index point lookups for
+    stored nodes, one range read of leaf hashes per 16-leaf block for the others."""
     wanted = sorted(set(nodes))
     if not wanted:
         return {}
     org_id = _org_id(org)
-    # org_id inside every term: each is then one probe of the (org, level, index) index on
-    # both databases, whatever the planner knows about the table.
-    terms = " OR ".join(['(org_id = %s AND level = %s AND "index" = %s)'] * len(wanted))
+    stored = [n for n in wanted if n[0] >= STORED_FROM_LEVEL]
+    low = [n for n in wanted if n[0] < STORED_FROM_LEVEL]
+    parts: list[str] = []
     params: list[int] = []
-    for level, index in wanted:
-        params += [org_id, level, index]
+    if stored:
+        # org_id inside every term: each is then one probe of the (org, level, index) index
+        # on both databases, whatever the planner knows about the table.
+        terms = " OR ".join(['(org_id = %s AND level = %s AND "index" = %s)'] * len(stored))
+        parts.append(f'SELECT level, "index", hash FROM ledger_node WHERE {terms}')  # noqa: S608 - only placeholders
+        for level, index in stored:
+            params += [org_id, level, index]
+    for block in _blocks_for(low):
+        parts.append(
+            'SELECT 0, "index", leaf_hash FROM ledger_entry '
+            'WHERE org_id = %s AND "index" >= %s AND "index" < %s'
+        )
+        params += [org_id, block * BLOCK, (block + 1) * BLOCK]
     with connection.cursor() as cursor:
-        cursor.execute(f'SELECT level, "index", hash FROM ledger_node WHERE {terms}', params)  # noqa: S608 - only placeholders
+        cursor.execute(" UNION ALL ".join(parts), params)
         found = {(int(lv), int(ix)): bytes(h) for lv, ix, h in cursor.fetchall()}
+    for level, index in low:
+        if level == 0 or (level, index) in found:
+            continue
+        leaves = [found.get((0, i)) for i in range(index << level, (index + 1) << level)]
+        if all(leaves):
+            found[(level, index)] = merkle.root_from_leaf_hashes(leaves)  # type: ignore[arg-type]
     missing = [n for n in wanted if n not in found]
     if missing:
         raise ProofError(f"the log is missing nodes {missing[:5]}")
@@ -121,18 +154,21 @@ def append(*, org: Any, body: bytes, meta: dict[str, Any]) -> LedgerEntry:
 def _append_in_python(
     org_id: int, body: bytes, case_id: int | None, actor_id: int | None, meta: dict[str, Any]
 ) -> tuple[int, int, bytes]:
-    """The append as 3–4 statements (SQLite; PostgreSQL runs `ledger_append` server-side)."""
+    """The append as 2 statements, 4 once every 16 appends (SQLite; PostgreSQL runs `ledger_append` server-side)."""
     index = _claim_index(org_id)
     leaf = merkle.leaf_hash(body)
     completed = merkle.nodes_completed_by_append(index)  # level 0 first
-    # Each completed node at level k > 0 is (left sibling at k−1, the node just completed).
-    left_siblings = [(level - 1, 2 * node_index) for level, node_index in completed[1:]]
-    known = fetch_nodes(org_id, left_siblings)
-    rows: list[Any] = [org_id, 0, index, leaf]
-    previous = leaf
-    for (level, node_index), left in zip(completed[1:], left_siblings, strict=True):
-        previous = merkle.node_hash(known[left], previous)
-        rows += [org_id, level, node_index, previous]
+    rows: list[Any] = []
+    if len(completed) > STORED_FROM_LEVEL:  # once every 16 appends: a stored node completes
+        # Each completed node at level k > 0 is (left sibling at k−1, the node just completed);
+        # siblings below the stored levels come from the leaf hashes of this block.
+        left_siblings = [(level - 1, 2 * node_index) for level, node_index in completed[1:]]
+        known = fetch_nodes(org_id, left_siblings)
+        previous = leaf
+        for (level, node_index), left in zip(completed[1:], left_siblings, strict=True):
+            previous = merkle.node_hash(known[left], previous)
+            if level >= STORED_FROM_LEVEL:
+                rows += [org_id, level, node_index, previous]
     at = connection.ops.adapt_datetimefield_value(meta["at"])
     # The sqlite3 cursor itself: this path is SQLite-only, and Django's wrapper (placeholder
     # rewriting, debug hooks) cost about a fifth of an append.
@@ -145,11 +181,12 @@ def _append_in_python(
             [org_id, index, body, leaf, False, case_id, meta["type"], at, actor_id],
         )
         entry_id = cursor.lastrowid
-        placeholders = ", ".join(["(?, ?, ?, ?)"] * (len(rows) // 4))
-        cursor.execute(
-            f'INSERT INTO ledger_node (org_id, level, "index", hash) VALUES {placeholders}',  # noqa: S608
-            rows,
-        )
+        if rows:
+            placeholders = ", ".join(["(?, ?, ?, ?)"] * (len(rows) // 4))
+            cursor.execute(
+                f'INSERT INTO ledger_node (org_id, level, "index", hash) VALUES {placeholders}',  # noqa: S608
+                rows,
+            )
     finally:
         cursor.close()
     return entry_id, index, leaf
