@@ -363,3 +363,27 @@ def test_stored_node_count_counts_the_complete_subtrees_from_a_level(n, level):
     complete = sum(1 for lv in range(level, 14) for _ in range(n >> lv))
     assert stored_node_count(n, level) == complete
     assert stored_node_count(n) == 2 * n - n.bit_count()
+
+
+@given(st.integers(min_value=0, max_value=6), st.integers(min_value=1, max_value=5), st.data())
+def test_joined_trees_equal_the_tree_of_all_leaves(k, parts, data):
+    width = 1 << k
+    last = data.draw(st.integers(min_value=0, max_value=width))
+    leaves = [leaf_hash(str(i).encode()) for i in range(width * (parts - 1) + last)]
+    trees = [MerkleTree(leaves[i : i + width]) for i in range(0, width * (parts - 1), width)]
+    trees.append(MerkleTree(leaves[width * (parts - 1) :]))
+    joined = MerkleTree.join(trees)
+    whole = MerkleTree(leaves)
+    assert joined.size == whole.size
+    assert joined.root() == whole.root() == root_from_leaf_hashes(leaves)
+    for level in range(max(1, whole.size.bit_length())):
+        assert joined.level_hashes(level, 0, whole.size) == whole.level_hashes(level, 0, whole.size)
+    joined.extend([leaf_hash(b"more")])  # it goes on growing like any tree
+    whole.extend([leaf_hash(b"more")])
+    assert joined.root() == whole.root()
+
+
+def test_join_refuses_misaligned_trees():
+    a, b = MerkleTree([leaf_hash(b"a")] * 3), MerkleTree([leaf_hash(b"b")])
+    with pytest.raises(ValueError, match="power-of-two"):
+        MerkleTree.join([a, b])

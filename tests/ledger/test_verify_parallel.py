@@ -3,7 +3,7 @@
 import pytest
 from django.db import connection, transaction
 
-from offboard.ledger import triggers
+from offboard.ledger import triggers, verify
 from offboard.ledger.models import LedgerEntry
 from offboard.ledger.verify import verify_log
 from tests.factories import settle_everything
@@ -21,7 +21,9 @@ def committed_case(case, cast):
     return settle_everything(case, cast)
 
 
-def test_the_parallel_pass_agrees_with_the_serial_one(committed_case):
+@pytest.mark.parametrize("part", [4096, 16, 8])
+def test_the_parallel_pass_agrees_with_the_serial_one(committed_case, part, monkeypatch):
+    monkeypatch.setattr(verify, "MIN_PART", part)  # small parts: several joined subtrees
     org = committed_case.org
     serial = verify_log(org, workers=1)
     parallel = verify_log(org, workers=2, parallel_min=1)
@@ -34,7 +36,9 @@ def test_the_parallel_pass_agrees_with_the_serial_one(committed_case):
     )
 
 
-def test_the_parallel_pass_names_a_tampered_entry_and_node(committed_case):
+@pytest.mark.parametrize("part", [4096, 16])
+def test_the_parallel_pass_names_a_tampered_entry_and_node(committed_case, part, monkeypatch):
+    monkeypatch.setattr(verify, "MIN_PART", part)
     org = committed_case.org
     entries = list(LedgerEntry.objects.filter(org=org).order_by("index"))
     late = entries[-3]  # in the second worker's half
@@ -54,3 +58,21 @@ def test_the_parallel_pass_names_a_tampered_entry_and_node(committed_case):
     report = verify_log(org, workers=2, parallel_min=1)
     assert f"entry #{late.index}: body does not match its stored leaf hash" in report.problems
     assert any(p.startswith("node (4, 0) covering entries #0..#15") for p in report.problems)
+
+
+def test_the_parallel_pass_names_a_missing_entry_in_a_middle_part(committed_case, monkeypatch):
+    monkeypatch.setattr(verify, "MIN_PART", 16)
+    org = committed_case.org
+    gone = LedgerEntry.objects.filter(org=org).order_by("index")[20]
+    triggers.remove(connection)
+    try:
+        with transaction.atomic(), connection.cursor() as c:
+            c.execute("DELETE FROM ledger_entry WHERE id = %s", [gone.pk])
+    finally:
+        triggers.install(connection)
+    report = verify_log(org, workers=2, parallel_min=1)
+    assert (
+        report.problems[0]
+        == f"entry #{gone.index}: missing (next stored index is {gone.index + 1})"
+    )
+    assert report.entries == gone.index

@@ -290,7 +290,29 @@ class MerkleTree:
         if len(leaf_hashes) % HASH_SIZE:
             raise ValueError(f"concatenated leaf hashes must be a multiple of {HASH_SIZE} bytes")
         self._levels[0] += leaf_hashes
-        level = 0
+        self._hash_up(0)
+
+    @classmethod
+    def join(cls, trees: Sequence[MerkleTree]) -> MerkleTree:
+        """The tree of the trees' leaves one after another, reusing their nodes: every tree
+        but the last must hold the same power-of-two number of leaves, 2**k, so that levels
+        0..k line up; only the nodes above level k are hashed again."""
+        joined = cls()
+        if not trees:
+            return joined
+        width = trees[0].size
+        if len(trees) > 1 and (any(t.size != width for t in trees[:-1]) or width & (width - 1)):
+            raise ValueError("every tree but the last must have the same power-of-two size")
+        top = width.bit_length() - 1 if len(trees) > 1 else len(trees[0]._levels) - 1
+        joined._levels = [
+            bytearray(b"".join(t._levels[level] for t in trees if level < len(t._levels)))
+            for level in range(top + 1)
+        ]
+        joined._hash_up(top)
+        return joined
+
+    def _hash_up(self, level: int) -> None:
+        """Hash the nodes completed above `level` (where every level up to it is complete)."""
         while True:
             below = self._levels[level]
             pairs = len(below) // (2 * HASH_SIZE)

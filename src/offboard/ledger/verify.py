@@ -29,6 +29,7 @@ from offboard.ledger.note import NoteError, Verifier, open_note
 from offboard.ledger.store import STORED_FROM_LEVEL
 
 CHUNK = 5000
+MIN_PART = 4096  # entries per forked reader's part (a power of two)
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
 
@@ -186,16 +187,28 @@ def _entries_part(
 
 
 def _merge_entries(
-    parts: list[_EntriesPart], report: VerifyReport, tree: merkle.MerkleTree, files: set[str]
-) -> None:
-    for part in sorted(parts, key=lambda p: p.start):
+    parts: list[tuple[_EntriesPart, merkle.MerkleTree]], report: VerifyReport, files: set[str]
+) -> merkle.MerkleTree:
+    """Fold the parts' findings in order, up to the first gap, and join their trees."""
+    trees = []
+    for part, tree in sorted(parts, key=lambda p: p[0].start):
         report.problems.extend(part.problems)
         report.redacted += part.redacted
         files.update(part.files)
-        tree.extend_concatenated(part.leaves)
+        trees.append(tree)
         report.entries += part.count
         if part.gap:
-            return
+            break
+    return merkle.MerkleTree.join(trees)
+
+
+def _entries_subtree(org_id: int, start: int, stop: int) -> tuple[_EntriesPart, merkle.MerkleTree]:
+    """A forked reader's share: its entries checked and their subtree hashed, in the child."""
+    part = _entries_part(org_id, start, stop)
+    tree = merkle.MerkleTree()
+    tree.extend_concatenated(part.leaves)
+    part.leaves = b""  # the tree holds them; send them back once
+    return part, tree
 
 
 # The tree a forked node checker compares against: inherited, not copied through a pipe.
@@ -275,22 +288,24 @@ def _parallel(
     total: int,
     workers: int,
     report: VerifyReport,
-    tree: merkle.MerkleTree,
     files: set[str],
     progress: Progress | None,
-) -> None:
+) -> merkle.MerkleTree:
     """Read and hash the log with `workers` forked processes (each with its own database
-    connection); the parent folds their results in order."""
+    connection). The log is cut into parts of 2**k entries, a few per worker, so that each
+    child hashes its whole subtree and the parent only joins them and hashes the top."""
     global _TREE
     ctx = multiprocessing.get_context("fork")
-    step = -(-total // workers)
-    spans = [(i * step, min((i + 1) * step, total)) for i in range(workers) if i * step < total]
+    width = max(MIN_PART, 1 << (-(-total // (workers * 4)) - 1).bit_length())
+    spans = [(lo, min(lo + width, total)) for lo in range(0, total, width)]
     connections.close_all()  # children must not share the parent's socket
-    with ctx.Pool(len(spans)) as pool:
-        parts = pool.starmap(_entries_part, [(org.pk, lo, hi) for lo, hi in spans])
-    _merge_entries(parts, report, tree, files)
-    if progress:
-        progress("entries", report.entries, total)
+    parts = []
+    with ctx.Pool(workers) as pool:
+        for done in pool.imap(_entries_star, [(org.pk, lo, hi) for lo, hi in spans]):
+            parts.append(done)
+            if progress:
+                progress("entries", sum(p.count for p, _ in parts), total)
+    tree = _merge_entries(parts, report, files)
     _TREE = tree
     try:
         n = tree.size
@@ -300,22 +315,26 @@ def _parallel(
     finally:
         _TREE = None
     checked = 0
-    for done, problems in results:
-        checked += done
+    for done_count, problems in results:
+        checked += done_count
         report.problems.extend(problems)
     if progress:
         progress("nodes", checked, _stored_count(n))
     _check_node_count(org, report, n, checked)
+    return tree
+
+
+def _entries_star(args: tuple[int, int, int]) -> tuple[_EntriesPart, merkle.MerkleTree]:
+    return _entries_subtree(*args)
 
 
 def _serial(
     org: Any,
     total: int,
     report: VerifyReport,
-    tree: merkle.MerkleTree,
     files: set[str],
     progress: Progress | None,
-) -> None:
+) -> merkle.MerkleTree:
     global _TREE
     last = (
         LedgerEntry.objects.filter(org=org)
@@ -324,7 +343,10 @@ def _serial(
         .first()
     )
     stop = max(total, (last + 1) if last is not None else 0)
-    _merge_entries([_entries_part(org.pk, 0, stop, progress, total)], report, tree, files)
+    part = _entries_part(org.pk, 0, stop, progress, total)
+    tree = merkle.MerkleTree()
+    tree.extend_concatenated(part.leaves)
+    tree = _merge_entries([(part, tree)], report, files)
     n = tree.size
     _TREE = tree
     try:
@@ -333,6 +355,7 @@ def _serial(
         _TREE = None
     report.problems.extend(problems)
     _check_node_count(org, report, n, checked)
+    return tree
 
 
 def _can_fork(total: int, parallel_min: int) -> bool:
@@ -452,13 +475,12 @@ def verify_log(
     report = VerifyReport(org=org.slug)
     head = LogHead.objects.filter(org=org).first()
     total = head.size if head else 0
-    tree = merkle.MerkleTree()
     files: set[str] = set()
     workers = workers or min(os.cpu_count() or 1, 2)
     if workers > 1 and _can_fork(total, parallel_min):
-        _parallel(org, total, workers, report, tree, files, progress)
+        tree = _parallel(org, total, workers, report, files, progress)
     else:
-        _serial(org, total, report, tree, files, progress)
+        tree = _serial(org, total, report, files, progress)
     if report.entries != total and not any("missing" in p for p in report.problems):
         report.problems.append(f"log head: says {total} entries, {report.entries} are stored")
     report.root = tree.root()
