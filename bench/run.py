@@ -140,6 +140,43 @@ def run_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict[s
     return result
 
 
+def run_pack(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """The evidence-pack benchmark (bench/pack.py) on a scratch SQLite database."""
+    work = workdir / "pack"
+    out = workdir / "pack.json"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "offboard.settings",
+        "OFFBOARD_VAR_DIR": str(work / "var"),
+        "OFFBOARD_KEY_DIR": str(work / "keys"),
+        "OFFBOARD_TSA_ON_COMMIT": "off",
+        "OFFBOARD_TSA_URLS": "",
+        "OFFBOARD_DEBUG": "0",
+        "OFFBOARD_SECRET_KEY": "bench-only-not-a-secret",
+        "DATABASE_URL": f"sqlite:///{workdir / 'pack.sqlite3'}",
+    }
+    cmd = [
+        sys.executable,
+        str(HERE / "pack.py"),
+        "--out",
+        str(out),
+        "--workdir",
+        str(work),
+        "--events",
+        str(args.pack_events),
+        "--mib",
+        str(args.pack_mib),
+    ]
+    console.rule("[bold]evidence pack[/bold]")
+    code = subprocess.call([*cmd[:2], "setup", *cmd[2:]], env=env)
+    if code == 0:
+        code = subprocess.call([*cmd[:2], "measure", *cmd[2:]], env=env)
+    result: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
+    result["exit_code"] = code
+    result["ok"] = code == 0 and bool(result.get("ok"))
+    return result
+
+
 def _fmt(value: float, unit: str) -> str:
     if unit == "/s":
         return f"{value:,.0f}/s"
@@ -153,6 +190,9 @@ def summarize(results: dict[str, Any]) -> Table:
     for col in ("db", "benchmark", "ours", "baseline", "ratio", "target", "met"):
         table.add_column(col)
     for backend, res in results.items():
+        if backend == "pack":
+            _pack_rows(table, res)
+            continue
         if "skipped" in res:
             table.add_row(backend, "—", "skipped", res["skipped"], "", "", "")
             continue
@@ -197,6 +237,24 @@ def summarize(results: dict[str, Any]) -> Table:
     return table
 
 
+def _pack_rows(table: Table, res: dict[str, Any]) -> None:
+    if "baseline_s" not in res:
+        table.add_row("sqlite", "evidence pack", "failed", "", "", "", _met(False))
+        return
+    for name in ("export", "verify"):
+        r = res[name]
+        table.add_row(
+            "sqlite",
+            f"{name} pack: {res['events']:,} events, {res['data_bytes'] / 2**20:,.0f} MiB "
+            f"(peak RSS {r['peak_rss_mb']:.0f} MB)",
+            _fmt(r["seconds"], "s"),
+            _fmt(res["baseline_s"], "s"),
+            f"{r['ratio']:.2f}",
+            f"ratio <= {res['ratio_target']}, RSS < {res['rss_target_mb']:.0f} MB",
+            _met(r["met"]),
+        )
+
+
 def _with_after_analyze(result: dict[str, Any] | None) -> list[tuple[str, dict[str, Any]]]:
     if not result:
         return []
@@ -236,11 +294,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--proof-budget", type=float, default=60.0, help="seconds at most per proof series"
     )
-    parser.add_argument("--only", default="appends,proofs,verify")
+    parser.add_argument("--only", default="appends,proofs,verify,pack")
+    parser.add_argument("--pack-events", type=int, default=2000)
+    parser.add_argument("--pack-mib", type=int, default=1024)
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--out", default=str(RESULTS / "latest.json"))
     args = parser.parse_args(argv)
     if args.quick:
+        args.pack_events, args.pack_mib = 300, 64
         args.entries, args.pg_entries = 20_000, 0
         args.appends, args.warmup, args.proofs = 300, 100, 200
 
@@ -264,6 +325,10 @@ def main(argv: list[str] | None = None) -> int:
             ok &= not proofs.get("proofs_failed")
             ok &= not proofs.get("after_analyze", {}).get("proofs_failed")
             ok &= b.get("verify", {}).get("status") != "FAILED"
+
+        if "pack" in args.only.split(","):
+            results["pack"] = run_pack(args, Path(tmp))
+            ok &= bool(results["pack"].get("ok"))
 
     report = {
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

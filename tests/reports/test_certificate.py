@@ -198,3 +198,30 @@ def test_addenda_after_closure_are_listed_and_awaiting_the_next_checkpoint(close
     assert "will be covered by the next checkpoint" in flat
     assert "of this case are leaves of the organization's append-only Merkle log" in flat
     assert "no signed checkpoint covers" not in flat
+
+
+def test_a_long_timeline_lists_the_first_and_last_events_and_counts_the_rest(case, cast):
+    from django.db import transaction
+
+    from offboard.ledger.models import LedgerEntry
+    from offboard.ledger.recorder import record_event
+    from offboard.reports import certificate
+
+    for i in range(certificate.TIMELINE_HEAD + certificate.TIMELINE_TAIL + 40):
+        with transaction.atomic():
+            record_event(actor=cast["bob"], type="case.note", case=case, data={"n": i})
+    events = list(LedgerEntry.objects.filter(case=case).order_by("index"))
+    hidden = events[certificate.TIMELINE_HEAD : -certificate.TIMELINE_TAIL]
+    text, pages = _text(render_certificate(fresh(case)))
+    flat = _flat(text)
+    assert f"The {len(events)} events recorded for this case" in flat
+    assert (
+        f"{len(hidden)} events between no. {hidden[0].index} and no. {hidden[-1].index} "
+        "are not listed here"
+    ) in flat
+    assert f"{len(hidden)} × case.note" in flat
+    assert "case.opened" in flat  # the head
+    listed = {int(n) for n in re.findall(r"^(\d+) \d{4}-\d\d-\d\d", text, flags=re.M)}
+    assert events[-1].index in listed and events[0].index in listed
+    assert not listed & {e.index for e in hidden}
+    assert len(pages) < 30

@@ -178,6 +178,28 @@ class Question:
     parts: dict[str, Any] = field(default_factory=dict)
 
 
+TIMELINE_HEAD = 100
+TIMELINE_TAIL = 150
+
+
+def _timeline_events(events: list[LedgerEntry]) -> tuple[list[LedgerEntry], dict[str, Any] | None]:
+    """The events the timeline lists: all of them, or for a long case the first 100 and the
+    last 150 (opening and closure) with the middle summarized by type — a document of a few
+    pages, not hundreds; every event is in the evidence pack and its register chapters."""
+    if len(events) <= TIMELINE_HEAD + TIMELINE_TAIL:
+        return events, None
+    middle = events[TIMELINE_HEAD:-TIMELINE_TAIL]
+    by_type = Counter(e.type for e in middle).most_common()
+    omitted = {
+        "count": len(middle),
+        "after": middle[0].index,
+        "before": middle[-1].index,
+        "types": ", ".join(f"{n:,} × {t}" for t, n in by_type[:8])
+        + (f", and {len(by_type) - 8} other types" if len(by_type) > 8 else ""),
+    }
+    return events[:TIMELINE_HEAD] + events[-TIMELINE_TAIL:], omitted
+
+
 def covering_checkpoint(
     case: OffboardingCase, first_index: int | None, last_index: int | None
 ) -> Checkpoint | None:
@@ -643,6 +665,7 @@ def certificate_context(
         _approvals(loaded, digest, now, closed_by),
         _proof(loaded, events, checkpoint),
     ]
+    shown, omitted = _timeline_events(events)
     timeline = [
         {
             "index": e.index,
@@ -652,7 +675,7 @@ def certificate_context(
             "role": words(str(e.actor.get("role") or "")) if e.actor.get("role") else "",
             "summary": event_line(e),
         }
-        for e in events
+        for e in shown
     ]
     addenda = [
         {"author": person(a.author), "at": when(a.at), "text": a.text, "files": files(a)}
@@ -695,6 +718,9 @@ def certificate_context(
         "questions": questions,
         "q": {q.number: q for q in questions},
         "timeline": timeline,
+        "timeline_total": len(events),
+        "timeline_omitted": omitted,
+        "timeline_split": TIMELINE_HEAD,
         "addenda": addenda,
         "checkpoint": questions[4].parts["checkpoint"],
         "timestamps": questions[4].parts["timestamps"],
