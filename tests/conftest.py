@@ -130,3 +130,12 @@ def _ledger_settings(settings: Any, tmp_path: Any) -> None:
     settings.OFFBOARD_KEY_DIR = tmp_path / "keys"
     settings.OFFBOARD_TSA_URLS = []
     settings.OFFBOARD_TSA_ON_COMMIT = "off"
+
+
+@pytest.fixture(autouse=True)
+def _mail_settings(settings: Any) -> None:
+    """No real mail and no background sending: tests read `mail.outbox` or a local SMTP
+    server (tests/smtp.py) and run the receipt outbox themselves."""
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.EMAIL_HOST_PASSWORD = ""
+    settings.OFFBOARD_RECEIPT_ON_COMMIT = "off"

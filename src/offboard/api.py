@@ -8,6 +8,7 @@ from offboard.cases.api import router as cases_router
 from offboard.clients.api import router as clients_router
 from offboard.core.api import BearerToken, install_error_handlers
 from offboard.evidence.api import router as evidence_router
+from offboard.evidence.packapi import router as evidence_pack_router
 from offboard.ledger.api import router as ledger_router
 from offboard.playbooks.api import router as playbooks_router
 
@@ -27,4 +28,5 @@ api.add_router("/clients", clients_router)
 api.add_router("/evidence", evidence_router)
 api.add_router("/playbooks", playbooks_router)
 api.add_router("/cases", cases_router)
+api.add_router("/cases", evidence_pack_router)
 api.add_router("/ledger", ledger_router)

@@ -11,6 +11,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
+from django.core.mail import get_connection
 from django.core.management import call_command
 
 from offboard.accounts.models import Organization
@@ -38,6 +40,8 @@ from offboard.core.actor import Actor
 from offboard.core.permissions import can
 from offboard.evidence.models import EvidenceFile
 from offboard.evidence.services import store_file
+from offboard.notifications import receipts
+from offboard.notifications.models import ClosureReceipt
 from offboard.playbooks.selectors import suggest_playbook
 from offboard.playbooks.services import install_builtin_playbooks
 
@@ -192,6 +196,14 @@ def pdf(title: str, lines: Sequence[str]) -> bytes:
         xref,
     )
     return bytes(body)
+
+
+def demo_mail() -> Any:
+    """The demo's clients are fictitious: their closure receipt never goes through a real
+    mail server. It is written under var/mail (file backend), or kept in memory in tests."""
+    if settings.EMAIL_BACKEND == "django.core.mail.backends.locmem.EmailBackend":
+        return get_connection()
+    return get_connection("django.core.mail.backends.filebased.EmailBackend")
 
 
 def load_demo(reset: bool = False, *, progress: Progress | None = None) -> dict[str, Any]:
@@ -578,7 +590,10 @@ class _Loader:
             state_digest_seen=digest,
             comment="Final invoice paid; data certificates on file.",
         )
-        close_case(actor=self.actors["alice"], case=case)
+        with receipts.inline():  # no background thread: the receipt goes out before the addendum
+            close_case(actor=self.actors["alice"], case=case)
+        receipt = ClosureReceipt.objects.get(case=case)
+        receipts.process_pending(receipt_id=receipt.pk, connection=demo_mail())
         copy = self.file(
             "alice",
             f"{case.ref}-report-resent.pdf",

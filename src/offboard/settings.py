@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "offboard.playbooks",
     "offboard.ledger",
     "offboard.cases",
+    "offboard.notifications",
     "offboard.web",
 ]
 
@@ -150,3 +151,40 @@ OFFBOARD_CHECKPOINT_INTERVAL = int(os.environ.get("OFFBOARD_CHECKPOINT_INTERVAL"
 # "thread": ask the TSAs right after a checkpoint commits, in the background; "off": leave it
 # to `offboard worker` (tests drive it explicitly).
 OFFBOARD_TSA_ON_COMMIT = os.environ.get("OFFBOARD_TSA_ON_COMMIT", "thread")
+
+# Email: the closure receipt (docs/email.md). OFFBOARD_EMAIL_BACKEND is `smtp`, `file` (one
+# file per message under var/mail), `console`, `locmem` or a backend's dotted path. The default
+# never sends mail in development (`file`) and never pretends to in production (`smtp`).
+_EMAIL_BACKENDS = {
+    "smtp": "django.core.mail.backends.smtp.EmailBackend",
+    "file": "django.core.mail.backends.filebased.EmailBackend",
+    "console": "django.core.mail.backends.console.EmailBackend",
+    "locmem": "django.core.mail.backends.locmem.EmailBackend",
+}
+_email_backend = os.environ.get("OFFBOARD_EMAIL_BACKEND", "file" if DEBUG else "smtp").strip()
+if _email_backend not in _EMAIL_BACKENDS and "." not in _email_backend:
+    raise RuntimeError(
+        f"OFFBOARD_EMAIL_BACKEND={_email_backend!r}: use smtp, file, console, locmem "
+        "or a backend's dotted path."
+    )
+EMAIL_BACKEND = _EMAIL_BACKENDS.get(_email_backend, _email_backend)
+EMAIL_FILE_PATH = str(VAR_DIR / "mail")
+EMAIL_HOST = os.environ.get("OFFBOARD_SMTP_HOST", "localhost")
+EMAIL_USE_TLS = env_bool("OFFBOARD_SMTP_STARTTLS", False)
+EMAIL_USE_SSL = env_bool("OFFBOARD_SMTP_SSL", False)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise RuntimeError("Set OFFBOARD_SMTP_STARTTLS or OFFBOARD_SMTP_SSL, not both.")
+EMAIL_PORT = int(
+    os.environ.get(
+        "OFFBOARD_SMTP_PORT", "465" if EMAIL_USE_SSL else "587" if EMAIL_USE_TLS else "25"
+    )
+)
+EMAIL_HOST_USER = os.environ.get("OFFBOARD_SMTP_USER", "")
+# Read from the environment only: never written to the database, a log or an error message.
+EMAIL_HOST_PASSWORD = os.environ.get("OFFBOARD_SMTP_PASSWORD", "")
+EMAIL_TIMEOUT = float(os.environ.get("OFFBOARD_SMTP_TIMEOUT", "30"))
+DEFAULT_FROM_EMAIL = os.environ.get("OFFBOARD_EMAIL_FROM", f"offboard@{SITE_HOST}")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# "thread": issue the certificate and send the receipt right after a closure commits, in the
+# background; "off": leave it to `offboard worker` (tests drive it explicitly).
+OFFBOARD_RECEIPT_ON_COMMIT = os.environ.get("OFFBOARD_RECEIPT_ON_COMMIT", "thread")

@@ -50,6 +50,7 @@ TABLE: list[tuple[str, str, dict[str, Any] | None]] = [
     ("POST", "/cases/{ref}/cancel", {"reason": "sabotage"}),
     ("POST", "/cases/{ref}/approvals", {"decision": "approved", "state_digest": "a" * 64}),
     ("POST", "/cases/{ref}/addenda", {"text": "graffiti"}),
+    ("GET", "/cases/{ref}/evidence-pack", None),
     ("POST", "/cases/{ref}/steps/{step}/start", {}),
     ("POST", "/cases/{ref}/steps/{step}/complete", {"note": "done"}),
     ("POST", "/cases/{ref}/steps/{step}/not-applicable", {"reason": "no"}),

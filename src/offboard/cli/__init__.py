@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from offboard.cli import cases, certificate, ledger, playbooks, system, worker
+from offboard.cli import cases, certificate, ledger, pack, playbooks, receipt, system, worker
 from offboard.cli.common import OffboardGroup
 
 app = typer.Typer(
@@ -30,8 +30,11 @@ app.command()(worker.worker)
 app.add_typer(system.user_app, name="user")
 app.add_typer(cases.app, name="case")
 cases.app.command()(certificate.certificate)
+cases.app.command()(receipt.receipt)
 app.add_typer(playbooks.app, name="playbook")
 app.add_typer(ledger.app, name="ledger")
+app.command()(pack.export)
+app.command()(pack.verify)
 
 
 def _version(value: bool) -> None:

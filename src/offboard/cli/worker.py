@@ -2,9 +2,10 @@
 
 Every OFFBOARD_CHECKPOINT_INTERVAL seconds it signs a checkpoint for each organization whose
 log grew since its last one; every few seconds it asks the time-stamping authorities for the
-pending RFC 3161 tokens (docs/timestamps.md). Several workers may run at once: a checkpoint
-is issued under the log head's lock (one per size), and each pending timestamp is claimed by
-one worker only.
+pending RFC 3161 tokens (docs/timestamps.md), then issues the certificates and sends the
+closure receipts that are due (docs/email.md). Several workers may run at once: a checkpoint
+is issued under the log head's lock (one per size), and each pending timestamp and each
+closure receipt is claimed by one worker only.
 """
 
 import datetime as dt
@@ -23,6 +24,7 @@ from offboard.cli.common import ensure_django
 if TYPE_CHECKING:
     from offboard.accounts.models import Organization
     from offboard.ledger.models import Timestamp
+    from offboard.notifications.models import ClosureReceipt
 
 
 @dataclass
@@ -32,6 +34,9 @@ class Round:
     checkpoints: int = 0
     granted: int = 0
     failed: int = 0
+    certificates: int = 0
+    receipts_sent: int = 0
+    receipts_failed: int = 0
     errors: int = 0
 
 
@@ -110,6 +115,32 @@ def timestamp_round(result: Round) -> None:
         _line(f"error: timestamps: {exc}", error=True)
 
 
+def receipt_round(result: Round) -> None:
+    from offboard.notifications import receipts
+
+    def report(receipt: "ClosureReceipt", what: str, error: str | None) -> None:
+        ref = receipt.case.ref
+        if what == "certificate":
+            result.certificates += 1
+            sha = receipt.certificate.sha256 if receipt.certificate else "?"
+            _line(f"certificate of {ref} issued (evidence file {sha[:12]}…)")
+        elif what == "sent":
+            result.receipts_sent += 1
+            _line(f"closure receipt of {ref} sent to {', '.join(receipt.emails)}")
+        else:
+            result.receipts_failed += 1
+            _line(
+                f"closure receipt of {ref}: attempt {receipt.attempts} failed: {error}; "
+                f"next attempt at {receipt.next_attempt_at:%Y-%m-%dT%H:%M:%SZ}"
+            )
+
+    try:
+        receipts.process_pending(report=report)
+    except Exception as exc:
+        result.errors += 1
+        _line(f"error: closure receipts: {exc}", error=True)
+
+
 def _fresh_connections() -> None:
     """Between rounds: drop broken or expired database connections (as Django does per request)."""
     from django.db import close_old_connections, connection
@@ -146,7 +177,9 @@ def worker(
     interval: Annotated[
         float,
         typer.Option(
-            min=0.05, metavar="SECONDS", help="Seconds between rounds of pending timestamps."
+            min=0.05,
+            metavar="SECONDS",
+            help="Seconds between rounds of pending timestamps and closure receipts.",
         ),
     ] = 5.0,
     checkpoint_interval: Annotated[
@@ -158,7 +191,8 @@ def worker(
         ),
     ] = None,
 ) -> None:
-    """Run the background jobs: periodic checkpoints and RFC 3161 timestamps, until stopped.
+    """Run the background jobs: periodic checkpoints, RFC 3161 timestamps, closure certificates
+    and receipts, until stopped.
 
     Safe to run several at once. Stop with Ctrl-C or SIGTERM (the current round finishes).
     """
@@ -170,9 +204,12 @@ def worker(
         result = Round()
         checkpoint_round(result)
         timestamp_round(result)
+        receipt_round(result)
         typer.echo(
             f"one round: {result.checkpoints} checkpoint(s) issued, {result.granted} "
-            f"timestamp(s) granted, {result.failed} failed"
+            f"timestamp(s) granted, {result.failed} failed; {result.certificates} "
+            f"certificate(s) issued, {result.receipts_sent} closure receipt(s) sent, "
+            f"{result.receipts_failed} failed"
             + (f", {result.errors} error(s)" if result.errors else "")
         )
         raise typer.Exit(1 if result.errors else 0)
@@ -193,6 +230,7 @@ def worker(
                     checkpoint_round(result)
                     next_checkpoint = time.monotonic() + every
                 timestamp_round(result)
+                receipt_round(result)
                 stop.wait(interval)
     except KeyboardInterrupt:
         _line("worker interrupted")

@@ -19,6 +19,7 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "cases.approve": frozenset({ADMIN, MANAGER, FINANCE}),
     "cases.addendum": frozenset({ADMIN, MANAGER, OPERATOR, FINANCE}),
     "evidence.upload": frozenset({ADMIN, MANAGER, OPERATOR, FINANCE}),
+    "cases.export": frozenset({ADMIN, MANAGER, AUDITOR}),
     "read": frozenset(ROLES),
 }
 

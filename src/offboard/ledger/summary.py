@@ -30,6 +30,9 @@ def event_summary(data: dict[str, Any]) -> str:
             parts.append(f"“{value[:140]}{'…' if len(value) > 140 else ''}”")
     if data.get("state_digest"):
         parts.append(f"state {str(data['state_digest'])[:12]}…")
+    recipients = data.get("recipients")
+    if isinstance(recipients, list) and recipients:
+        parts.append("to " + ", ".join(str(r) for r in recipients))
     if data.get("returned_to_active"):
         parts.append("case returned to active, approvals invalidated")
     return " · ".join(parts)

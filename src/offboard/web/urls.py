@@ -10,4 +10,5 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", views.case_list, name="case-list"),
     path("cases/<str:ref>/", views.case_detail, name="case-detail"),
+    path("cases/<str:ref>/evidence-pack", views.evidence_pack, name="evidence-pack"),
 ]

@@ -1,7 +1,8 @@
 """Staff pages (read-only for now): the case list and a case's detail."""
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 
 from offboard.accounts.models import Membership
@@ -11,8 +12,11 @@ from offboard.cases.gates import unmet_gates
 from offboard.cases.models import OffboardingCase, Step
 from offboard.cases.registers import REGISTERS
 from offboard.cases.state import state_digest
-from offboard.core.errors import NotFound
+from offboard.core.actor import Actor
+from offboard.core.errors import NotFound, PermissionDenied
+from offboard.core.permissions import can
 from offboard.ledger.selectors import case_events
+from offboard.notifications.selectors import receipt_for, receipt_status
 
 
 def _membership(request: HttpRequest) -> Membership:
@@ -52,6 +56,7 @@ def case_detail(request: HttpRequest, ref: str) -> HttpResponse:
         raise Http404(str(exc)) from None
     registers = [(spec, list(getattr(case, key).all())) for key, spec in REGISTERS.items()]
     steps = list(case.steps.all())
+    receipt = receipt_for(case) if case.state == OffboardingCase.State.CLOSED else None
     phases: dict[str, list[Step]] = {}
     for step in steps:
         phases.setdefault(step.phase, []).append(step)
@@ -69,5 +74,30 @@ def case_detail(request: HttpRequest, ref: str) -> HttpResponse:
             "approvals": list(case.approvals.all()),
             "waivers": list(case.waivers.all()),
             "addenda": list(case.addenda.all()),
+            "can_export": can(Actor.from_membership(membership), "cases.export"),
+            "receipt": receipt,
+            "receipt_status": receipt_status(receipt) if receipt else "",
         },
     )
+
+
+@login_required
+def evidence_pack(request: HttpRequest, ref: str) -> HttpResponseBase:
+    """The case's evidence pack as a download (auditors, managers, admins); recorded as an event."""
+    from offboard.evidence.pack import start_export
+    from offboard.evidence.packapi import pack_response
+
+    membership = _membership(request)
+    actor = Actor.from_membership(
+        membership,
+        auth_method="session",
+        ip=request.META.get("REMOTE_ADDR"),
+        user_agent=request.headers.get("User-Agent", "")[:300] or None,
+    )
+    try:
+        plan = start_export(actor=actor, case=selectors.get_case(membership.org, ref))
+    except NotFound as exc:
+        raise Http404(str(exc)) from None
+    except PermissionDenied as exc:
+        return HttpResponseForbidden(exc.message, content_type="text/plain; charset=utf-8")
+    return pack_response(plan)

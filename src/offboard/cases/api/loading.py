@@ -9,6 +9,7 @@ from offboard.cases.models import OffboardingCase
 from offboard.cases.state import state_digest
 from offboard.core.actor import Actor
 from offboard.evidence.selectors import files_by_hash
+from offboard.notifications.selectors import receipt_for
 
 
 @dataclass
@@ -18,6 +19,7 @@ class CaseView:
     case: OffboardingCase
     state_digest: str
     unmet_gates: list[dict[str, Any]] = field(default_factory=list)
+    closure_receipt: Any = None
 
     def __getattr__(self, name: str) -> Any:
         if name == "case":  # not set yet (copying, unpickling): do not recurse
@@ -36,6 +38,7 @@ def case_view(actor: Actor, ref: str) -> CaseView:
         case=case,
         state_digest=state_digest(case),
         unmet_gates=[g.as_dict() for g in unmet_gates(case)],
+        closure_receipt=receipt_for(case) if case.state == OffboardingCase.State.CLOSED else None,
     )
 
 

@@ -15,6 +15,7 @@ from offboard.cases.models import Approval, OffboardingCase, Step, Waiver
 from offboard.cases.registers import REGISTERS, RegisterSpec
 from offboard.core import clock
 from offboard.core.schemas import EvidenceRef, EvidenceRefs, Input, UserRef, unset
+from offboard.notifications.schemas import ClosureReceiptOut
 
 if TYPE_CHECKING:
     CaseState: TypeAlias = str
@@ -442,6 +443,11 @@ class CaseDetailOut(CaseSummaryOut):
     waivers: list[WaiverOut]
     approvals: list[ApprovalOut]
     addenda: list[AddendumOut]
+    closure_receipt: ClosureReceiptOut | None = Field(
+        None,
+        description="Closed cases: the certificate issued at closure and the receipt emailed "
+        "to the client's contacts with it (docs/email.md). Null before closure.",
+    )
 
     @staticmethod
     def resolve_registers(obj: Any) -> dict[str, list[Any]]:

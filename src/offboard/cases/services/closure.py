@@ -18,6 +18,7 @@ from offboard.core.validation import Errors
 from offboard.evidence.models import EvidenceFile
 from offboard.ledger.checkpoints import issue_checkpoint
 from offboard.ledger.recorder import record_event
+from offboard.notifications.services import queue_closure_receipt
 
 State = OffboardingCase.State
 
@@ -161,8 +162,10 @@ def close_case(*, actor: Actor, case: OffboardingCase) -> OffboardingCase:
         },
     )
     # The closure checkpoint covers every event of the case, the closure included; it is
-    # timestamped and handed to the client.
-    issue_checkpoint(org=actor.org, reason="case_closed", case=case)
+    # timestamped and handed to the client in the closure receipt, which also carries the
+    # certificate. Both are made after commit: a mail server cannot delay or undo a closure.
+    checkpoint = issue_checkpoint(org=actor.org, reason="case_closed", case=case)
+    queue_closure_receipt(actor=actor, case=case, checkpoint=checkpoint)
     return case
 
 

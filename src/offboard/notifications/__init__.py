@@ -1,0 +1,1 @@
+"""What Offboard sends to people: the closure receipt (certificate + signed checkpoint) today."""

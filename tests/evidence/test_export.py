@@ -1,0 +1,330 @@
+"""Exporting: who may, which checkpoint the pack uses, the event it records, streaming with
+bounded memory, and the API and web downloads."""
+
+import hashlib
+import io
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from offboard.core.errors import Conflict, PermissionDenied
+from offboard.evidence import pack
+from offboard.evidence.pack import iter_pack, start_export
+from offboard.evidence.packverify import parse_key, verify_pack
+from offboard.ledger.models import Checkpoint, LedgerEntry, Timestamp
+from tests.api.conftest import Api, token_for
+from tests.factories import close_with_approvals, settle_everything, upload
+
+
+def closed(case: Any, cast: dict[str, Any]) -> Any:
+    return close_with_approvals(settle_everything(case, cast), cast)
+
+
+def write(plan: Any, path: Path) -> Path:
+    path.write_bytes(b"".join(iter_pack(plan)))
+    return path
+
+
+def exported_events(case: Any) -> list[LedgerEntry]:
+    return list(LedgerEntry.objects.filter(case=case, type="case.exported").order_by("index"))
+
+
+# --- who may export -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("who", ["oscar", "dave"])
+def test_operators_and_finance_may_not_export(case: Any, cast: dict[str, Any], who: str) -> None:
+    with pytest.raises(PermissionDenied) as refused:
+        start_export(actor=cast[who], case=case)
+    assert "may not do this (cases.export)" in refused.value.message
+    assert "admin, auditor, manager" in refused.value.message
+    assert not exported_events(case)
+    assert not Checkpoint.objects.filter(reason="export").exists()
+
+
+@pytest.mark.parametrize("who", ["erin", "bob", "alice"])
+def test_auditors_managers_and_admins_export_and_the_export_is_an_event(
+    case: Any, cast: dict[str, Any], who: str
+) -> None:
+    plan = start_export(actor=cast[who], case=case)
+    (event,) = exported_events(case)
+    assert event.actor["username"] == who
+    assert event.data["checkpoint"] == {
+        "size": plan.checkpoint.size,
+        "root": bytes(plan.checkpoint.root).hex(),
+    }
+    assert event.data["events"] == len(plan.event_indices)
+    assert event.data["state_digest"] == plan.state_digest
+    # Recorded after the checkpoint was chosen: never in the pack it describes.
+    assert event.index >= plan.checkpoint.size
+    assert event.index not in plan.event_indices
+
+
+def test_a_closed_case_can_be_exported_and_the_pack_uses_its_closure_checkpoint(
+    case: Any, cast: dict[str, Any]
+) -> None:
+    case = closed(case, cast)
+    closure = Checkpoint.objects.get(case=case, reason="case_closed")
+    plan = start_export(actor=cast["erin"], case=case)
+    assert plan.checkpoint == closure
+    assert plan.event_indices == list(
+        LedgerEntry.objects.filter(case=case, index__lt=closure.size).values_list(
+            "index", flat=True
+        )
+    )
+    assert exported_events(case)
+    case.refresh_from_db()
+    assert case.state == "closed"
+
+
+def test_a_second_export_signs_a_checkpoint_that_covers_the_first_one(
+    case: Any, cast: dict[str, Any]
+) -> None:
+    case = closed(case, cast)
+    first = start_export(actor=cast["erin"], case=case)
+    second = start_export(actor=cast["erin"], case=case)
+    assert second.checkpoint.reason == "export" and second.checkpoint.case_id == case.pk
+    first_event = exported_events(case)[0]
+    assert first_event.index in second.event_indices
+    assert second.checkpoint.size > first.checkpoint.size
+
+
+def test_an_open_case_without_a_covering_checkpoint_gets_one_signed(
+    case: Any, cast: dict[str, Any]
+) -> None:
+    assert not Checkpoint.objects.exists()
+    plan = start_export(actor=cast["bob"], case=case)
+    assert plan.checkpoint.reason == "export"
+    last = LedgerEntry.objects.filter(case=case, type="case.opened").get().index
+    assert plan.checkpoint.size == last + 1
+    assert plan.case.state == "active"
+
+
+def test_a_checkpoint_with_a_granted_timestamp_is_preferred(
+    case: Any, cast: dict[str, Any]
+) -> None:
+    from offboard.ledger import checkpoints
+    from offboard.ledger.services import issue_checkpoint
+
+    older = issue_checkpoint(actor=cast["alice"])
+    Timestamp.objects.create(
+        org=older.org, checkpoint=older, tsa_url="http://tsa.example/", status="granted",
+        token=b"token", next_attempt_at=older.created_at,
+    )  # fmt: skip
+    upload(cast["alice"], b"unrelated\n", "other.txt")  # the log grows, the case does not
+    from django.db import transaction
+
+    with transaction.atomic():
+        newer = checkpoints.issue_checkpoint(org=older.org, reason="periodic")
+    assert newer.size >= older.size
+    assert start_export(actor=cast["erin"], case=case).checkpoint == older
+
+
+def test_a_missing_evidence_file_stops_the_export_before_anything_is_recorded(
+    case: Any, cast: dict[str, Any], settings: Any
+) -> None:
+    case = closed(case, cast)
+    stored = Path(settings.MEDIA_ROOT).rglob("*")
+    for path in [p for p in stored if p.is_file()]:
+        path.unlink()
+    with pytest.raises(Conflict) as refused:
+        start_export(actor=cast["erin"], case=case)
+    assert refused.value.code == "evidence_missing"
+    assert "is missing from storage" in refused.value.message
+    assert not exported_events(case)
+
+
+def test_a_corrupted_evidence_file_stops_the_stream(
+    case: Any, cast: dict[str, Any], settings: Any
+) -> None:
+    case = closed(case, cast)
+    plan = start_export(actor=cast["erin"], case=case)
+    for path in [p for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file()]:
+        path.write_bytes(b"rotten bits")
+    with pytest.raises(Conflict, match="is corrupted in storage"):
+        b"".join(iter_pack(plan))
+
+
+# --- streaming ----------------------------------------------------------------------------------
+
+
+def test_the_pack_streams_in_chunks_with_bounded_memory(case: Any, cast: dict[str, Any]) -> None:
+    from offboard.cases.services import update_register_item
+
+    size = 24 * 1024 * 1024
+    big = upload(cast["alice"], hashlib.sha256(b"seed").digest() * (size // 32), "big.bin")
+    item = case.deliverables.first()
+    update_register_item(actor=cast["alice"], item=item, values={}, evidence=[big])
+    plan = start_export(actor=cast["erin"], case=case)
+    assert big in plan.files
+
+    peak: list[int] = []
+
+    def progress(n: int) -> None:
+        if not tracemalloc.is_tracing():  # from the first evidence chunk on
+            tracemalloc.start()
+
+    chunks = 0
+    largest = 0
+    digest = hashlib.sha256()
+    for chunk in iter_pack(plan, progress=progress):
+        chunks += 1
+        largest = max(largest, len(chunk))
+        digest.update(chunk)
+    peak.append(tracemalloc.get_traced_memory()[1])
+    tracemalloc.stop()
+    assert largest <= pack.CHUNK + 64 * 1024
+    assert chunks > size // pack.CHUNK
+    assert peak[0] < 6 * 1024 * 1024, f"peak {peak[0]:,} bytes while streaming {size:,}"
+
+
+def test_the_zip_is_written_to_a_stream_that_cannot_seek(
+    case: Any, cast: dict[str, Any], tmp_path: Path
+) -> None:
+    class Pipe(io.RawIOBase):
+        def __init__(self) -> None:
+            self.data = bytearray()
+
+        def writable(self) -> bool:
+            return True
+
+        def write(self, b: Any) -> int:
+            self.data += b
+            return len(b)
+
+    plan = start_export(actor=cast["erin"], case=case)
+    pipe = Pipe()
+    for chunk in iter_pack(plan):
+        pipe.write(chunk)
+    path = tmp_path / "piped.zip"
+    path.write_bytes(bytes(pipe.data))
+    report = verify_pack(path, key=parse_key(plan.checkpoint.key.verifier_key))
+    assert report.ok, [c.as_dict() for c in report.checks if not c.ok]
+
+
+# --- the API ------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def closed_case(case: Any, cast: dict[str, Any]) -> Any:
+    return closed(case, cast)
+
+
+def test_the_api_streams_the_pack_as_an_attachment(
+    closed_case: Any, cast: dict[str, Any], tmp_path: Path
+) -> None:
+    response = Api(token_for(cast["erin"])).get(f"/cases/{closed_case.ref}/evidence-pack")
+    assert response.status_code == 200
+    assert response.streaming
+    assert response["Content-Type"] == "application/zip"
+    assert response["Content-Disposition"] == (
+        f'attachment; filename="{closed_case.ref}-evidence-pack.zip"'
+    )
+    path = tmp_path / "download.zip"
+    path.write_bytes(b"".join(response.streaming_content))
+    cp = Checkpoint.objects.get(size=int(response["X-Offboard-Checkpoint-Size"]))
+    report = verify_pack(path, key=parse_key(cp.key.verifier_key))
+    assert report.ok
+    assert all(a.proven for a in report.answers)
+    (event,) = exported_events(closed_case)
+    assert (event.actor["username"], event.actor["auth"]) == ("erin", "token")
+
+
+@pytest.mark.parametrize("who", ["oscar", "dave"])
+def test_the_api_refuses_operators_and_finance(
+    closed_case: Any, cast: dict[str, Any], who: str
+) -> None:
+    response = Api(token_for(cast[who])).get(f"/cases/{closed_case.ref}/evidence-pack")
+    assert response.status_code == 403
+    error = response.json()["error"]
+    assert error["code"] == "forbidden"
+    assert "(cases.export)" in error["message"]
+    assert not exported_events(closed_case)
+
+
+def test_the_api_answers_404_for_another_organizations_case(closed_case: Any, mallory: Any) -> None:
+    response = Api(token_for(mallory)).get(f"/cases/{closed_case.ref}/evidence-pack")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+    assert not exported_events(closed_case)
+
+
+def test_the_api_needs_a_token(closed_case: Any) -> None:
+    assert Api(None).get(f"/cases/{closed_case.ref}/evidence-pack").status_code == 401
+
+
+def test_the_route_is_in_the_openapi_document(db: Any) -> None:
+    from offboard.api import api
+
+    schema = api.get_openapi_schema()
+    operation = schema["paths"]["/api/v1/cases/{ref}/evidence-pack"]["get"]
+    assert "application/zip" in operation["responses"]["200"]["content"]
+    assert {403, 404} <= set(operation["responses"])
+
+
+# --- the case page ------------------------------------------------------------------------------
+
+
+def _browser(username: str) -> Client:
+    browser = Client()
+    assert browser.login(username=username, password="correct horse 1")
+    return browser
+
+
+def test_the_case_page_offers_the_download_to_auditors_and_streams_it(
+    closed_case: Any, cast: dict[str, Any]
+) -> None:
+    browser = _browser("erin")
+    page = browser.get(f"/cases/{closed_case.ref}/").content.decode()
+    link = f'href="/cases/{closed_case.ref}/evidence-pack"'
+    assert link in page and "Download evidence pack" in page
+    response = browser.get(f"/cases/{closed_case.ref}/evidence-pack")
+    assert response.status_code == 200 and response.streaming
+    assert b"".join(response.streaming_content)[:4] == b"PK\x03\x04"
+    (event,) = exported_events(closed_case)
+    assert (event.actor["username"], event.actor["auth"]) == ("erin", "session")
+
+
+def test_the_case_page_hides_the_download_from_operators_who_are_refused(
+    closed_case: Any, cast: dict[str, Any]
+) -> None:
+    browser = _browser("oscar")
+    page = browser.get(f"/cases/{closed_case.ref}/").content.decode()
+    assert "Download evidence pack" not in page
+    response = browser.get(f"/cases/{closed_case.ref}/evidence-pack")
+    assert response.status_code == 403
+    assert "(cases.export)" in response.content.decode()
+    assert not exported_events(closed_case)
+
+
+def test_the_download_of_another_organizations_case_is_404(closed_case: Any, mallory: Any) -> None:
+    assert _browser("mallory").get(f"/cases/{closed_case.ref}/evidence-pack").status_code == 404
+
+
+def test_a_redacted_event_is_exported_as_its_leaf_hash_and_still_verifies(
+    case: Any, cast: dict[str, Any], tmp_path: Path
+) -> None:
+    from offboard.evidence.packverify import layout
+    from offboard.ledger.services import redact_event
+    from tests.evidence.conftest import members_of
+
+    case = closed(case, cast)
+    erased = LedgerEntry.objects.filter(case=case, type="deliverable.accepted").first()
+    assert erased is not None
+    redact_event(actor=cast["alice"], index=erased.index, reason="Erasure request of 2026-11-30")
+    plan = start_export(actor=cast["erin"], case=case)
+    path = write(plan, tmp_path / "pack.zip")
+    _, members = members_of(path)
+    assert layout.event_path(erased.index) not in members
+    assert (
+        members[layout.redacted_path(erased.index)] == f"{bytes(erased.leaf_hash).hex()}\n".encode()
+    )
+    report = verify_pack(path, key=parse_key(plan.checkpoint.key.verifier_key))
+    assert report.ok, [c.as_dict() for c in report.checks if not c.ok]
+    (events,) = [c for c in report.checks if c.name == "events"]
+    assert "(1 redacted)" in events.summary
+    assert any(f"#{erased.index}" in r for r in report.answers[4].reasons)
+    assert report.answers[0].proven  # the closure still binds the registers
