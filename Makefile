@@ -15,8 +15,13 @@ $(VENV)/.installed-run: $(BIN)/python pyproject.toml constraints.txt
 	$(PIP) install -c constraints.txt -e .
 	@touch $@
 
-$(VENV)/.installed-test: $(VENV)/.installed-run
+# Browser tests also need axe-core from npm (tests/browser/package-lock.json) and Debian's
+# Chromium (.ci/run installs it); without them those tests skip, saying why.
+$(VENV)/.installed-test: $(VENV)/.installed-run tests/browser/package-lock.json
 	$(PIP) install -c constraints.txt -e '.[test]'
+	@if command -v npm >/dev/null 2>&1; then \
+		cd tests/browser && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the browser tests will be skipped (they need axe-core)"; fi
 	@touch $@
 
 run: $(VENV)/.installed-run
@@ -40,4 +45,4 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) var test-artifacts .mypy_cache .ruff_cache
+	rm -rf $(VENV) var test-artifacts .mypy_cache .ruff_cache tests/browser/node_modules
