@@ -279,9 +279,16 @@ def test_the_case_page_offers_the_download_to_auditors_and_streams_it(
 ) -> None:
     browser = _browser("erin")
     page = browser.get(f"/cases/{closed_case.ref}/").content.decode()
-    link = f'href="/cases/{closed_case.ref}/evidence-pack"'
-    assert link in page and "Download evidence pack" in page
-    response = browser.get(f"/cases/{closed_case.ref}/evidence-pack")
+    form = f'action="/cases/{closed_case.ref}/evidence-pack" method="post"'
+    assert form in page and "Download evidence pack" in page
+    # A GET would let another site trigger a recorded export: only a POST (with CSRF) exports.
+    assert browser.get(f"/cases/{closed_case.ref}/evidence-pack").status_code == 405
+    assert not exported_events(closed_case)
+    csrf = Client(enforce_csrf_checks=True)
+    assert csrf.login(username="erin", password="correct horse 1")
+    assert csrf.post(f"/cases/{closed_case.ref}/evidence-pack").status_code == 403
+    assert not exported_events(closed_case)
+    response = browser.post(f"/cases/{closed_case.ref}/evidence-pack")
     assert response.status_code == 200 and response.streaming
     assert b"".join(response.streaming_content)[:4] == b"PK\x03\x04"
     (event,) = exported_events(closed_case)
@@ -294,14 +301,14 @@ def test_the_case_page_hides_the_download_from_operators_who_are_refused(
     browser = _browser("oscar")
     page = browser.get(f"/cases/{closed_case.ref}/").content.decode()
     assert "Download evidence pack" not in page
-    response = browser.get(f"/cases/{closed_case.ref}/evidence-pack")
+    response = browser.post(f"/cases/{closed_case.ref}/evidence-pack")
     assert response.status_code == 403
     assert "(cases.export)" in response.content.decode()
     assert not exported_events(closed_case)
 
 
 def test_the_download_of_another_organizations_case_is_404(closed_case: Any, mallory: Any) -> None:
-    assert _browser("mallory").get(f"/cases/{closed_case.ref}/evidence-pack").status_code == 404
+    assert _browser("mallory").post(f"/cases/{closed_case.ref}/evidence-pack").status_code == 404
 
 
 def test_a_redacted_event_is_exported_as_its_leaf_hash_and_still_verifies(

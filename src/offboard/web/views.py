@@ -4,6 +4,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
+from django.views.decorators.http import require_POST
 
 from offboard.accounts.models import Membership
 from offboard.accounts.selectors import membership_for
@@ -81,9 +82,12 @@ def case_detail(request: HttpRequest, ref: str) -> HttpResponse:
     )
 
 
+@require_POST
 @login_required
 def evidence_pack(request: HttpRequest, ref: str) -> HttpResponseBase:
-    """The case's evidence pack as a download (auditors, managers, admins); recorded as an event."""
+    """The case's evidence pack as a download (auditors, managers, admins); recorded as an event.
+    POST with the CSRF token: a link another site could make the browser follow would record
+    exports nobody asked for."""
     from offboard.evidence.pack import start_export
     from offboard.evidence.packapi import pack_response
 
