@@ -80,6 +80,28 @@ def test_a_closed_case_can_be_exported_and_the_pack_uses_its_closure_checkpoint(
     assert case.state == "closed"
 
 
+def test_a_closed_case_pack_carries_the_certificate_issued_at_closure_byte_for_byte(
+    case: Any, cast: dict[str, Any], tmp_path: Path
+) -> None:
+    import zipfile
+
+    from offboard.notifications import receipts
+    from offboard.notifications.selectors import receipt_for
+
+    case = closed(case, cast)
+    receipts.process_pending()  # the closure job: certificate issued (and the receipt sent)
+    issued = receipt_for(case)
+    assert issued is not None and issued.certificate is not None
+    (event,) = LedgerEntry.objects.filter(case=case, type="case.certificate_issued")
+    plan = start_export(actor=cast["erin"], case=case)
+    assert event.index in plan.event_indices  # a checkpoint past closure covers it
+    path = write(plan, tmp_path / "pack.zip")
+    with zipfile.ZipFile(path) as zf:
+        pdf = zf.read(f"{plan.base}/data/certificate.pdf")
+    assert hashlib.sha256(pdf).hexdigest() == issued.certificate.sha256 == event.files[0]
+    assert verify_pack(path).ok
+
+
 def test_a_second_export_signs_a_checkpoint_that_covers_the_first_one(
     case: Any, cast: dict[str, Any]
 ) -> None:

@@ -260,6 +260,17 @@ def _stored_chunks(evidence: EvidenceFile) -> Iterator[bytes]:
             yield chunk
 
 
+def _issued_certificate(case: OffboardingCase) -> EvidenceFile | None:
+    """The closure certificate stored at closure (and mailed to the client), if issued yet;
+    open cases, and closed ones whose certificate is still queued, get a fresh rendering."""
+    from offboard.notifications.selectors import receipt_for
+
+    if case.state != OffboardingCase.State.CLOSED:
+        return None
+    receipt = receipt_for(case)
+    return receipt.certificate if receipt is not None else None
+
+
 def _evidence_files(plan: PackPlan, writer: _BagWriter) -> Iterator[bytes]:
     """Every referenced file, streamed; its bytes must hash to its name (checked once written:
     the hash the manifest needs is the one that checks the storage)."""
@@ -421,7 +432,11 @@ def iter_pack(plan: PackPlan, progress: Progress | None = None) -> Iterator[byte
         text = fmt.encode_consistency_proof(size, root, cp.size, bytes(cp.root), hashes)
         yield from writer.add(fmt.consistency_path(size), text.encode())
     yield from writer.add(fmt.CASE_JSON, _case_json(plan))
-    pdf = render_certificate(plan.case, checkpoint=cp)
-    yield from writer.add(fmt.CERTIFICATE, pdf, compress=False)
+    issued = _issued_certificate(plan.case)
+    if issued is not None:  # the certificate the client received at closure, byte for byte
+        yield from writer.add_stream(fmt.CERTIFICATE, _stored_chunks(issued), issued.size)
+    else:
+        pdf = render_certificate(plan.case, checkpoint=cp)
+        yield from writer.add(fmt.CERTIFICATE, pdf, compress=False)
     yield from _evidence_files(plan, writer)
     yield from writer.finish(_bag_info(plan, writer))
