@@ -245,7 +245,7 @@ def _pack_rows(table: Table, res: dict[str, Any]) -> None:
         r = res[name]
         table.add_row(
             "sqlite",
-            f"{name} pack: {res['events']:,} events, {res['data_bytes'] / 2**20:,.0f} MiB "
+            f"{name} pack, {res.get('state', 'closed')} case: {res['events']:,} events, {res['data_bytes'] / 2**20:,.0f} MiB "
             f"(peak RSS {r['peak_rss_mb']:.0f} MB)",
             _fmt(r["seconds"], "s"),
             _fmt(res["baseline_s"], "s"),
