@@ -45,7 +45,7 @@ def test_export_writes_a_pack_that_verify_accepts(
     checked = run("verify", str(out), "--key", key)
     assert checked.exit_code == 0, checked.output
     assert "1. Were all contractual deliverables completed?\n   PROVEN" in checked.output
-    assert "VERIFIED: all 9 checks passed." in checked.output
+    assert "VERIFIED: all 10 checks passed." in checked.output
 
     report = run("verify", str(out), "--key", key, "--json")
     assert report.exit_code == 0
@@ -94,7 +94,7 @@ def test_verify_exits_1_naming_the_tampered_file(packs: BuiltPacks, tmp_path: Pa
     assert done.exit_code == 1
     assert "FAILED  fixity: data/case.json does not match manifest-sha256.txt" in done.output
     assert "FAILED  case: data/case.json: the state digest" in done.output
-    assert "NOT VERIFIED: 2 of 9 checks failed." in done.output
+    assert "NOT VERIFIED: 2 of 10 checks failed." in done.output
 
 
 def test_verify_usage_errors_exit_2(packs: BuiltPacks, tmp_path: Path) -> None:
@@ -137,7 +137,7 @@ def test_the_verifier_runs_without_django_settings_or_a_database(
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert "django loaded: False" in done.stderr
-    assert "VERIFIED: all 10 checks passed." in done.stdout
+    assert "VERIFIED: all 11 checks passed." in done.stdout
     assert "5. Can this be proven later?\n   PROVEN" in done.stdout
     assert not (tmp_path / "var").exists()  # nothing touched a database directory
 

@@ -99,7 +99,22 @@ def test_a_closed_case_pack_carries_the_certificate_issued_at_closure_byte_for_b
     with zipfile.ZipFile(path) as zf:
         pdf = zf.read(f"{plan.base}/data/certificate.pdf")
     assert hashlib.sha256(pdf).hexdigest() == issued.certificate.sha256 == event.files[0]
-    assert verify_pack(path).ok
+    report = verify_pack(path)
+    assert report.ok
+    (check,) = [c for c in report.checks if c.name == "certificate"]
+    assert "is the certificate issued at closure" in check.summary
+
+    # A forger who swaps the certificate and rebuilds every manifest is still caught.
+    from tests.evidence.conftest import members_of, rebag, write_pack
+
+    base, members = members_of(path)
+    middle = len(pdf) // 2
+    members["data/certificate.pdf"] = pdf[:middle] + bytes([pdf[middle] ^ 1]) + pdf[middle + 1 :]
+    forged = write_pack(tmp_path / "forged.zip", base, rebag(members))
+    report = verify_pack(forged)
+    assert not report.ok
+    (check,) = [c for c in report.checks if c.name == "certificate"]
+    assert not check.ok and check.problems[0].startswith("data/certificate.pdf has sha256")
 
 
 def test_a_second_export_signs_a_checkpoint_that_covers_the_first_one(

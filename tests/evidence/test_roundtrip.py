@@ -27,7 +27,7 @@ def test_a_closed_case_pack_verifies_and_proves_all_five_questions(packs: BuiltP
     assert report.ok, [c.as_dict() for c in report.checks if not c.ok]
     assert report.case_ref == packs.closed_ref
     assert [c.name for c in report.checks] == [
-        "bag", "fixity", "checkpoint", "key", "events", "files", "case", "timestamps",
+        "bag", "fixity", "checkpoint", "key", "events", "files", "case", "certificate", "timestamps",
         "consistency", "client-checkpoint",
     ]  # fmt: skip
     got = answers(report)

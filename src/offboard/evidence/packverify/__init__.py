@@ -24,6 +24,7 @@ from offboard.evidence.packverify.archive import PackUnreadable, read_archive
 from offboard.evidence.packverify.bag import check_bag, check_fixity
 from offboard.evidence.packverify.content import (
     check_case_json,
+    check_certificate,
     check_files,
     check_timestamps,
     unique_certificates,
@@ -67,6 +68,7 @@ CHECKS: list[tuple[str, Callable[[Run], None]]] = [
     ("events", check_events),
     ("files", check_files),
     ("case", check_case_json),
+    ("certificate", check_certificate),
     ("timestamps", check_timestamps),
     ("consistency", check_consistency),
 ]

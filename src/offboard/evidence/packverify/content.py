@@ -97,6 +97,47 @@ def check_case_json(run: Run) -> None:
     run.add("case", summary, problems)
 
 
+def check_certificate(run: Run) -> None:
+    """For a closed case, data/certificate.pdf must be the certificate issued at closure: the
+    file a verified `case.certificate_issued` event names. Otherwise only fixity covers it."""
+    path = fmt.CERTIFICATE
+    member = run.archive.members.get(path)
+    issued = run.evidence.last("case.certificate_issued")
+    if member is None:
+        unreadable = path in run.archive.unreadable
+        run.add(
+            "certificate",
+            f"{path}",
+            [f"{path} {'could not be read' if unreadable else 'is missing'}"],
+        )
+        return
+    if issued is None:
+        run.add(
+            "certificate",
+            f"{path} is covered by the bag's fixity only: no verified event issues it (an open "
+            "case, or a closed one exported before its certificate was issued) (informational)",
+            [],
+        )
+        return
+    files = issued.body.get("files") or []
+    if member.sha256 in files:
+        run.add(
+            "certificate",
+            f"{path} is the certificate issued at closure ({issued.path}, sha256 "
+            f"{member.sha256[:16]}…)",
+            [],
+        )
+    else:
+        run.add(
+            "certificate",
+            f"{path} is not the certificate issued at closure",
+            [
+                f"{path} has sha256 {member.sha256}, but {issued.path} issued "
+                f"{', '.join(files) or 'no file'}"
+            ],
+        )
+
+
 # --- timestamps --------------------------------------------------------------------------------
 
 
