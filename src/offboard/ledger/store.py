@@ -70,9 +70,17 @@ def fetch_nodes(org: Any, nodes: Iterable[Node]) -> dict[Node, bytes]:
     low = [n for n in wanted if n[0] < STORED_FROM_LEVEL]
     parts: list[str] = []
     params: list[int] = []
-    if stored:
-        # org_id inside every term: each is then one probe of the (org, level, index) index
-        # on both databases, whatever the planner knows about the table.
+    if stored and connection.vendor == "postgresql":
+        # One join against two arrays: planned in a fraction of the time 20 OR terms take
+        # (planning was most of a proof's cost), each row one probe of the unique index.
+        parts.append(
+            'SELECT n.level, n."index", n.hash FROM unnest(%s::int[], %s::bigint[]) AS w(lv, ix) '
+            'JOIN ledger_node n ON n.org_id = %s AND n.level = w.lv AND n."index" = w.ix'
+        )
+        params += [[lv for lv, _ in stored], [ix for _, ix in stored], org_id]
+    elif stored:
+        # org_id inside every term: each is then one probe of the (org, level, index) index,
+        # whatever the planner knows about the table.
         terms = " OR ".join(['(org_id = %s AND level = %s AND "index" = %s)'] * len(stored))
         parts.append(f'SELECT level, "index", hash FROM ledger_node WHERE {terms}')  # noqa: S608 - only placeholders
         for level, index in stored:
