@@ -69,7 +69,7 @@ def fetch_nodes(org: Any, nodes: Iterable[Node]) -> dict[Node, bytes]:
     stored = [n for n in wanted if n[0] >= STORED_FROM_LEVEL]
     low = [n for n in wanted if n[0] < STORED_FROM_LEVEL]
     parts: list[str] = []
-    params: list[int] = []
+    params: list[Any] = []
     if stored and connection.vendor == "postgresql":
         # One join against two arrays: planned in a fraction of the time 20 OR terms take
         # (planning was most of a proof's cost), each row one probe of the unique index.
