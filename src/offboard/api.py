@@ -11,6 +11,7 @@ from offboard.evidence.api import router as evidence_router
 from offboard.evidence.packapi import router as evidence_pack_router
 from offboard.ledger.api import router as ledger_router
 from offboard.playbooks.api import router as playbooks_router
+from offboard.portal.api import router as portal_router
 
 api = NinjaAPI(
     title="Offboard API",
@@ -30,3 +31,4 @@ api.add_router("/playbooks", playbooks_router)
 api.add_router("/cases", cases_router)
 api.add_router("/cases", evidence_pack_router)
 api.add_router("/ledger", ledger_router)
+api.add_router("", portal_router)

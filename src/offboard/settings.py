@@ -1,5 +1,6 @@
 """One env-driven settings module: SQLite under var/ by default, DATABASE_URL for PostgreSQL."""
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -35,6 +36,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
+    "ninja",  # serves the API docs' Swagger UI from static files, not a CDN
     "offboard.core",
     "offboard.accounts",
     "offboard.evidence",
@@ -43,6 +46,7 @@ INSTALLED_APPS = [
     "offboard.ledger",
     "offboard.cases",
     "offboard.notifications",
+    "offboard.portal",
     "offboard.web",
 ]
 
@@ -54,13 +58,16 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "offboard.web.middleware.ContentSecurityPolicyMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "offboard.urls"
 WSGI_APPLICATION = "offboard.wsgi.application"
 AUTH_USER_MODEL = "accounts.User"
 LOGIN_URL = "web:login"
-LOGIN_REDIRECT_URL = "web:case-list"
+LOGIN_REDIRECT_URL = "web:dashboard"
 LOGOUT_REDIRECT_URL = "web:login"
 
 TEMPLATES = [
@@ -123,12 +130,50 @@ OFFBOARD_MAX_UPLOAD_BYTES = int(os.environ.get("OFFBOARD_MAX_UPLOAD_BYTES", str(
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
+# Cookies and headers. In production (OFFBOARD_DEBUG=false) cookies travel over HTTPS only;
+# HSTS and the HTTPS redirect are left to the TLS-terminating proxy (OFFBOARD_HSTS_SECONDS
+# turns HSTS on here when there is none).
 SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SECURE_HSTS_SECONDS = int(os.environ.get("OFFBOARD_HSTS_SECONDS", "0"))
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy (offboard.web.middleware): scripts from our origin only.
+OFFBOARD_CSP = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+# Login throttling (django-axes): 5 failed logins for one username from one IP address lock
+# that pair out for 15 minutes; the lockout page says so. Attempts are kept in the database,
+# so every web process sees them.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_ENABLED = env_bool("OFFBOARD_LOGIN_THROTTLING", True)
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = dt.timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "offboard.web.lockout.lockout_response"
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False
 
 LOGGING = {
     "version": 1,

@@ -66,6 +66,11 @@ TABLE: list[tuple[str, str, dict[str, Any] | None]] = [
         },
     ),
     ("POST", "/cases/{ref}/waivers/{waiver}/revoke", {"reason": "no"}),
+    ("GET", "/cases/{ref}/portal-links", None),
+    ("POST", "/cases/{ref}/portal-links", {"contact_email": "nina@northwind.example"}),
+    ("POST", "/portal-links/{portal_link}/revoke", {}),
+    ("POST", "/portal-links/{portal_link}/reminders", {}),
+    ("POST", "/portal-links/{portal_link}/deemed-acceptance", {}),
     *[
         row
         for segment, body in [
@@ -101,6 +106,15 @@ def acme(case: Any, cast: dict[str, Any], client_contract: Any) -> dict[str, Any
         expires_at=timezone.now() + dt.timedelta(days=30),
     )
     token_for(cast["alice"])
+    from offboard.portal.services import issue_portal_link
+
+    portal_link = issue_portal_link(
+        actor=cast["alice"],
+        case=case,
+        contact=client.contacts.get(),
+        base_url="http://testserver",
+        send_email=False,
+    ).link
     ids = {
         "bob": cast["bob"].user.pk,
         "token": cast["alice"].user.api_tokens.get().pk,
@@ -111,6 +125,7 @@ def acme(case: Any, cast: dict[str, Any], client_contract: Any) -> dict[str, Any
         "ref": case.ref,
         "step": case.steps.first().key,
         "waiver": waiver.pk,
+        "portal_link": portal_link.pk,
         # ledger indices are per organization: acme's latest is beyond mallory's empty log
         "entry": LedgerEntry.objects.filter(org=case.org).latest("index").index,
     }

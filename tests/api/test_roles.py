@@ -81,7 +81,23 @@ WRITES: list[tuple[str, str, Any]] = [
     ("PATCH", "/cases/{ref}/data-dispositions/{data-dispositions}", {"notes": "x"}),
     ("POST", "/cases/{ref}/settlements", {"kind": "credit"}),
     ("PATCH", "/cases/{ref}/settlements/{settlements}", {"notes": "x"}),
+    ("POST", "/cases/{ref}/portal-links", {"contact_email": "nina@northwind.example"}),
+    ("POST", "/portal-links/{portal_link}/revoke", {}),
+    ("POST", "/portal-links/{portal_link}/reminders", {}),
+    ("POST", "/portal-links/{portal_link}/deemed-acceptance", {}),
 ]
+
+
+def _portal_link(case: Any, alice: Any, client: Any) -> Any:
+    from offboard.portal.services import issue_portal_link
+
+    return issue_portal_link(
+        actor=alice,
+        case=case,
+        contact=client.contacts.get(),
+        base_url="http://testserver",
+        send_email=False,
+    ).link
 
 
 @pytest.fixture
@@ -104,6 +120,7 @@ def ids(case: Any, cast: dict[str, Any], client_contract: Any) -> dict[str, Any]
         "step": step.key,
         "step_id": step.pk,
         "waiver": waiver.pk,
+        "portal_link": _portal_link(case, cast["alice"], client).pk,
     }
     for register in (
         "deliverables",

@@ -12,6 +12,7 @@ def test_login_then_the_case_list_then_a_case(page, case, cast):
     assert "/login/" in page.url  # the app needs a login
     assert axe_violations(page) == []
     log_in(page, "alice")
+    page.goto("/cases/")
     assert page.get_by_role("link", name=case.ref).is_visible()
     page.get_by_role("link", name=case.ref).click()
     page.wait_for_url(f"**/cases/{case.ref}/")

@@ -25,7 +25,7 @@ def test_the_login_page_renders(db):
 
 
 def test_the_case_list_shows_the_organizations_cases(browser, case):
-    response = browser.get("/")
+    response = browser.get("/cases/")
     assert response.status_code == 200
     assert case.ref.encode() in response.content
     assert b"Northwind Traders" in response.content
@@ -63,7 +63,7 @@ def test_the_case_list_runs_a_bounded_number_of_queries(
     browser, case, django_assert_max_num_queries
 ):
     with django_assert_max_num_queries(10):
-        assert browser.get("/").status_code == 200
+        assert browser.get("/cases/").status_code == 200
 
 
 def test_the_timeline_says_what_changed(browser, case, alice):

@@ -9,7 +9,17 @@ from typing import Annotated
 
 import typer
 
-from offboard.cli import cases, certificate, ledger, pack, playbooks, receipt, system, worker
+from offboard.cli import (
+    cases,
+    certificate,
+    ledger,
+    pack,
+    playbooks,
+    portal,
+    receipt,
+    system,
+    worker,
+)
 from offboard.cli.common import OffboardGroup
 
 app = typer.Typer(
@@ -31,6 +41,7 @@ app.add_typer(system.user_app, name="user")
 app.add_typer(cases.app, name="case")
 cases.app.command()(certificate.certificate)
 cases.app.command()(receipt.receipt)
+cases.app.command("portal-link")(portal.portal_link)
 app.add_typer(playbooks.app, name="playbook")
 app.add_typer(ledger.app, name="ledger")
 app.command()(pack.export)

@@ -37,6 +37,35 @@ def create_client(
 
 
 @transaction.atomic
+def update_client(
+    *,
+    actor: Actor,
+    client: Client,
+    name: str,
+    legal_name: str = "",
+    reference: str = "",
+    notes: str = "",
+) -> Client:
+    """Change a client's names, reference or notes; the event keeps the old values."""
+    require(actor, "clients.write")
+    errors = Errors()
+    name = errors.text("name", name, max_length=200)
+    legal_name = errors.text("legal_name", legal_name, max_length=300, required=False)
+    reference = errors.text("reference", reference, max_length=64, required=False)
+    if name and Client.objects.filter(org=actor.org, name=name).exclude(pk=client.pk).exists():
+        errors.add("name", f"a client named '{name}' already exists")
+    errors.raise_if_any()
+    old = client.as_event_data()
+    client.name, client.legal_name, client.reference = name, legal_name, reference
+    client.notes = notes or ""
+    client.save(update_fields=["name", "legal_name", "reference", "notes"])
+    data = client.as_event_data()
+    data["old"] = {k: v for k, v in old.items() if data.get(k) != v}
+    record_event(actor=actor, type="client.updated", data=data)
+    return client
+
+
+@transaction.atomic
 def add_contact(
     *, actor: Actor, client: Client, name: str, email: str, role: str, phone: str = ""
 ) -> Contact:
@@ -51,6 +80,27 @@ def add_contact(
         org=actor.org, client=client, name=name, email=email, role=role, phone=phone or ""
     )
     record_event(actor=actor, type="contact.added", data=contact.as_event_data())
+    return contact
+
+
+@transaction.atomic
+def update_contact(
+    *, actor: Actor, contact: Contact, name: str, email: str, role: str, phone: str = ""
+) -> Contact:
+    """Change a contact's name, email, role or phone; the event keeps the old values."""
+    require(actor, "clients.write")
+    errors = Errors()
+    name = errors.text("name", name, max_length=200)
+    email = errors.email("email", email)
+    errors.choice("role", role, Contact.Role.values)
+    phone = errors.text("phone", phone, max_length=40, required=False)
+    errors.raise_if_any()
+    old = contact.as_event_data()
+    contact.name, contact.email, contact.role, contact.phone = name, email, role, phone
+    contact.save(update_fields=["name", "email", "role", "phone"])
+    data = contact.as_event_data()
+    data["old"] = {k: v for k, v in old.items() if data.get(k) != v}
+    record_event(actor=actor, type="contact.updated", data=data)
     return contact
 
 

@@ -34,3 +34,39 @@ class Actor:
             "ip": self.ip,
             "user_agent": self.user_agent,
         }
+
+
+@dataclass(frozen=True)
+class ContactActor:
+    """A client's contact acting through a portal link: no user account and no role in the
+    organization. Events name the contact, the link's auth method, IP and user agent."""
+
+    org: "Organization"
+    contact_id: int
+    name: str
+    email: str
+    ip: str | None = None
+    user_agent: str | None = None
+    role = "client_contact"
+    auth_method = "portal_link"
+    user = None  # no staff user: the ledger entry's actor_user stays empty
+
+    @property
+    def display_name(self) -> str:
+        return self.name
+
+    def as_event_actor(self) -> dict[str, object]:
+        return {
+            "id": None,
+            "contact_id": self.contact_id,
+            "name": self.name,
+            "email": self.email,
+            "role": self.role,
+            "auth": self.auth_method,
+            "ip": self.ip,
+            "user_agent": self.user_agent,
+        }
+
+
+# Whoever an event can be recorded for: a member of the organization, or a client's contact.
+EventActor = Actor | ContactActor

@@ -20,6 +20,9 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "cases.addendum": frozenset({ADMIN, MANAGER, OPERATOR, FINANCE}),
     "evidence.upload": frozenset({ADMIN, MANAGER, OPERATOR, FINANCE}),
     "cases.export": frozenset({ADMIN, MANAGER, AUDITOR}),
+    # Portal links: issue, revoke, remind (the case owner may too, whatever their role).
+    "portal.links": frozenset({ADMIN, MANAGER}),
+    "portal.deem": frozenset({ADMIN, MANAGER}),
     "read": frozenset(ROLES),
 }
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 
 from offboard.core import clock
-from offboard.core.actor import Actor
+from offboard.core.actor import EventActor
 from offboard.core.canonical import canonical_json
 from offboard.ledger import store
 from offboard.ledger.models import LedgerEntry
@@ -56,7 +56,7 @@ def event_body(
 
 def record_event(
     *,
-    actor: Actor,
+    actor: EventActor,
     type: str,
     case: Any = None,
     data: dict[str, Any] | None = None,

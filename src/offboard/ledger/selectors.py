@@ -5,7 +5,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from offboard.core.errors import NotFound
-from offboard.ledger.models import Checkpoint, LedgerEntry, SigningKey
+from offboard.ledger.models import Checkpoint, LedgerEntry, LogHead, SigningKey
 
 
 def case_events(case: Any) -> QuerySet[LedgerEntry]:
@@ -38,3 +38,15 @@ def latest_checkpoint(org: Any, *, size: int | None = None) -> Checkpoint:
 
 def signing_keys(org: Any) -> QuerySet[SigningKey]:
     return SigningKey.objects.filter(org=org).order_by("created_at", "id")
+
+
+def recent_checkpoints(org: Any, limit: int = 10) -> list[Checkpoint]:
+    """The latest checkpoints, newest first, with their key and timestamps (three queries)."""
+    qs = Checkpoint.objects.filter(org=org).select_related("key").prefetch_related("timestamps")
+    return list(qs.order_by("-size", "-id")[:limit])
+
+
+def log_size(org: Any) -> int:
+    """How many events the organization's log holds."""
+    head = LogHead.objects.filter(org=org).first()
+    return head.size if head is not None else 0

@@ -1,14 +1,54 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from offboard.web import views
+from offboard.web import views, workspace
+from offboard.web.pages import clients, dashboard, opening, playbooks
+from offboard.web.pages import settings as settings_pages
 
 app_name = "web"
 
 urlpatterns = [
     path("login/", auth_views.LoginView.as_view(template_name="web/login.html"), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("", views.case_list, name="case-list"),
+    path("", dashboard.dashboard, name="dashboard"),
+    path("cases/", views.case_list, name="case-list"),
+    path("cases/new/", opening.open_case_page, name="open-case"),
     path("cases/<str:ref>/", views.case_detail, name="case-detail"),
     path("cases/<str:ref>/evidence-pack", views.evidence_pack, name="evidence-pack"),
+    *workspace.urlpatterns,
+    # Clients
+    path("clients/", clients.client_list, name="client-list"),
+    path("clients/new/", clients.client_create, name="client-create"),
+    path("clients/<int:client_id>/", clients.client_detail, name="client-detail"),
+    path("clients/<int:client_id>/edit/", clients.client_edit, name="client-edit"),
+    path("clients/<int:client_id>/contacts/new/", clients.contact_create, name="contact-create"),
+    path(
+        "clients/<int:client_id>/contacts/<int:contact_id>/edit/",
+        clients.contact_edit,
+        name="contact-edit",
+    ),
+    path("clients/<int:client_id>/contracts/new/", clients.contract_create, name="contract-create"),
+    path(
+        "clients/<int:client_id>/contracts/<int:contract_id>/documents/<str:sha256>",
+        clients.contract_document,
+        name="contract-document",
+    ),
+    # Playbooks
+    path("playbooks/", playbooks.playbook_list, name="playbook-list"),
+    path("playbooks/upload/", playbooks.playbook_upload, name="playbook-upload"),
+    path("playbooks/<slug:slug>/", playbooks.playbook_detail, name="playbook-detail"),
+    path(
+        "playbooks/<slug:slug>/versions/<int:version>/diff/",
+        playbooks.playbook_diff,
+        name="playbook-diff",
+    ),
+    # Settings
+    path("settings/", settings_pages.settings_page, name="settings"),
+    path(
+        "settings/members/<int:user_id>/role",
+        settings_pages.change_member_role,
+        name="member-role",
+    ),
+    path("settings/tokens/", settings_pages.create_token, name="token-create"),
+    path("settings/tokens/<int:token_id>/revoke", settings_pages.revoke_token, name="token-revoke"),
 ]

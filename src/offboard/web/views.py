@@ -1,4 +1,5 @@
-"""Staff pages (read-only for now): the case list and a case's detail."""
+"""Staff pages: the case list and the evidence-pack download; the case workspace is in
+`workspace.py`."""
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseForbidden
@@ -9,15 +10,10 @@ from django.views.decorators.http import require_POST
 from offboard.accounts.models import Membership
 from offboard.accounts.selectors import membership_for
 from offboard.cases import selectors
-from offboard.cases.gates import unmet_gates
-from offboard.cases.models import OffboardingCase, Step
-from offboard.cases.registers import REGISTERS
-from offboard.cases.state import state_digest
+from offboard.cases.models import OffboardingCase
 from offboard.core.actor import Actor
 from offboard.core.errors import NotFound, PermissionDenied
-from offboard.core.permissions import can
-from offboard.ledger.selectors import case_events
-from offboard.notifications.selectors import receipt_for, receipt_status
+from offboard.web.workspace import case_detail as case_detail  # the workspace, re-exported
 
 
 def _membership(request: HttpRequest) -> Membership:
@@ -44,40 +40,6 @@ def case_list(request: HttpRequest) -> HttpResponse:
             "state": state,
             "counts": counts,
             "q": request.GET.get("q", ""),
-        },
-    )
-
-
-@login_required
-def case_detail(request: HttpRequest, ref: str) -> HttpResponse:
-    membership = _membership(request)
-    try:
-        case = selectors.get_case(membership.org, ref, full=True)
-    except NotFound as exc:
-        raise Http404(str(exc)) from None
-    registers = [(spec, list(getattr(case, key).all())) for key, spec in REGISTERS.items()]
-    steps = list(case.steps.all())
-    receipt = receipt_for(case) if case.state == OffboardingCase.State.CLOSED else None
-    phases: dict[str, list[Step]] = {}
-    for step in steps:
-        phases.setdefault(step.phase, []).append(step)
-    return render(
-        request,
-        "web/case_detail.html",
-        {
-            "membership": membership,
-            "case": case,
-            "phases": phases,
-            "registers": registers,
-            "gates": unmet_gates(case) if case.is_open else [],
-            "digest": state_digest(case),
-            "events": case_events(case).select_related("actor_user"),
-            "approvals": list(case.approvals.all()),
-            "waivers": list(case.waivers.all()),
-            "addenda": list(case.addenda.all()),
-            "can_export": can(Actor.from_membership(membership), "cases.export"),
-            "receipt": receipt,
-            "receipt_status": receipt_status(receipt) if receipt else "",
         },
     )
 

@@ -103,8 +103,20 @@ def plan_steps(spec: PlaybookSpec, fee_type: str, dates: CaseDates) -> list[dict
     ]
 
 
-@transaction.atomic
-def open_case(
+@dataclass(frozen=True)
+class CasePlan:
+    """What opening a case would create, computed without writing anything: the dates, each
+    step with its due date and owner, and the register items seeded from the playbook."""
+
+    owner: Any
+    fee_type: str
+    dates: CaseDates
+    steps: list[dict[str, Any]]  # plan_steps() rows, each with its resolved "owner" user
+    seeds: dict[str, tuple[dict[str, Any], ...]]
+    by_role: dict[str, Any]
+
+
+def plan_case(
     *,
     actor: Actor,
     client: Client,
@@ -115,14 +127,11 @@ def open_case(
     playbook_version: PlaybookVersion,
     scope: str = OffboardingCase.Scope.FULL,
     scope_notes: str = "",
-    trigger_notes: str = "",
     effective_end_date: dt.date | None = None,
-    trigger_evidence: Sequence[EvidenceFile] = (),
     assignments: dict[str, int] | None = None,
-    draft: bool = False,
-) -> OffboardingCase:
-    """Open a case for a client exit: pin the playbook, instantiate steps and registers."""
-    require(actor, "cases.open")
+) -> CasePlan:
+    """Validate an opening and compute its plan; `open_case` creates exactly this plan, so a
+    preview shown before confirming is what the case gets."""
     errors = Errors()
     errors.choice("trigger", trigger, OffboardingCase.Trigger.values)
     errors.choice("scope", scope, OffboardingCase.Scope.values)
@@ -164,6 +173,55 @@ def open_case(
         Membership.objects.select_related("user").filter(org=actor.org).order_by("user__username")
     ):
         by_role.setdefault(m.role, m.user)
+    steps = [
+        {**p, "owner": _resolve_owner(actor.org, p["owner_role"], owner, assigned, by_role)}
+        for p in plan_steps(spec, fee_type, dates)
+    ]
+    return CasePlan(
+        owner=owner,
+        fee_type=fee_type,
+        dates=dates,
+        steps=steps,
+        seeds=spec.seeds_for(fee_type),
+        by_role=by_role,
+    )
+
+
+@transaction.atomic
+def open_case(
+    *,
+    actor: Actor,
+    client: Client,
+    contracts: Sequence[Contract],
+    trigger: str,
+    trigger_date: dt.date,
+    owner_id: int,
+    playbook_version: PlaybookVersion,
+    scope: str = OffboardingCase.Scope.FULL,
+    scope_notes: str = "",
+    trigger_notes: str = "",
+    effective_end_date: dt.date | None = None,
+    trigger_evidence: Sequence[EvidenceFile] = (),
+    assignments: dict[str, int] | None = None,
+    draft: bool = False,
+) -> OffboardingCase:
+    """Open a case for a client exit: pin the playbook, instantiate steps and registers."""
+    require(actor, "cases.open")
+    plan = plan_case(
+        actor=actor,
+        client=client,
+        contracts=contracts,
+        trigger=trigger,
+        trigger_date=trigger_date,
+        owner_id=owner_id,
+        playbook_version=playbook_version,
+        scope=scope,
+        scope_notes=scope_notes,
+        effective_end_date=effective_end_date,
+        assignments=assignments,
+    )
+    owner, fee_type, dates, by_role = plan.owner, plan.fee_type, plan.dates, plan.by_role
+    spec = playbook_version.spec
 
     now = clock.now()
     case = OffboardingCase.objects.create(
@@ -192,20 +250,10 @@ def open_case(
     )
     case.contracts.set(contracts)
     case.trigger_evidence.set(trigger_evidence)
-    planned = plan_steps(spec, fee_type, dates)
-    Step.objects.bulk_create(
-        [
-            Step(
-                org=actor.org,
-                case=case,
-                owner=_resolve_owner(actor.org, p["owner_role"], owner, assigned, by_role),
-                **p,
-            )
-            for p in planned
-        ]
-    )
+    planned = plan.steps
+    Step.objects.bulk_create([Step(org=actor.org, case=case, **p) for p in planned])
     seeded: dict[str, int] = {}
-    for key, items in spec.seeds_for(fee_type).items():
+    for key, items in plan.seeds.items():
         model = REGISTERS[key].model
         seed_owner = by_role.get("finance", owner) if key == "settlements" else owner
         extra = {"due_date": dates.end} if key == "deliverables" else {}

@@ -1,0 +1,237 @@
+"""Clients: the list with search, a client's page (contacts, contracts and their documents,
+cases), and the forms to add or edit clients, contacts and contracts (admins, managers)."""
+
+from typing import Any
+
+from django import forms
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from offboard.accounts.models import Membership
+from offboard.cases import selectors as cases
+from offboard.clients import selectors
+from offboard.clients.models import Contact, FeeType, ServiceType
+from offboard.clients.services import (
+    add_contact,
+    create_client,
+    create_contract,
+    update_client,
+    update_contact,
+)
+from offboard.core.errors import ValidationFailed
+from offboard.core.permissions import can
+from offboard.evidence.storage import open_stored
+from offboard.web.pages.common import StaffForm, actor_of, add_errors, forbidden, staff_page
+
+OPEN_STATES = ("draft", "active", "closing")
+
+
+class ClientForm(StaffForm):
+    name = forms.CharField(max_length=200)
+    legal_name = forms.CharField(max_length=300, required=False)
+    reference = forms.CharField(
+        max_length=64, required=False, help_text="Your own reference, e.g. the CRM id."
+    )
+    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class ContactForm(StaffForm):
+    name = forms.CharField(max_length=200)
+    email = forms.CharField(max_length=254, widget=forms.EmailInput)
+    role = forms.ChoiceField(choices=Contact.Role.choices)
+    phone = forms.CharField(max_length=40, required=False)
+
+
+class ContractForm(StaffForm):
+    reference = forms.CharField(max_length=64)
+    title = forms.CharField(max_length=200, required=False)
+    service_type = forms.ChoiceField(choices=ServiceType.choices)
+    fee_type = forms.ChoiceField(choices=FeeType.choices)
+    start_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    end_date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    notice_period_days = forms.IntegerField(min_value=0, max_value=3650, initial=30)
+    data_return_window_days = forms.IntegerField(min_value=0, max_value=3650, initial=30)
+    retention_terms = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+def _may_write(request: HttpRequest, membership: Membership) -> HttpResponse | None:
+    if can(actor_of(request, membership), "clients.write"):
+        return None
+    return forbidden(
+        request,
+        f"Your role '{membership.role}' may not change clients, contacts or contracts; "
+        "an admin or a manager can.",
+        membership,
+    )
+
+
+def _form_page(
+    request: HttpRequest, membership: Membership, form: forms.Form, **context: Any
+) -> HttpResponse:
+    status = 422 if form.is_bound and form.errors else 200
+    return render(
+        request,
+        "web/clients/form.html",
+        {"membership": membership, "form": form, **context},
+        status=status,
+    )
+
+
+@staff_page
+def client_list(request: HttpRequest, membership: Membership) -> HttpResponse:
+    q = request.GET.get("q", "").strip()
+    return render(
+        request,
+        "web/clients/list.html",
+        {
+            "membership": membership,
+            "clients": list(selectors.clients(membership.org, search=q)[:500]),
+            "q": q,
+            "can_write": can(actor_of(request, membership), "clients.write"),
+        },
+    )
+
+
+@staff_page
+def client_detail(request: HttpRequest, membership: Membership, client_id: int) -> HttpResponse:
+    client = selectors.get_client(membership.org, client_id)
+    client_cases = list(cases.cases(membership.org, client_id=client.pk))
+    actor = actor_of(request, membership)
+    return render(
+        request,
+        "web/clients/detail.html",
+        {
+            "membership": membership,
+            "client": client,
+            "contacts": list(selectors.contacts(membership.org, client)),
+            "contracts": list(selectors.contracts(membership.org, client)),
+            "current_cases": [c for c in client_cases if c.state in OPEN_STATES],
+            "past_cases": [c for c in client_cases if c.state not in OPEN_STATES],
+            "can_write": can(actor, "clients.write"),
+            "can_open": can(actor, "cases.open"),
+        },
+    )
+
+
+@staff_page
+def client_create(request: HttpRequest, membership: Membership) -> HttpResponse:
+    if denied := _may_write(request, membership):
+        return denied
+    form = ClientForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            client = create_client(actor=actor_of(request, membership), **form.cleaned_data)
+        except ValidationFailed as exc:
+            add_errors(form, exc)
+        else:
+            return redirect(reverse("web:client-detail", args=[client.pk]))
+    return _form_page(request, membership, form, title="Add a client", submit="Add client")
+
+
+@staff_page
+def client_edit(request: HttpRequest, membership: Membership, client_id: int) -> HttpResponse:
+    client = selectors.get_client(membership.org, client_id)
+    if denied := _may_write(request, membership):
+        return denied
+    initial = {f: getattr(client, f) for f in ClientForm.base_fields}
+    form = ClientForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            update_client(actor=actor_of(request, membership), client=client, **form.cleaned_data)
+        except ValidationFailed as exc:
+            add_errors(form, exc)
+        else:
+            return redirect(reverse("web:client-detail", args=[client.pk]))
+    return _form_page(
+        request, membership, form, title=f"Edit {client.name}", submit="Save", client=client
+    )
+
+
+@staff_page
+def contact_create(request: HttpRequest, membership: Membership, client_id: int) -> HttpResponse:
+    client = selectors.get_client(membership.org, client_id)
+    if denied := _may_write(request, membership):
+        return denied
+    form = ContactForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            add_contact(actor=actor_of(request, membership), client=client, **form.cleaned_data)
+        except ValidationFailed as exc:
+            add_errors(form, exc)
+        else:
+            return redirect(reverse("web:client-detail", args=[client.pk]) + "#contacts")
+    return _form_page(
+        request,
+        membership,
+        form,
+        title=f"Add a contact at {client.name}",
+        submit="Add contact",
+        client=client,
+    )
+
+
+@staff_page
+def contact_edit(
+    request: HttpRequest, membership: Membership, client_id: int, contact_id: int
+) -> HttpResponse:
+    client = selectors.get_client(membership.org, client_id)
+    contact = selectors.get_contact(membership.org, client, contact_id)
+    if denied := _may_write(request, membership):
+        return denied
+    initial = {f: getattr(contact, f) for f in ContactForm.base_fields}
+    form = ContactForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            update_contact(
+                actor=actor_of(request, membership), contact=contact, **form.cleaned_data
+            )
+        except ValidationFailed as exc:
+            add_errors(form, exc)
+        else:
+            return redirect(reverse("web:client-detail", args=[client.pk]) + "#contacts")
+    return _form_page(
+        request, membership, form, title=f"Edit {contact.name}", submit="Save", client=client
+    )
+
+
+@staff_page
+def contract_create(request: HttpRequest, membership: Membership, client_id: int) -> HttpResponse:
+    client = selectors.get_client(membership.org, client_id)
+    if denied := _may_write(request, membership):
+        return denied
+    form = ContractForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            create_contract(actor=actor_of(request, membership), client=client, **form.cleaned_data)
+        except ValidationFailed as exc:
+            add_errors(form, exc)
+        else:
+            return redirect(reverse("web:client-detail", args=[client.pk]) + "#contracts")
+    return _form_page(
+        request,
+        membership,
+        form,
+        title=f"Add a contract with {client.name}",
+        submit="Add contract",
+        client=client,
+    )
+
+
+@staff_page
+def contract_document(
+    request: HttpRequest, membership: Membership, client_id: int, contract_id: int, sha256: str
+) -> FileResponse:
+    client = selectors.get_client(membership.org, client_id)
+    contract = selectors.get_contract(membership.org, contract_id)
+    if contract.client_id != client.pk:
+        raise Http404("No such contract for this client.")
+    document = contract.documents.filter(sha256=sha256.lower()).first()
+    if document is None:
+        raise Http404("No such document on this contract.")
+    return FileResponse(
+        open_stored(document.storage_name),
+        as_attachment=True,
+        filename=document.original_name,
+        content_type=document.media_type,
+    )

@@ -1,0 +1,142 @@
+"""Settings: members and roles, my API tokens, the signing keys and checkpoints of the
+organization's ledger, and whether time-stamping and email are configured (never secrets)."""
+
+import base64
+
+from django.conf import settings as conf
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from offboard.accounts import selectors as accounts
+from offboard.accounts.models import Membership
+from offboard.accounts.services import change_role, create_api_token, revoke_api_token
+from offboard.core.errors import Conflict, ValidationFailed
+from offboard.core.permissions import ROLES, can
+from offboard.ledger import selectors as ledger
+from offboard.web.pages.common import actor_of, forbidden, staff_page
+
+_BACKENDS = {
+    "django.core.mail.backends.smtp.EmailBackend": "smtp",
+    "django.core.mail.backends.filebased.EmailBackend": "file",
+    "django.core.mail.backends.console.EmailBackend": "console",
+    "django.core.mail.backends.locmem.EmailBackend": "locmem",
+}
+
+
+def _email_status() -> dict[str, object]:
+    backend = _BACKENDS.get(conf.EMAIL_BACKEND, conf.EMAIL_BACKEND)
+    security = "SSL/TLS" if conf.EMAIL_USE_SSL else "STARTTLS" if conf.EMAIL_USE_TLS else "none"
+    return {
+        "backend": backend,
+        "sends": backend == "smtp" or "." in backend,
+        "host": conf.EMAIL_HOST,
+        "port": conf.EMAIL_PORT,
+        "security": security,
+        "user": conf.EMAIL_HOST_USER,
+        "password_set": bool(conf.EMAIL_HOST_PASSWORD),
+        "sender": conf.DEFAULT_FROM_EMAIL,
+        "file_path": conf.EMAIL_FILE_PATH if backend == "file" else "",
+    }
+
+
+def _tsa_status() -> dict[str, object]:
+    return {
+        "urls": list(conf.OFFBOARD_TSA_URLS),
+        "roots": bool(conf.OFFBOARD_TSA_ROOTS),
+        "on_commit": conf.OFFBOARD_TSA_ON_COMMIT,
+        "interval": conf.OFFBOARD_CHECKPOINT_INTERVAL,
+    }
+
+
+def _render(
+    request: HttpRequest,
+    membership: Membership,
+    *,
+    new_token: str = "",
+    token_error: str = "",
+    role_error: str = "",
+    status: int = 200,
+) -> HttpResponse:
+    checkpoints = ledger.recent_checkpoints(membership.org)
+    rows = []
+    for cp in checkpoints:
+        stamps = list(cp.timestamps.all())
+        granted = sum(1 for t in stamps if t.status == "granted")
+        rows.append(
+            {
+                "cp": cp,
+                "root": base64.b64encode(bytes(cp.root)).decode(),
+                "stamps": len(stamps),
+                "granted": granted,
+            }
+        )
+    return render(
+        request,
+        "web/settings/index.html",
+        {
+            "membership": membership,
+            "members": list(accounts.members(membership.org)),
+            "roles": ROLES,
+            "can_manage": can(actor_of(request, membership), "org.manage_members"),
+            "tokens": list(accounts.tokens(membership.org, membership.user)),
+            "new_token": new_token,
+            "token_error": token_error,
+            "role_error": role_error,
+            "keys": list(ledger.signing_keys(membership.org)),
+            "checkpoints": rows,
+            "log_size": ledger.log_size(membership.org),
+            "tsa": _tsa_status(),
+            "email": _email_status(),
+            "site_host": conf.SITE_HOST,
+        },
+        status=status,
+    )
+
+
+@staff_page
+def settings_page(request: HttpRequest, membership: Membership) -> HttpResponse:
+    return _render(request, membership)
+
+
+@require_POST
+@staff_page
+def change_member_role(request: HttpRequest, membership: Membership, user_id: int) -> HttpResponse:
+    actor = actor_of(request, membership)
+    if not can(actor, "org.manage_members"):
+        return forbidden(
+            request,
+            f"Your role '{membership.role}' may not change members' roles; only an admin can.",
+            membership,
+        )
+    member = accounts.get_member(membership.org, user_id)
+    try:
+        change_role(actor=actor, membership=member, role=request.POST.get("role", ""))
+    except (ValidationFailed, Conflict) as exc:
+        return _render(request, membership, role_error=exc.message, status=422)
+    return redirect(reverse("web:settings") + "#members")
+
+
+@require_POST
+@staff_page
+def create_token(request: HttpRequest, membership: Membership) -> HttpResponse:
+    """The new token is in this response only: it is never stored in clear nor shown again."""
+    try:
+        _, plain = create_api_token(
+            actor=actor_of(request, membership), name=request.POST.get("name", "")
+        )
+    except ValidationFailed as exc:
+        problem = " ".join(exc.errors.get("name", [exc.message]))
+        return _render(request, membership, token_error=f"Name {problem}.", status=422)
+    response = _render(request, membership, new_token=plain)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+@staff_page
+def revoke_token(request: HttpRequest, membership: Membership, token_id: int) -> HttpResponse:
+    token = accounts.get_token(membership.org, membership.user, token_id)
+    revoke_api_token(actor=actor_of(request, membership), token=token)
+    return redirect(reverse("web:settings") + "#tokens")

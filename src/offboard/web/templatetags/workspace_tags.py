@@ -1,0 +1,34 @@
+"""Template helpers for the case workspace."""
+
+from django import template
+from django.template.defaultfilters import filesizeformat
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from offboard.web.workspace_page import REGIONS
+
+register = template.Library()
+
+
+@register.simple_tag
+def hx(region: str) -> SafeString:
+    """HTMX attributes of a form that swaps `region` in place and refreshes the shared regions
+    (header, closure panel, approvals, tab counts, waivers, timeline) from the same answer."""
+    oob = ",".join(f"#{r}" for r in REGIONS if r != region)
+    return format_html(
+        'hx-target="#{0}" hx-select="#{0}" hx-swap="outerHTML" hx-select-oob="{1}" '
+        'hx-disabled-elt="find button[type=submit]"',
+        region,
+        oob,
+    )
+
+
+@register.filter
+def filesize(value: int) -> str:
+    return str(filesizeformat(value)).replace("\xa0", " ")
+
+
+@register.filter
+def humanize(value: str) -> str:
+    """A stored code as words: `deemed_accepted` → `deemed accepted`."""
+    return str(value or "").replace("_", " ")

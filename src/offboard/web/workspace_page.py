@@ -1,0 +1,444 @@
+"""The case workspace page: everything `/cases/<ref>/` shows, read in a number of queries
+independent of the case's size. The actions posted from it are in `workspace.py`."""
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+
+from offboard.accounts.models import Membership
+from offboard.accounts.selectors import members, membership_for
+from offboard.cases import selectors
+from offboard.cases.gates import READINESS, Gate, unmet_gates
+from offboard.cases.models import OffboardingCase, Step
+from offboard.cases.registers import BY_PREFIX, REGISTERS, RegisterSpec
+from offboard.cases.state import state_digest
+from offboard.core.actor import Actor
+from offboard.core.errors import NotFound
+from offboard.core.permissions import can
+from offboard.ledger.selectors import case_events
+from offboard.notifications.selectors import receipt_for, receipt_status
+from offboard.web import workspace_forms as forms
+
+# Regions of the page an HTMX action refreshes besides the item it acted on.
+REGIONS = ("case-header", "closure", "approvals", "register-tabs", "waivers", "timeline")
+TIMELINE_SHOWN = 50
+State = OffboardingCase.State
+
+
+def item_anchor(kind: str, pk: int) -> str:
+    """The element id of a step or register item on the workspace (`#step-7`, `#access_grants-3`).
+    `kind` is "step", a register key or an event prefix ("access_grant")."""
+    if kind == "step":
+        return f"step-{pk}"
+    key = BY_PREFIX[kind].key if kind in BY_PREFIX else kind
+    return f"{key}-{pk}"
+
+
+def case_url(ref: str, anchor: str = "") -> str:
+    url = reverse("web:case-detail", args=[ref])
+    return f"{url}#{anchor}" if anchor else url
+
+
+# --- what the page shows ------------------------------------------------------------------------
+
+
+@dataclass
+class Failure:
+    """A refused action: which form, the service's message and its per-field errors."""
+
+    form: str
+    message: str
+    status: int
+    fields: dict[str, list[str]] = field(default_factory=dict)
+    values: dict[str, str] = field(default_factory=dict)
+    in_place: bool = False  # shown next to its form; otherwise the header shows it
+
+
+@dataclass
+class GateView:
+    gate: Gate
+    links: list[tuple[str, str]]
+
+    @property
+    def headline(self) -> str:
+        """The message without its list of objects, which the links show one by one."""
+        if self.gate.objects and " (" in self.gate.message:
+            return self.gate.message.split(" (", 1)[0] + "."
+        return self.gate.message
+
+    @property
+    def more_href(self) -> str:
+        """Where the objects not linked one by one are listed."""
+        kind = self.gate.objects[0]["type"] if self.gate.objects else ""
+        if kind == "step":
+            return "#steps"
+        return f"#panel-{BY_PREFIX[kind].key}" if kind in BY_PREFIX else "#approvals"
+
+
+@dataclass
+class StepRow:
+    step: Step
+    may_work: bool
+    overdue: bool
+    failure: Failure | None = None
+    completed_by: str = ""
+
+    @property
+    def anchor(self) -> str:
+        return f"step-{self.step.pk}"
+
+    @property
+    def settled(self) -> bool:
+        return self.step.status in (Step.Status.DONE, Step.Status.NOT_APPLICABLE)
+
+    def failed(self, action: str) -> Failure | None:
+        f = self.failure
+        return f if f and f.form == f"{self.anchor}-{action}" else None
+
+    @property
+    def failed_complete(self) -> Failure | None:
+        return self.failed("complete")
+
+    @property
+    def failed_na(self) -> Failure | None:
+        return self.failed("not-applicable")
+
+    @property
+    def failed_reopen(self) -> Failure | None:
+        return self.failed("reopen")
+
+
+@dataclass
+class ItemRow:
+    item: Any
+    anchor: str
+    edit_fields: list[forms.FieldView]
+    failure: Failure | None = None
+    details: list[str] = field(default_factory=list)
+
+    def failed(self, action: str) -> Failure | None:
+        f = self.failure
+        return f if f and f.form == f"{self.anchor}-{action}" else None
+
+    @property
+    def failed_edit(self) -> Failure | None:
+        return self.failed("edit")
+
+    @property
+    def failed_revoke(self) -> Failure | None:
+        return self.failed("revoke")
+
+    @property
+    def failed_verify(self) -> Failure | None:
+        return self.failed("verify")
+
+    @property
+    def failed_transfer(self) -> Failure | None:
+        return self.failed("transfer")
+
+
+@dataclass
+class RegisterView:
+    spec: RegisterSpec
+    rows: list[ItemRow]
+    add_fields: list[forms.FieldView]
+    may_edit: bool
+    failure: Failure | None = None
+    blocking: int = 0
+
+    @property
+    def key(self) -> str:
+        return self.spec.key
+
+
+def current_membership(request: HttpRequest) -> Membership:
+    membership = membership_for(request.user)  # type: ignore[arg-type]
+    if membership is None:
+        raise Http404("You are not a member of any organization.")
+    return membership
+
+
+def request_actor(request: HttpRequest, membership: Membership) -> Actor:
+    return Actor.from_membership(
+        membership,
+        auth_method="session",
+        ip=request.META.get("REMOTE_ADDR"),
+        user_agent=request.headers.get("User-Agent", "")[:300] or None,
+    )
+
+
+def case_or_404(membership: Membership, ref: str, *, full: bool = False) -> OffboardingCase:
+    try:
+        return selectors.get_case(membership.org, ref, full=full)
+    except NotFound as exc:
+        raise Http404(str(exc)) from None
+
+
+def _gate_links(gate: Gate) -> list[tuple[str, str]]:
+    links = []
+    for obj in gate.objects:
+        if obj["type"] == "approval":
+            continue
+        label = re.sub(r" \[[a-z_ ]+\]", "", obj["label"])
+        links.append((label, "#" + item_anchor(obj["type"], obj["id"])))
+    if not links:
+        if gate.code.startswith("settlement"):
+            links.append(("Add the final invoice", "#settlements-add"))
+        else:
+            links.append(("Approvals", "#approvals"))
+    return links
+
+
+def _may(actor: Actor, case: OffboardingCase) -> dict[str, bool]:
+    is_open = case.is_open
+    started = case.state in (State.ACTIVE, State.CLOSING)
+    roles = set((case.approval_policy or {}).get("roles", ["manager", "admin"]))
+    return {
+        "work": is_open and can(actor, "cases.work"),
+        "settle": is_open and can(actor, "cases.settle"),
+        "edit_registers": is_open and started,
+        "waive": is_open and can(actor, "cases.waive"),
+        "approve": case.state == State.CLOSING
+        and can(actor, "cases.approve")
+        and actor.role in roles,
+        "transition": is_open and can(actor, "cases.transition"),
+        "addendum": not is_open and can(actor, "cases.addendum"),
+        "upload": can(actor, "evidence.upload"),
+        "export": can(actor, "cases.export"),
+    }
+
+
+def _may_work_step(actor: Actor, step: Step) -> bool:
+    owns = actor.role != "auditor" and (
+        actor.role == step.owner_role or step.owner_id == actor.user.pk
+    )
+    return owns or can(actor, "cases.work")
+
+
+def _details(register: str, item: Any) -> list[str]:
+    """The second line of a register row: what identifies the item beyond its label."""
+    if register == "access_grants":
+        parts = [item.get_direction_display(), f"plan: {item.planned_action}", item.privilege]
+    elif register == "deliverables":
+        due = f"due {item.due_date:%-d %b %Y}" if item.due_date else ""
+        parts = [item.sow_reference, due, item.delivery_method]
+    elif register == "handover_items":
+        parts = [f"to {item.new_owner}" if item.new_owner else "", item.method, item.reference]
+    elif register == "data_dispositions":
+        method = item.get_method_display() if item.method else ""
+        parts = [item.action, method, item.retention_basis[:80]]
+    else:
+        amount = f"{item.amount} {item.currency}" if item.amount is not None else ""
+        parts = [amount, item.description]
+    return [p for p in parts if p]
+
+
+def _registers(
+    case: OffboardingCase,
+    actor: Actor,
+    may: dict[str, bool],
+    member_choices: list[tuple[str, str]],
+    failure: Failure | None,
+) -> list[RegisterView]:
+    views = []
+    owner = str(case.owner_id)
+    for key, spec in REGISTERS.items():
+        capability = "cases.settle" if key == "settlements" else "cases.work"
+        allowed = case.is_open and can(actor, capability)
+        rows = []
+        for item in getattr(case, key).all():
+            anchor = item_anchor(key, item.pk)
+            mine = failure if failure and failure.form.startswith(anchor + "-") else None
+            edit_failed = mine if mine and mine.form == f"{anchor}-edit" else None
+            rows.append(
+                ItemRow(
+                    item=item,
+                    anchor=anchor,
+                    edit_fields=forms.register_fields(
+                        spec,
+                        prefix=f"{anchor}-edit",
+                        item=item,
+                        members=member_choices,
+                        default_owner=owner,
+                        submitted=edit_failed.values if edit_failed else None,
+                        errors=edit_failed.fields if edit_failed else None,
+                    )
+                    if allowed
+                    else [],
+                    failure=mine,
+                    details=_details(key, item),
+                )
+            )
+        add_failed = failure if failure and failure.form == f"{key}-add" else None
+        views.append(
+            RegisterView(
+                spec=spec,
+                rows=rows,
+                add_fields=forms.register_fields(
+                    spec,
+                    prefix=f"{key}-add",
+                    members=member_choices,
+                    default_owner=owner,
+                    submitted=add_failed.values if add_failed else None,
+                    errors=add_failed.fields if add_failed else None,
+                )
+                if allowed
+                else [],
+                may_edit=allowed and may["edit_registers"],
+                failure=add_failed,
+            )
+        )
+    return views
+
+
+def _waiver_targets(case: OffboardingCase, registers: list[RegisterView]) -> list[tuple[str, str]]:
+    targets = [
+        (f"step:{s.pk}", f"Step · {s.title}")
+        for s in case.steps.all()
+        if s.status not in (Step.Status.DONE, Step.Status.NOT_APPLICABLE)
+    ]
+    for view in registers:
+        noun = view.spec.event_prefix.replace("_", " ")
+        targets += [
+            (f"{view.spec.event_prefix}:{r.item.pk}", f"{noun} · {r.item.label()}")
+            for r in view.rows
+        ]
+    return targets
+
+
+def _shown_in_place(
+    failure: Failure,
+    phases: dict[str, list[StepRow]],
+    registers: list[RegisterView],
+    may: dict[str, bool],
+) -> bool:
+    """Whether the form that failed is on the page to show its message (a closed case shows
+    no step forms, a role without the right sees none): if not, the header shows it."""
+    form = failure.form
+    if form.startswith("step-"):
+        return any(
+            r.may_work and form.startswith(r.anchor + "-") for rs in phases.values() for r in rs
+        )
+    for view in registers:
+        if form == f"{view.key}-add":
+            return bool(view.add_fields)
+        if form.startswith(f"{view.key}-"):
+            return view.may_edit
+    if form == "waiver-add":
+        return may["waive"]
+    if form == "addendum":
+        return may["addendum"]
+    return form == "approve" or form.startswith("waiver-")
+
+
+def workspace_context(
+    request: HttpRequest,
+    membership: Membership,
+    ref: str,
+    *,
+    failure: Failure | None = None,
+    target: str = "",
+) -> dict[str, Any]:
+    """Everything the workspace shows, in a number of queries independent of the case's size."""
+    case = case_or_404(membership, ref, full=True)
+    actor = Actor.from_membership(membership)
+    may = _may(actor, case)
+    gates = unmet_gates(case) if case.is_open else []
+    digest = state_digest(case)
+    today = timezone.localdate()
+    people = list(members(membership.org))
+    names = {m.user_id: m.user.get_full_name() or m.user.username for m in people}
+    member_choices = [(str(m.user_id), names[m.user_id]) for m in people if m.role != "auditor"]
+    started = case.state in (State.ACTIVE, State.CLOSING)
+    phases: dict[str, list[StepRow]] = {}
+    for step in case.steps.all():
+        row = StepRow(
+            step=step,
+            may_work=started and _may_work_step(actor, step),
+            overdue=step.due_date < today
+            and step.status not in (Step.Status.DONE, Step.Status.NOT_APPLICABLE),
+            failure=failure if failure and failure.form.startswith(f"step-{step.pk}-") else None,
+            completed_by=names.get(step.completed_by_id or 0, ""),
+        )
+        phases.setdefault(step.phase, []).append(row)
+    registers = _registers(case, actor, may, member_choices, failure)
+    blocking: dict[str, int] = {}
+    for gate in gates:
+        for obj in gate.objects:
+            if obj["type"] in BY_PREFIX:
+                key = BY_PREFIX[obj["type"]].key
+                blocking[key] = blocking.get(key, 0) + 1
+    for view in registers:
+        view.blocking = blocking.get(view.key, 0)
+    events = case_events(case).select_related("actor_user")
+    total_events = events.count()
+    show_all = request.GET.get("events") == "all"
+    if show_all or total_events <= TIMELINE_SHOWN:
+        shown_events = list(events)
+    else:
+        shown_events = list(events.order_by("-index")[:TIMELINE_SHOWN])[::-1]
+    if failure is not None:
+        failure.in_place = _shown_in_place(failure, phases, registers, may)
+    approvals = list(case.approvals.all())
+    receipt = receipt_for(case) if case.state == State.CLOSED else None
+    readiness = [g for g in gates if g.kind == READINESS]
+    steps_total = sum(1 for s in case.steps.all() if s.required)
+    steps_settled = sum(
+        1
+        for s in case.steps.all()
+        if s.required and s.status in (Step.Status.DONE, Step.Status.NOT_APPLICABLE)
+    )
+    return {
+        "membership": membership,
+        "case": case,
+        "may": may,
+        "gates": [GateView(g, _gate_links(g)) for g in gates],
+        "readiness_unmet": len(readiness),
+        "digest": digest,
+        "days_left": (case.effective_end_date - today).days,
+        "days_over": (today - case.effective_end_date).days,
+        "phases": phases,
+        "steps_total": steps_total,
+        "steps_settled": steps_settled,
+        "registers": registers,
+        "waivers": list(case.waivers.all()),
+        "waiver_targets": _waiver_targets(case, registers) if may["waive"] else [],
+        "approvals": approvals,
+        "my_current_approval": next(
+            (
+                a
+                for a in approvals
+                if a.approver_id == actor.user.pk
+                and a.state_digest == digest
+                and a.invalidated_at is None
+            ),
+            None,
+        ),
+        "addenda": list(case.addenda.all()),
+        "events": shown_events,
+        "total_events": total_events,
+        "events_capped": not show_all and total_events > TIMELINE_SHOWN,
+        "receipt": receipt,
+        "receipt_status": receipt_status(receipt) if receipt else "",
+        "can_export": may["export"],
+        "failure": failure,
+        "target": target,
+        "target_step": next(
+            (r for rows in phases.values() for r in rows if r.anchor == target), None
+        ),
+        "target_register": next((v for v in registers if f"panel-{v.key}" == target), None),
+        "regions": REGIONS,
+        "now": timezone.now(),
+    }
+
+
+@login_required
+def case_detail(request: HttpRequest, ref: str) -> HttpResponse:
+    membership = current_membership(request)
+    return render(request, "web/case_detail.html", workspace_context(request, membership, ref))

@@ -1,0 +1,183 @@
+"""The whole journey in Chromium, as the people involved would live it.
+
+alice opens a case from a playbook (/cases/new/ with its preview), completes steps in the
+workspace (one with a file dropped on the step's drop zone), adds an access grant and records
+its revocation with a dropped screenshot whose sha256 the page shows; the client's contact
+acknowledges a deliverable and disputes a handover item on the portal; bob and carol approve
+the exact state digest they see; alice closes and downloads the evidence pack, which the
+offline verifier accepts.
+
+Done through the services rather than the browser, to keep the journey to its essentials:
+delivering the work before the portal link (tests/portal's `deliver_work`), issuing the
+portal link (the workspace has no "send portal link" control yet; `issue_portal_link` is what
+such a control would call), and settling the remaining register items and steps, which
+resolves the disputed item (`settle_everything`).
+"""
+
+import datetime as dt
+import hashlib
+import zipfile
+
+import pytest
+
+from tests.browser.conftest import log_in, screenshot
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SCREENSHOT = b"\x89PNG\r\n\x1a\n" + b"GitHub: agency-bot removed from the organization\n" * 20
+
+
+def _as(page, username):
+    page.context.clear_cookies()
+    log_in(page, username)
+
+
+def test_from_opening_to_a_verified_evidence_pack(page, cast, playbooks, client_contract, tmp_path):
+    from offboard.cases.models import AccessGrant, Deliverable, HandoverItem, OffboardingCase
+    from offboard.evidence.packverify import parse_key, verify_pack
+
+    client, _contract = client_contract
+
+    # --- alice opens a case from the suggested playbook ---------------------------------------
+    log_in(page, "alice")
+    page.goto(f"/cases/new/?client={client.pk}")
+    page.get_by_label("Trigger", exact=True).select_option("non_renewal")
+    page.get_by_label("Trigger date").fill("2026-11-02")
+    page.get_by_role("button", name="Preview steps and dates").click()
+    page.wait_for_load_state()
+    page.get_by_role("button", name="Confirm and open the case").click()
+    page.wait_for_url("**/cases/C-2026-*/")
+    case = OffboardingCase.objects.get(client=client)
+    assert case.playbook_version == playbooks["marketing_agency"]
+    assert page.get_by_role("heading", name=f"{case.ref} Northwind Traders").is_visible()
+
+    # --- steps: one done with a dropped file, the next with a note -----------------------------
+    notice = case.steps.get(key="confirm_notice")
+    row = page.locator(f"#step-{notice.pk}")
+    row.locator("summary", has_text="Complete").click()
+    row.locator("input.dz-input").set_input_files(
+        files=[
+            {"name": "notice-reply.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4 reply"}
+        ]
+    )
+    row.locator(".dz-sha").wait_for()
+    row.get_by_role("button", name="Mark done").click()
+    page.locator(f"#step-{notice.pk} .badge.done").wait_for()
+
+    kickoff = case.steps.get(key="exit_kickoff")
+    row = page.locator(f"#step-{kickoff.pk}")
+    row.locator("summary", has_text="Complete").click()
+    row.get_by_label("Note").fill("Kickoff held with the account team on Monday.")
+    row.get_by_role("button", name="Mark done").click()
+    page.locator(f"#step-{kickoff.pk} .badge.done").wait_for()
+    assert page.locator("#case-header").get_by_text("2 of 17 required").is_visible()
+
+    # --- an access grant added, then revoked with a dropped screenshot ---------------------------
+    page.get_by_role("tab", name="Access").click()
+    panel = page.locator("#panel-access_grants")
+    panel.locator("summary", has_text="Add access grant").click()
+    add = panel.locator("#access_grants-add form")
+    add.get_by_label("Direction").select_option("provider_in_client")
+    add.get_by_label("System").fill("GitHub")
+    add.get_by_label("Principal").fill("agency-bot")
+    add.get_by_label("Planned action").select_option("revoke")
+    add.get_by_role("button", name="Add to access").click()
+    grant = None
+    for _ in range(50):
+        grant = AccessGrant.objects.filter(case=case, system="GitHub").first()
+        if grant:
+            break
+        page.wait_for_timeout(100)
+    assert grant is not None
+    row = page.locator(f"#access_grants-{grant.pk}")
+    row.wait_for()
+    row.locator("summary", has_text="Revoke").click()
+    revoke = row.locator("details[open] form")
+    revoke.get_by_label("Verification").select_option("attested")
+    revoke.locator("input.dz-input").set_input_files(
+        files=[{"name": "github-removed.png", "mimeType": "image/png", "buffer": SCREENSHOT}]
+    )
+    shown = revoke.locator(".dz-sha")
+    shown.wait_for()
+    expected = hashlib.sha256(SCREENSHOT).hexdigest()
+    assert shown.get_attribute("data-sha256") == expected
+    assert expected in shown.inner_text()
+    assert revoke.locator(".dz-name").inner_text() == "github-removed.png"
+    revoke.get_by_role("button", name="Record revocation").click()
+    page.locator(f"#access_grants-{grant.pk} .verify.v-attested").wait_for()
+    grant.refresh_from_db()
+    assert grant.status == "revoked" and grant.verification_level == "attested"
+    assert [f.sha256 for f in grant.evidence.all()] == [expected]
+    screenshot(page, "journey-workspace")
+
+    # --- the client's contact: acknowledge one item, dispute another ----------------------------
+    from offboard.portal.services import issue_portal_link
+    from tests.portal.conftest import deliver_work, token_of, upload_files
+
+    deliver_work(case, cast, upload_files(cast["alice"]))
+    link = issue_portal_link(
+        actor=cast["alice"],
+        case=case,
+        contact=client.contacts.get(),
+        base_url="http://unused",
+        send_email=False,
+    )
+    report = case.deliverables.order_by("id").first()
+    ads = case.handover_items.order_by("id").first()
+    page.context.clear_cookies()
+    page.goto(f"/portal/{token_of(link.url)}/")
+    page.get_by_role("link", name=f"Acknowledge {report.title}").click()
+    page.get_by_label("Your full name").fill("Nina North")
+    page.get_by_label("I confirm that I received").check()
+    page.get_by_role("button", name="Acknowledge 1 item").click()
+    page.wait_for_url("**/?r=*")
+    page.get_by_role("link", name=f"Dispute {ads.name}").click()
+    page.get_by_role("textbox", name="What is wrong").fill("We have no admin rights yet.")
+    page.get_by_role("button", name="Send dispute").click()
+    page.wait_for_url("**/?r=*")
+    assert Deliverable.objects.get(pk=report.pk).status == "accepted"
+    assert HandoverItem.objects.get(pk=ads.pk).status == "disputed"
+
+    # --- the rest of the work (resolving the dispute), then closing ------------------------------
+    from tests.factories import settle_everything
+
+    settle_everything(case, cast)
+    assert HandoverItem.objects.get(pk=ads.pk).status == "handed_over"
+    _as(page, "alice")
+    page.goto(f"/cases/{case.ref}/")
+    assert page.get_by_role("button", name="Close case").is_disabled()  # approvals missing
+    page.get_by_role("button", name="Enter closing").click()
+    page.wait_for_load_state()
+    assert page.locator("#case-header .badge.state").inner_text() == "Closing"
+
+    for approver in ("bob", "carol"):
+        _as(page, approver)
+        page.goto(f"/cases/{case.ref}/")
+        digest = page.locator("#state-digest").inner_text()
+        assert len(digest) == 64
+        page.get_by_role("button", name="Approve this state").click()
+        page.locator("#approvals").get_by_text("You approved this state").wait_for()
+
+    _as(page, "alice")
+    page.goto(f"/cases/{case.ref}/")
+    assert page.locator("#closure").get_by_text("the case can be closed").is_visible()
+    close = page.get_by_role("button", name="Close case")
+    assert close.is_enabled()
+    close.click()
+    page.wait_for_load_state()
+    assert page.locator("#case-header .badge.state").inner_text() == "Closed"
+    assert page.locator("#closure").get_by_text("Closed is final").is_visible()
+    case.refresh_from_db()
+    assert case.state == "closed" and case.closed_at.date() <= dt.date.today()
+
+    # --- the evidence pack, downloaded and verified offline -----------------------------------
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download evidence pack").click()
+    path = tmp_path / download.value.suggested_filename
+    download.value.save_as(path)
+    assert path.name == f"{case.ref}-evidence-pack.zip" and zipfile.is_zipfile(path)
+    from offboard.notifications.selectors import receipt_for
+
+    key = receipt_for(case).checkpoint.key.verifier_key
+    report_ = verify_pack(path, key=parse_key(key))
+    assert report_.ok, report_

@@ -1,0 +1,132 @@
+"""Settings: members and roles, API tokens shown once, the signing key and checkpoints, and the
+time-stamping and email status (never a password)."""
+
+import pytest
+from django.test import Client
+
+from offboard.accounts.models import ApiToken, Membership
+from offboard.accounts.services import hash_token
+from offboard.ledger.models import LedgerEntry
+
+
+def logged_in(actor):
+    c = Client()
+    c.force_login(actor.user)
+    return c
+
+
+@pytest.fixture
+def web(cast):
+    return logged_in(cast["alice"])
+
+
+def test_the_settings_page_lists_members_with_their_roles(web, cast):
+    body = web.get("/settings/").content.decode()
+    for name in cast:
+        assert f'<td class="mono">{name}</td>' in body
+    assert 'name="role"' in body  # alice is an admin: she can change roles
+
+
+def test_an_admin_changes_a_role_through_the_service(web, cast):
+    oscar = cast["oscar"].user
+    response = web.post(f"/settings/members/{oscar.pk}/role", {"role": "manager"})
+    assert response.status_code == 302 and response["Location"].endswith("#members")
+    assert Membership.objects.get(user=oscar).role == "manager"
+    event = LedgerEntry.objects.filter(type="member.role_changed").last()
+    assert event.data["role"] == "manager" and event.data["old"] == {"role": "operator"}
+
+
+def test_an_operator_sees_roles_read_only_and_cannot_change_them(cast):
+    oscar = logged_in(cast["oscar"])
+    body = oscar.get("/settings/").content.decode()
+    assert 'name="role"' not in body and "Only an admin can change roles" in body
+    response = oscar.post(f"/settings/members/{cast['bob'].user.pk}/role", {"role": "admin"})
+    assert response.status_code == 403
+    assert "may not change members" in response.content.decode()
+    assert Membership.objects.get(user=cast["bob"].user).role == "manager"
+
+
+def test_the_last_admin_cannot_be_demoted_and_the_page_says_why(web, cast):
+    response = web.post(f"/settings/members/{cast['alice'].user.pk}/role", {"role": "manager"})
+    assert response.status_code == 422
+    assert "must keep at least one admin" in response.content.decode()
+    assert Membership.objects.get(user=cast["alice"].user).role == "admin"
+
+
+def test_another_organizations_member_is_a_404(web, mallory):
+    response = web.post(f"/settings/members/{mallory.user.pk}/role", {"role": "auditor"})
+    assert response.status_code == 404
+    assert Membership.objects.get(user=mallory.user).role == "admin"
+
+
+def test_a_new_api_token_is_shown_once_and_only_its_hash_is_kept(web, cast):
+    response = web.post("/settings/tokens/", {"name": "CRM integration"})
+    body = response.content.decode()
+    assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+    token = ApiToken.objects.get(name="CRM integration")
+    plain = body.split('id="new-token" class="mono token-out" type="text" readonly value="')[1]
+    plain = plain.split('"')[0]
+    assert plain.startswith("obt_") and hash_token(plain) == token.token_hash
+    again = web.get("/settings/").content.decode()
+    assert plain not in again and "CRM integration" in again
+    # the token works against the API
+    api = Client().get("/api/v1/cases", HTTP_AUTHORIZATION=f"Bearer {plain}")
+    assert api.status_code == 200
+
+
+def test_a_token_needs_a_name(web):
+    response = web.post("/settings/tokens/", {"name": "   "})
+    assert response.status_code == 422
+    assert "Name must be 1-100 characters" in response.content.decode()
+    assert not ApiToken.objects.exists()
+
+
+def test_revoking_a_token_and_someone_elses_is_a_404(web, cast):
+    from offboard.accounts.services import create_api_token
+
+    mine, _ = create_api_token(actor=cast["alice"], name="laptop")
+    bobs, _ = create_api_token(actor=cast["bob"], name="bob's script")
+    response = web.post(f"/settings/tokens/{mine.pk}/revoke")
+    assert response.status_code == 302
+    mine.refresh_from_db()
+    assert mine.revoked_at is not None
+    assert web.post(f"/settings/tokens/{bobs.pk}/revoke").status_code == 404
+    bobs.refresh_from_db()
+    assert bobs.revoked_at is None
+    assert "revoked" in web.get("/settings/").content.decode()
+
+
+def test_the_signing_key_and_recent_checkpoints_are_shown(web, org, case):
+    import base64
+
+    from offboard.ledger.checkpoints import issue_checkpoint
+    from offboard.ledger.selectors import signing_keys
+
+    checkpoint = issue_checkpoint(org=org, reason="manual")
+    key = signing_keys(org).first()
+    body = web.get("/settings/").content.decode()
+    assert key.key_id in body and key.verifier_key in body
+    assert base64.b64encode(bytes(checkpoint.root)).decode()[:16] in body
+    assert f'<td class="num">{checkpoint.size}</td>' in body
+    assert "none requested" in body  # no TSA configured in tests
+
+
+def test_tsa_and_email_status_never_show_the_password(web, settings):
+    settings.OFFBOARD_TSA_URLS = ["http://tsa-a.example/", "http://tsa-b.example/"]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "smtp.acme.example"
+    settings.EMAIL_HOST_USER = "mailer"
+    settings.EMAIL_HOST_PASSWORD = "hunter2-very-secret"
+    body = web.get("/settings/").content.decode()
+    assert "2 URLs" in body and "http://tsa-b.example/" in body
+    assert "smtp.acme.example" in body and "mailer" in body and "password set" in body
+    assert "hunter2-very-secret" not in body
+
+
+def test_settings_run_a_bounded_number_of_queries(web, org, case, django_assert_max_num_queries):
+    from offboard.ledger.checkpoints import issue_checkpoint
+
+    for _ in range(3):
+        issue_checkpoint(org=org, reason="manual")
+    with django_assert_max_num_queries(12):
+        assert web.get("/settings/").status_code == 200
