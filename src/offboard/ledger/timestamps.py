@@ -13,23 +13,20 @@ with exponential backoff (30 s, 1 min, 2 min, … at most 1 h). Any number of wo
 after-commit thread, can run it at once: a row is claimed by exactly one of them.
 """
 
-import atexit
 import datetime as dt
 import http.client
 import logging
 import threading
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 from django.conf import settings
-from django.db import connections, transaction
+from django.db import transaction
 from rfc3161_client import (
     HashAlgorithm,
     PKIStatus,
@@ -40,6 +37,7 @@ from rfc3161_client import (
 )
 
 from offboard.core import clock
+from offboard.core.background import AfterCommitJobs
 from offboard.ledger.models import Checkpoint, Timestamp
 
 log = logging.getLogger("offboard.ledger.timestamps")
@@ -252,50 +250,25 @@ def process_pending(
     return {"granted": granted, "failed": failed, "skipped": skipped}
 
 
-_local = threading.local()
-_atexit_registered = False
-
-
-@contextmanager
-def inline() -> Iterator[None]:
-    """No after-commit thread in this block: the caller asks the TSAs itself (the worker)."""
-    previous = getattr(_local, "inline", False)
-    _local.inline = True
-    try:
-        yield
-    finally:
-        _local.inline = previous
+_jobs = AfterCommitJobs(
+    THREAD_PREFIX,
+    enabled=lambda: settings.OFFBOARD_TSA_ON_COMMIT == "thread",
+    exit_wait=lambda: float(settings.OFFBOARD_TSA_TIMEOUT) + 5,
+)
+# No after-commit thread in this block: the caller asks the TSAs itself (the worker).
+inline = _jobs.inline
 
 
 def request_soon(checkpoint_id: int) -> threading.Thread | None:
     """After a checkpoint commits: ask its TSAs in the background; the worker retries failures.
-
-    A short-lived process (a CLI command) waits for its threads at exit, at most
-    OFFBOARD_TSA_TIMEOUT + 5 s, so a claimed row is not left to its lease.
-    """
-    global _atexit_registered
-    if settings.OFFBOARD_TSA_ON_COMMIT != "thread" or getattr(_local, "inline", False):
-        return None
-
-    def run() -> None:
-        try:
-            process_pending(checkpoint_id=checkpoint_id)
-        except Exception:
-            log.exception("timestamping checkpoint %s failed; the worker will retry", checkpoint_id)
-        finally:
-            connections.close_all()  # this thread's connections only
-
-    if not _atexit_registered:
-        atexit.register(lambda: wait_for_background(float(settings.OFFBOARD_TSA_TIMEOUT) + 5))
-        _atexit_registered = True
-    thread = threading.Thread(target=run, name=f"{THREAD_PREFIX}{checkpoint_id}", daemon=True)
-    thread.start()
-    return thread
+    A CLI process waits for it at exit, at most OFFBOARD_TSA_TIMEOUT + 5 s."""
+    return _jobs.start(
+        checkpoint_id,
+        lambda: process_pending(checkpoint_id=checkpoint_id),
+        f"timestamping checkpoint {checkpoint_id} failed",
+    )
 
 
 def wait_for_background(timeout: float = 10.0) -> None:
     """Join the after-commit threads still running, for at most `timeout` seconds in all."""
-    deadline = time.monotonic() + timeout
-    for thread in threading.enumerate():
-        if thread.name.startswith(THREAD_PREFIX) and thread is not threading.current_thread():
-            thread.join(max(deadline - time.monotonic(), 0))
+    _jobs.wait(timeout)

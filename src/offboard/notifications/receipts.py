@@ -18,28 +18,26 @@ Delivery is at least once: a crash after the mail server accepted the message bu
 step 3 commits sends it again when the lease runs out, with the same Message-ID.
 """
 
-import atexit
 import datetime as dt
 import io
 import logging
 import smtplib
 import ssl
 import threading
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from email.utils import make_msgid
 from typing import Any
 
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.mail import get_connection
-from django.db import connections, transaction
+from django.db import transaction
 from django.db.models import Q
 
 from offboard.cases.models import OffboardingCase
 from offboard.core import clock
 from offboard.core.actor import Actor
+from offboard.core.background import AfterCommitJobs
 from offboard.evidence.services import store_file
 from offboard.ledger import timestamps
 from offboard.ledger.models import Checkpoint, Timestamp
@@ -354,53 +352,31 @@ def _report_failure(receipt: ClosureReceipt, error: SendFailed, report: Report |
 
 # --- in the background -------------------------------------------------------------------------
 
-_local = threading.local()
-_atexit_registered = False
-
-
-@contextmanager
-def inline() -> Iterator[None]:
-    """No after-commit thread in this block: the caller processes the receipts itself."""
-    previous = getattr(_local, "inline", False)
-    _local.inline = True
-    try:
-        yield
-    finally:
-        _local.inline = previous
-
-
-def request_soon(receipt_id: int) -> threading.Thread | None:
-    """After a closure commits: issue the certificate and send the receipt in the background;
-    the worker retries failures. A short-lived process (a CLI command) waits for the thread at
-    exit, for a bounded time, so a claimed row is not left to its lease."""
-    global _atexit_registered
-    if settings.OFFBOARD_RECEIPT_ON_COMMIT != "thread" or getattr(_local, "inline", False):
-        return None
-
-    def run() -> None:
-        try:
-            process_pending(receipt_id=receipt_id)
-        except Exception:
-            log.exception("closure receipt %s failed; the worker will retry", receipt_id)
-        finally:
-            connections.close_all()  # this thread's connections only
-
-    if not _atexit_registered:
-        atexit.register(lambda: wait_for_background(exit_wait()))
-        _atexit_registered = True
-    thread = threading.Thread(target=run, name=f"{THREAD_PREFIX}{receipt_id}", daemon=True)
-    thread.start()
-    return thread
-
 
 def exit_wait() -> float:
     """How long a process waits at exit for its receipt threads: one render and one send."""
     return float(settings.EMAIL_TIMEOUT or 60) + float(settings.OFFBOARD_TSA_TIMEOUT) + 30
 
 
+_jobs = AfterCommitJobs(
+    THREAD_PREFIX,
+    enabled=lambda: settings.OFFBOARD_RECEIPT_ON_COMMIT == "thread",
+    exit_wait=exit_wait,
+)
+# No after-commit thread in this block: the caller processes the receipts itself.
+inline = _jobs.inline
+
+
+def request_soon(receipt_id: int) -> threading.Thread | None:
+    """After a closure commits: issue the certificate and send the receipt in the background;
+    the worker retries failures. A CLI process waits for it at exit (`exit_wait`)."""
+    return _jobs.start(
+        receipt_id,
+        lambda: process_pending(receipt_id=receipt_id),
+        f"closure receipt {receipt_id} failed",
+    )
+
+
 def wait_for_background(timeout: float = 60.0) -> None:
     """Join the after-commit threads still running, for at most `timeout` seconds in all."""
-    deadline = time.monotonic() + timeout
-    for thread in threading.enumerate():
-        if thread.name.startswith(THREAD_PREFIX) and thread is not threading.current_thread():
-            thread.join(max(deadline - time.monotonic(), 0))
+    _jobs.wait(timeout)

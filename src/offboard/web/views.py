@@ -7,25 +7,16 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
-from offboard.accounts.models import Membership
-from offboard.accounts.selectors import membership_for
 from offboard.cases import selectors
 from offboard.cases.models import OffboardingCase
-from offboard.core.actor import Actor
 from offboard.core.errors import NotFound, PermissionDenied
+from offboard.web.pages.common import actor_of, membership_of
 from offboard.web.workspace import case_detail as case_detail  # the workspace, re-exported
-
-
-def _membership(request: HttpRequest) -> Membership:
-    membership = membership_for(request.user)  # type: ignore[arg-type]
-    if membership is None:
-        raise Http404("You are not a member of any organization.")
-    return membership
 
 
 @login_required
 def case_list(request: HttpRequest) -> HttpResponse:
-    membership = _membership(request)
+    membership = membership_of(request)
     state = request.GET.get("state") or None
     if state not in (None, *OffboardingCase.State.values):
         state = None
@@ -53,13 +44,8 @@ def evidence_pack(request: HttpRequest, ref: str) -> HttpResponseBase:
     from offboard.evidence.pack import start_export
     from offboard.evidence.packapi import pack_response
 
-    membership = _membership(request)
-    actor = Actor.from_membership(
-        membership,
-        auth_method="session",
-        ip=request.META.get("REMOTE_ADDR"),
-        user_agent=request.headers.get("User-Agent", "")[:300] or None,
-    )
+    membership = membership_of(request)
+    actor = actor_of(request, membership)
     try:
         plan = start_export(actor=actor, case=selectors.get_case(membership.org, ref))
     except NotFound as exc:

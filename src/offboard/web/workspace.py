@@ -25,15 +25,14 @@ from offboard.core.errors import NotFound, OffboardError, ValidationFailed
 from offboard.evidence.selectors import files_by_hash
 from offboard.evidence.services import upload_evidence
 from offboard.web import workspace_forms as forms
+from offboard.web.pages.common import actor_of, membership_of
 from offboard.web.workspace_page import (
     REGIONS,
     Failure,
     case_detail,
     case_or_404,
     case_url,
-    current_membership,
     item_anchor,
-    request_actor,
     workspace_context,
 )
 
@@ -64,8 +63,8 @@ def _act(
     anchor: str,
     do: Callable[[Actor, OffboardingCase], Any],
 ) -> HttpResponse:
-    membership = current_membership(request)
-    actor = request_actor(request, membership)
+    membership = membership_of(request)
+    actor = actor_of(request, membership)
     case = case_or_404(membership, ref)
     failure = None
     try:
@@ -118,7 +117,7 @@ def step_action(request: HttpRequest, ref: str, key: str, action: str) -> HttpRe
             raise Http404(f"No step action '{action}'.")
 
     try:
-        step = _step(case_or_404(current_membership(request), ref), key)
+        step = _step(case_or_404(membership_of(request), ref), key)
     except NotFound as exc:
         raise Http404(exc.message) from None
     anchor = f"step-{step.pk}"
@@ -193,8 +192,8 @@ def register_item_action(
 @login_required
 def upload(request: HttpRequest, ref: str) -> JsonResponse:
     """The drop zone's upload: store the file, answer with what identifies it."""
-    membership = current_membership(request)
-    actor = request_actor(request, membership)
+    membership = membership_of(request)
+    actor = actor_of(request, membership)
     case_or_404(membership, ref)
     file = request.FILES.get("file")
     if file is None:

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from offboard.accounts.models import Membership
-from offboard.accounts.selectors import members, membership_for
+from offboard.accounts.selectors import members
 from offboard.cases import selectors
 from offboard.cases.gates import READINESS, Gate, unmet_gates
 from offboard.cases.models import OffboardingCase, Step
@@ -24,6 +24,7 @@ from offboard.core.permissions import can
 from offboard.ledger.selectors import case_events
 from offboard.notifications.selectors import receipt_for, receipt_status
 from offboard.web import workspace_forms as forms
+from offboard.web.pages.common import membership_of
 
 # Regions of the page an HTMX action refreshes besides the item it acted on.
 REGIONS = ("case-header", "closure", "approvals", "register-tabs", "waivers", "timeline")
@@ -155,22 +156,6 @@ class RegisterView:
     @property
     def key(self) -> str:
         return self.spec.key
-
-
-def current_membership(request: HttpRequest) -> Membership:
-    membership = membership_for(request.user)  # type: ignore[arg-type]
-    if membership is None:
-        raise Http404("You are not a member of any organization.")
-    return membership
-
-
-def request_actor(request: HttpRequest, membership: Membership) -> Actor:
-    return Actor.from_membership(
-        membership,
-        auth_method="session",
-        ip=request.META.get("REMOTE_ADDR"),
-        user_agent=request.headers.get("User-Agent", "")[:300] or None,
-    )
 
 
 def case_or_404(membership: Membership, ref: str, *, full: bool = False) -> OffboardingCase:
@@ -440,5 +425,5 @@ def workspace_context(
 
 @login_required
 def case_detail(request: HttpRequest, ref: str) -> HttpResponse:
-    membership = current_membership(request)
+    membership = membership_of(request)
     return render(request, "web/case_detail.html", workspace_context(request, membership, ref))
