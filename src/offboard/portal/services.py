@@ -536,23 +536,48 @@ def acknowledge_items(
             },
             files=files,
         )
-        response = PortalResponse.objects.create(
-            org=link.org,
-            link=link,
-            case=case,
-            contact=contact,
-            kind=PortalResponse.Kind.ACKNOWLEDGED,
-            items=[{k: r[k] for k in ("register", "id", "label")} for r in refs],
+        response = _response(
+            link,
+            PortalResponse.Kind.ACKNOWLEDGED,
+            [{k: r[k] for k in ("register", "id", "label")} for r in refs],
+            digest,
+            ip,
+            user_agent,
+            now,
+            event.index,
             typed_name=typed,
-            manifest_sha256=digest,
-            ip=ip or "",
-            user_agent=(user_agent or "")[:300],
-            at=now,
-            event_index=event.index,
         )
     link.case = case
     _confirm(response, link, value)
     return response
+
+
+def _response(
+    link: PortalLink,
+    kind: str,
+    items: list[dict[str, Any]],
+    digest: str,
+    ip: str | None,
+    user_agent: str | None,
+    at: Any,
+    event_index: int,
+    **text: str,
+) -> PortalResponse:
+    """The index row of one acknowledgement or dispute (the ledger event holds the record)."""
+    return PortalResponse.objects.create(
+        org=link.org,
+        link=link,
+        case=link.case,
+        contact=link.contact,
+        kind=kind,
+        items=items,
+        manifest_sha256=digest,
+        ip=ip or "",
+        user_agent=(user_agent or "")[:300],
+        at=at,
+        event_index=event_index,
+        **text,
+    )
 
 
 def dispute_item(
@@ -605,19 +630,16 @@ def dispute_item(
             },
             files=list(obj.evidence.all()),
         )
-        response = PortalResponse.objects.create(
-            org=link.org,
-            link=link,
-            case=case,
-            contact=contact,
-            kind=PortalResponse.Kind.DISPUTED,
-            items=[entry.as_ref()],
+        response = _response(
+            link,
+            PortalResponse.Kind.DISPUTED,
+            [entry.as_ref()],
+            digest,
+            ip,
+            user_agent,
+            now,
+            event.index,
             comment=comment,
-            manifest_sha256=digest,
-            ip=ip or "",
-            user_agent=(user_agent or "")[:300],
-            at=now,
-            event_index=event.index,
         )
     link.case = case
     _confirm(response, link, value)

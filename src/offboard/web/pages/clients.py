@@ -1,6 +1,8 @@
 """Clients: the list with search, a client's page (contacts, contracts and their documents,
 cases), and the forms to add or edit clients, contacts and contracts (admins, managers)."""
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -114,57 +116,71 @@ def client_detail(request: HttpRequest, membership: Membership, client_id: int) 
     )
 
 
-@staff_page
-def client_create(request: HttpRequest, membership: Membership) -> HttpResponse:
+def _form_view(
+    request: HttpRequest,
+    membership: Membership,
+    form: forms.Form,
+    save: Callable[..., Any],
+    done: Callable[[Any], str],
+    **page: Any,
+) -> HttpResponse:
+    """Refuse roles that may not write; on a valid POST call the service `save(actor=…,
+    **cleaned_data)` and redirect to `done(result)`; otherwise show the form with the
+    service's field errors."""
     if denied := _may_write(request, membership):
         return denied
-    form = ClientForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            client = create_client(actor=actor_of(request, membership), **form.cleaned_data)
+            result = save(actor=actor_of(request, membership), **form.cleaned_data)
         except ValidationFailed as exc:
             add_errors(form, exc)
         else:
-            return redirect(reverse("web:client-detail", args=[client.pk]))
-    return _form_page(request, membership, form, title="Add a client", submit="Add client")
+            return redirect(done(result))
+    return _form_page(request, membership, form, **page)
+
+
+def _client_page(client_id: int, anchor: str = "") -> str:
+    return reverse("web:client-detail", args=[client_id]) + anchor
+
+
+@staff_page
+def client_create(request: HttpRequest, membership: Membership) -> HttpResponse:
+    return _form_view(
+        request,
+        membership,
+        ClientForm(request.POST or None),
+        create_client,
+        lambda client: _client_page(client.pk),
+        title="Add a client",
+        submit="Add client",
+    )
 
 
 @staff_page
 def client_edit(request: HttpRequest, membership: Membership, client_id: int) -> HttpResponse:
     client = selectors.get_client(membership.org, client_id)
-    if denied := _may_write(request, membership):
-        return denied
     initial = {f: getattr(client, f) for f in ClientForm.base_fields}
-    form = ClientForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        try:
-            update_client(actor=actor_of(request, membership), client=client, **form.cleaned_data)
-        except ValidationFailed as exc:
-            add_errors(form, exc)
-        else:
-            return redirect(reverse("web:client-detail", args=[client.pk]))
-    return _form_page(
-        request, membership, form, title=f"Edit {client.name}", submit="Save", client=client
+    return _form_view(
+        request,
+        membership,
+        ClientForm(request.POST or None, initial=initial),
+        functools.partial(update_client, client=client),
+        lambda _: _client_page(client.pk),
+        title=f"Edit {client.name}",
+        submit="Save",
+        client=client,
     )
 
 
 @staff_page
 def contact_create(request: HttpRequest, membership: Membership, client_id: int) -> HttpResponse:
     client = selectors.get_client(membership.org, client_id)
-    if denied := _may_write(request, membership):
-        return denied
-    form = ContactForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            add_contact(actor=actor_of(request, membership), client=client, **form.cleaned_data)
-        except ValidationFailed as exc:
-            add_errors(form, exc)
-        else:
-            return redirect(reverse("web:client-detail", args=[client.pk]) + "#contacts")
-    return _form_page(
+    return _form_view(
         request,
         membership,
-        form,
+        ContactForm(request.POST or None),
+        functools.partial(add_contact, client=client),
+        lambda _: _client_page(client.pk, "#contacts"),
         title=f"Add a contact at {client.name}",
         submit="Add contact",
         client=client,
@@ -177,41 +193,28 @@ def contact_edit(
 ) -> HttpResponse:
     client = selectors.get_client(membership.org, client_id)
     contact = selectors.get_contact(membership.org, client, contact_id)
-    if denied := _may_write(request, membership):
-        return denied
     initial = {f: getattr(contact, f) for f in ContactForm.base_fields}
-    form = ContactForm(request.POST or None, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        try:
-            update_contact(
-                actor=actor_of(request, membership), contact=contact, **form.cleaned_data
-            )
-        except ValidationFailed as exc:
-            add_errors(form, exc)
-        else:
-            return redirect(reverse("web:client-detail", args=[client.pk]) + "#contacts")
-    return _form_page(
-        request, membership, form, title=f"Edit {contact.name}", submit="Save", client=client
+    return _form_view(
+        request,
+        membership,
+        ContactForm(request.POST or None, initial=initial),
+        functools.partial(update_contact, contact=contact),
+        lambda _: _client_page(client.pk, "#contacts"),
+        title=f"Edit {contact.name}",
+        submit="Save",
+        client=client,
     )
 
 
 @staff_page
 def contract_create(request: HttpRequest, membership: Membership, client_id: int) -> HttpResponse:
     client = selectors.get_client(membership.org, client_id)
-    if denied := _may_write(request, membership):
-        return denied
-    form = ContractForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            create_contract(actor=actor_of(request, membership), client=client, **form.cleaned_data)
-        except ValidationFailed as exc:
-            add_errors(form, exc)
-        else:
-            return redirect(reverse("web:client-detail", args=[client.pk]) + "#contracts")
-    return _form_page(
+    return _form_view(
         request,
         membership,
-        form,
+        ContractForm(request.POST or None),
+        functools.partial(create_contract, client=client),
+        lambda _: _client_page(client.pk, "#contracts"),
         title=f"Add a contract with {client.name}",
         submit="Add contract",
         client=client,
