@@ -12,7 +12,8 @@ database, interleaved in blocks so that drift on a shared machine hits both alik
             primary-key read (`LedgerEntry.objects.get(pk=…)`): per-call medians over
             random indices.
   verify    `offboard.ledger.verify.verify_log` over the whole N-entry log, against raw
-            `hashlib.sha256` over the same leaf and node bytes already in memory.
+            `hashlib.sha256` over the same leaf and node bytes already in memory; best of
+            two runs on each side (noise on a shared machine only ever adds).
 
 The N-entry log is bulk-inserted (entries and nodes computed with `merkle.MerkleTree`): the
 append-only triggers refuse UPDATE and DELETE, not INSERT.
@@ -592,12 +593,19 @@ def bench_verify(log: BigLog) -> dict[str, Any]:
             met=None,
         )
         return result
-    t0 = time.perf_counter()
-    report = verify_log(log.org, progress=None)
-    ours_s = time.perf_counter() - t0
+    # Best of two for both sides, like the baseline: noise on a shared machine only adds.
+    runs = []
+    for _ in range(2):
+        t0 = time.perf_counter()
+        report = verify_log(log.org, progress=None)
+        runs.append(time.perf_counter() - t0)
+        if not report.ok:
+            break
+    ours_s = min(runs)
     result.update(
         status="ok" if report.ok else "FAILED",
         ours_s=ours_s,
+        ours_runs_s=runs,
         ratio=ours_s / baseline_s,
         met=report.ok and ours_s / baseline_s <= VERIFY_TARGET_RATIO,
         report_ok=report.ok,

@@ -35,7 +35,7 @@ def _plain(value: Any) -> tuple[Any, bool]:
             key = str(k)
             plain, fast = _plain(v)
             out[key] = plain
-            ok = ok and fast and all(ord(c) < 0xD800 for c in key)
+            ok = ok and fast and (key.isascii() or all(ord(c) < 0xD800 for c in key))
         return out, ok
     if isinstance(value, list | tuple):
         items, ok = [], True
