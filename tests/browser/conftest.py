@@ -49,12 +49,6 @@ def _missing() -> str | None:
 
 @pytest.fixture(scope="session")
 def chromium() -> Iterator[Any]:
-    from django.db import connection
-
-    if connection.vendor == "postgresql":
-        # A browser test hung the PostgreSQL pass in CI (live server + test transaction);
-        # the browser journeys run in the SQLite pass until that is found (session note).
-        pytest.skip("browser tests run in the SQLite pass")
     reason = _missing()
     if reason:
         if os.environ.get("OFFBOARD_REQUIRE_SERVICES") == "1":

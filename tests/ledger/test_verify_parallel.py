@@ -76,3 +76,23 @@ def test_the_parallel_pass_names_a_missing_entry_in_a_middle_part(committed_case
         == f"entry #{gone.index}: missing (next stored index is {gone.index + 1})"
     )
     assert report.entries == gone.index
+
+
+def test_readers_never_use_a_connection_the_parent_left_open(committed_case, monkeypatch):
+    """`close_all` sees only the current thread's (or, under a running event loop, the current
+    context's) connections: when it misses the open one, the forked readers must still not
+    talk over the parent's socket — two processes on one socket wait for each other forever
+    (this hung a CI run). Simulated by a `close_all` that closes nothing."""
+    from django.db import connections
+
+    monkeypatch.setattr(verify, "MIN_PART", 16)
+    monkeypatch.setattr(connections, "close_all", lambda: None)
+    org = committed_case.org
+    connection.ensure_connection()
+    backend_pid = connection.connection.info.backend_pid
+    report = verify_log(org, workers=2, parallel_min=1)
+    assert report.ok, report.problems
+    # The parent's session survived its children and still answers on the same socket.
+    with connection.cursor() as c:
+        c.execute("SELECT pg_backend_pid()")
+        assert c.fetchone()[0] == backend_pid

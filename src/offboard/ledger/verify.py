@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import connection, connections
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 from offboard.ledger import merkle
 from offboard.ledger.models import (
@@ -64,20 +64,40 @@ class VerifyReport:
         }
 
 
+# A forked reader's own connection (see `_reader_init`); None in the parent process.
+_READER: Any = None
+
+
+def _reader_init() -> None:
+    """Pool initializer: every forked reader opens a connection of its own.
+
+    The connection objects a child inherits hold the parent's socket. `_parallel` closes the
+    parent's connections before forking, but `close_all` only sees the connections of the
+    current thread (or, while an event loop runs in it, the current context), so an open one
+    can survive into the child; two processes talking over one socket then wait for each
+    other's replies forever. So a reader never uses what it inherited, and never lets it be
+    garbage-collected either, which would end the parent's session (readers leave through
+    `os._exit`)."""
+    global _READER
+    inherited = connections[DEFAULT_DB_ALIAS]
+    _READER = type(inherited)(dict(inherited.settings_dict), DEFAULT_DB_ALIAS)
+
+
 def _chunks(sql: str, params: list[Any], start: int, stop: int) -> Iterator[list[tuple[Any, ...]]]:
     """Rows of `sql` (with `"index" >= %s AND "index" < %s` last) a chunk at a time: bounded
     memory on both databases, each chunk one range scan of a unique index."""
-    connection.ensure_connection()
-    if connection.vendor == "postgresql":
+    db = _READER if _READER is not None else connection
+    db.ensure_connection()
+    if db.vendor == "postgresql":
         import psycopg
 
         # Binary results, server-side binding: bytea arrives as bytes, not hex text to decode.
-        with psycopg.Cursor(connection.connection) as pg:
+        with psycopg.Cursor(db.connection) as pg:
             for low in range(start, stop, CHUNK):
                 pg.execute(sql, [*params, low, min(low + CHUNK, stop)], binary=True)
                 yield pg.fetchall()
         return
-    with connection.cursor() as cursor:
+    with db.cursor() as cursor:
         for low in range(start, stop, CHUNK):
             cursor.execute(sql, [*params, low, min(low + CHUNK, stop)])
             yield cursor.fetchall()
@@ -300,7 +320,7 @@ def _parallel(
     spans = [(lo, min(lo + width, total)) for lo in range(0, total, width)]
     connections.close_all()  # children must not share the parent's socket
     parts = []
-    with ctx.Pool(workers) as pool:
+    with ctx.Pool(workers, initializer=_reader_init) as pool:
         for done in pool.imap(_entries_star, [(org.pk, lo, hi) for lo, hi in spans]):
             parts.append(done)
             if progress:
@@ -310,7 +330,7 @@ def _parallel(
     try:
         n = tree.size
         connections.close_all()
-        with ctx.Pool(workers) as pool:
+        with ctx.Pool(workers, initializer=_reader_init) as pool:
             results = pool.starmap(_nodes_part, [(org.pk, r) for r in _node_ranges(n, workers)])
     finally:
         _TREE = None
