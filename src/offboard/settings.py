@@ -28,6 +28,9 @@ ALLOWED_HOSTS = os.environ.get("OFFBOARD_ALLOWED_HOSTS", "127.0.0.1,localhost,te
     ","
 )
 SITE_HOST = os.environ.get("OFFBOARD_SITE_HOST", "offboard.localhost")
+# Where Offboard is reachable for the people it emails links to (portal links): set it when
+# the app runs behind a proxy; otherwise links use the address the request came to.
+OFFBOARD_BASE_URL = os.environ.get("OFFBOARD_BASE_URL", "").strip()
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -7,11 +7,13 @@ acknowledges a deliverable and disputes a handover item on the portal; bob and c
 the exact state digest they see; alice closes and downloads the evidence pack, which the
 offline verifier accepts.
 
+alice sends the portal link from the workspace's Client portal section (the URL is shown to
+her once, and emailed); after the dispute she sees the contact's comment on the item's row and
+resolves it by editing the item.
+
 Done through the services rather than the browser, to keep the journey to its essentials:
-delivering the work before the portal link (tests/portal's `deliver_work`), issuing the
-portal link (the workspace has no "send portal link" control yet; `issue_portal_link` is what
-such a control would call), and settling the remaining register items and steps, which
-resolves the disputed item (`settle_everything`).
+delivering the work before the portal link (tests/portal's `deliver_work`) and settling the
+remaining register items and steps (`settle_everything`).
 """
 
 import datetime as dt
@@ -32,7 +34,9 @@ def _as(page, username):
     log_in(page, username)
 
 
-def test_from_opening_to_a_verified_evidence_pack(page, cast, playbooks, client_contract, tmp_path):
+def test_from_opening_to_a_verified_evidence_pack(
+    page, live_server, cast, playbooks, client_contract, tmp_path
+):
     from offboard.cases.models import AccessGrant, Deliverable, HandoverItem, OffboardingCase
     from offboard.evidence.packverify import parse_key, verify_pack
 
@@ -111,21 +115,29 @@ def test_from_opening_to_a_verified_evidence_pack(page, cast, playbooks, client_
     screenshot(page, "journey-workspace")
 
     # --- the client's contact: acknowledge one item, dispute another ----------------------------
-    from offboard.portal.services import issue_portal_link
-    from tests.portal.conftest import deliver_work, token_of, upload_files
+    from django.core import mail
+
+    from tests.portal.conftest import deliver_work, upload_files
 
     deliver_work(case, cast, upload_files(cast["alice"]))
-    link = issue_portal_link(
-        actor=cast["alice"],
-        case=case,
-        contact=client.contacts.get(),
-        base_url="http://unused",
-        send_email=False,
-    )
+    mail.outbox.clear()
+    page.goto(f"/cases/{case.ref}/#portal")
+    portal = page.locator("#portal")
+    nina = client.contacts.get()
+    portal.get_by_label("Contact").select_option(str(nina.pk))
+    portal.get_by_role("button", name="Send portal link").click()
+    shown = page.locator("#portal-issued-url")
+    shown.wait_for()
+    url = shown.input_value()
+    assert url.startswith(live_server.url + "/portal/")
+    (message,) = mail.outbox
+    assert url in message.body
+    assert portal.get_by_text("emailed to nina@northwind.example").is_visible()
+    screenshot(page, "workspace-portal-link-sent", full_page=False)
     report = case.deliverables.order_by("id").first()
     ads = case.handover_items.order_by("id").first()
     page.context.clear_cookies()
-    page.goto(f"/portal/{token_of(link.url)}/")
+    page.goto(url)
     page.get_by_role("link", name=f"Acknowledge {report.title}").click()
     page.get_by_label("Your full name").fill("Nina North")
     page.get_by_label("I confirm that I received").check()
@@ -138,12 +150,26 @@ def test_from_opening_to_a_verified_evidence_pack(page, cast, playbooks, client_
     assert Deliverable.objects.get(pk=report.pk).status == "accepted"
     assert HandoverItem.objects.get(pk=ads.pk).status == "disputed"
 
-    # --- the rest of the work (resolving the dispute), then closing ------------------------------
+    # --- alice sees the dispute where she works and resolves it -----------------------------------
+    _as(page, "alice")
+    page.goto(f"/cases/{case.ref}/")
+    page.get_by_role("tab", name="Handover").click()
+    row = page.locator(f"#handover_items-{ads.pk}")
+    assert row.locator(".dispute").get_by_text("We have no admin rights yet.").is_visible()
+    row.scroll_into_view_if_needed()
+    screenshot(page, "workspace-dispute", full_page=False)
+    row.locator("summary", has_text="Edit").click()
+    edit = row.locator("details[open] form")
+    edit.get_by_label("Status").select_option("handed_over")
+    edit.get_by_label("New owner").fill("Northwind IT (admin rights granted)")
+    edit.get_by_role("button", name="Save changes").click()
+    page.locator(f"#handover_items-{ads.pk} .badge.handed_over").wait_for()
+    assert HandoverItem.objects.get(pk=ads.pk).status == "handed_over"
+
+    # --- the rest of the work, then closing -------------------------------------------------------
     from tests.factories import settle_everything
 
     settle_everything(case, cast)
-    assert HandoverItem.objects.get(pk=ads.pk).status == "handed_over"
-    _as(page, "alice")
     page.goto(f"/cases/{case.ref}/")
     assert page.get_by_role("button", name="Close case").is_disabled()  # approvals missing
     page.get_by_role("button", name="Enter closing").click()

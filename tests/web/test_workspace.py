@@ -1,5 +1,6 @@
 """The case workspace: the page, and every action posted from it (plain and HTMX)."""
 
+import datetime as dt
 import re
 
 import pytest
@@ -535,3 +536,66 @@ def test_an_htmx_action_on_a_big_case_is_bounded_too(
         response = alice_web.post(_url(case, "steps/bulk_7/complete"), {"note": "done"}, **HX)
     assert response.status_code == 200
     assert f'id="step-{step.pk}"' in response.content.decode()
+
+
+# --- the header: owner and end date --------------------------------------------------------------
+
+
+def test_a_manager_moves_the_end_date_and_end_anchored_steps_follow(cast, case):
+    bob = _client(cast["bob"].user)
+    anchored = case.steps.filter(due_anchor="end").order_by("id").first()
+    assert anchored is not None
+    new_end = case.effective_end_date + dt.timedelta(days=7)
+    response = bob.post(_url(case, "edit"), {"effective_end_date": new_end.isoformat()})
+    assert response.status_code == 302
+    case.refresh_from_db()
+    assert case.effective_end_date == new_end
+    moved = case.steps.get(pk=anchored.pk)
+    assert moved.due_date == anchored.due_date + dt.timedelta(days=7)
+    event = _last_event(case)
+    assert event.type == "case.updated" and event.actor["username"] == "bob"
+    assert "effective_end_date" in event.data["old"]
+
+
+def test_a_manager_reassigns_the_owner_from_the_header(cast, case):
+    bob = _client(cast["bob"].user)
+    body = bob.get(_url(case)).content.decode()
+    assert "Edit owner or end date" in body
+    response = bob.post(
+        _url(case, "edit"),
+        {"owner_id": cast["carol"].user.pk, "effective_end_date": str(case.effective_end_date)},
+    )
+    assert response.status_code == 302
+    case.refresh_from_db()
+    assert case.owner_id == cast["carol"].user.pk
+    assert _last_event(case).data["old"] == {"owner_id": cast["alice"].user.pk}
+
+
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [
+        ({"effective_end_date": "31/12/2026"}, "is not a date (YYYY-MM-DD)"),
+        ({"effective_end_date": "2026-01-01"}, "is before the trigger date"),
+        ({"owner_id": "someone"}, "choose the new owner from the list"),
+        ({}, "nothing to change"),
+    ],
+)
+def test_a_bad_header_edit_says_what_is_wrong_and_changes_nothing(cast, case, fields, words):
+    bob = _client(cast["bob"].user)
+    before = (_last_event(case).index, case.effective_end_date, case.owner_id)
+    response = bob.post(_url(case, "edit"), fields)
+    assert response.status_code == 422
+    body = response.content.decode()
+    assert words in body
+    assert re.search(r'<details class="pop pop-right" open>\s*<summary[^>]*>Edit owner', body)
+    case.refresh_from_db()
+    assert (_last_event(case).index, case.effective_end_date, case.owner_id) == before
+
+
+def test_an_operator_cannot_edit_the_header(cast, case):
+    oscar = _client(cast["oscar"].user)
+    assert "Edit owner or end date" not in oscar.get(_url(case)).content.decode()
+    response = oscar.post(_url(case, "edit"), {"effective_end_date": "2027-06-30"})
+    assert response.status_code == 403
+    case.refresh_from_db()
+    assert case.effective_end_date != dt.date(2027, 6, 30)

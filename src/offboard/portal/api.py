@@ -4,7 +4,6 @@ mark deemed acceptance. Mounted at /api/v1/ beside the case routes."""
 import datetime as dt
 from typing import Any
 
-from django.db.models import Count
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
@@ -128,13 +127,6 @@ class DeemedOut(Schema):
     items: list[DeemedItemOut]
 
 
-def _counted(qs: Any) -> Any:
-    return qs.annotate(
-        reminder_count=Count("reminders", distinct=True),
-        response_count=Count("responses", distinct=True),
-    )
-
-
 @router.post(
     "/cases/{ref}/portal-links",
     response={201: PortalLinkIssuedOut, **WRITE_ERRORS},
@@ -154,12 +146,12 @@ def issue_link(request: HttpRequest, ref: str, payload: PortalLinkIn) -> Any:
         actor=actor,
         case=case,
         contact=contact,
-        base_url=request.build_absolute_uri("/"),
+        base_url=services.base_url_for(request.build_absolute_uri("/")),
         days=payload.days,
         respond_days=payload.respond_days,
         send_email=payload.send_email,
     )
-    link = _counted(selectors.links(case)).get(pk=issued.link.pk)
+    link: Any = selectors.links_with_counts(case).get(pk=issued.link.pk)
     link.url, link.emailed = issued.url, issued.emailed
     return Status(201, link)
 
@@ -172,7 +164,7 @@ def issue_link(request: HttpRequest, ref: str, payload: PortalLinkIn) -> Any:
 @paginated
 def list_links(request: HttpRequest, ref: str) -> Any:
     case = get_case(actor_of(request).org, ref)
-    return _counted(selectors.links(case))
+    return selectors.links_with_counts(case)
 
 
 @router.post(
@@ -186,7 +178,7 @@ def revoke_link(request: HttpRequest, link_id: int, payload: RevokeIn) -> Any:
     actor = actor_of(request)
     link = selectors.get_link(actor.org, link_id)
     services.revoke_portal_link(actor=actor, link=link, reason=payload.reason)
-    return _counted(selectors.links(link.case)).get(pk=link.pk)
+    return selectors.links_with_counts(link.case).get(pk=link.pk)
 
 
 @router.post(

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from offboard.cases.models import Deliverable, HandoverItem, OffboardingCase
 from offboard.clients.models import Contact
@@ -98,6 +98,32 @@ def links(case: OffboardingCase) -> QuerySet[PortalLink]:
         PortalLink.objects.filter(org_id=case.org_id, case=case)
         .select_related("contact", "created_by", "revoked_by", "case")
         .order_by("-created_at", "-id")
+    )
+
+
+def links_with_counts(case: OffboardingCase) -> QuerySet[PortalLink]:
+    """The case's links, newest first, each with `reminder_count` and `response_count`."""
+    return links(case).annotate(
+        reminder_count=Count("reminders", distinct=True),
+        response_count=Count("responses", distinct=True),
+    )
+
+
+def case_responses(case: OffboardingCase) -> QuerySet[PortalResponse]:
+    """Every acknowledgement and dispute made on the case, newest first."""
+    return (
+        PortalResponse.objects.filter(org_id=case.org_id, case=case)
+        .select_related("contact")
+        .order_by("-at", "-id")
+    )
+
+
+def link_contacts(case: OffboardingCase) -> QuerySet[Contact]:
+    """The client's contacts a link can be sent to: those with an email address."""
+    return (
+        Contact.objects.filter(org_id=case.org_id, client_id=case.client_id)
+        .exclude(email="")
+        .order_by("name", "id")
     )
 
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.core.mail import get_connection
 from django.db import transaction
 
@@ -24,7 +25,7 @@ from offboard.clients.models import Contact
 from offboard.core import clock
 from offboard.core.actor import Actor, ContactActor
 from offboard.core.errors import CaseClosed, Conflict, NotFound, OffboardError
-from offboard.core.permissions import AUDITOR, require
+from offboard.core.permissions import AUDITOR, can, require
 from offboard.core.validation import Errors
 from offboard.ledger.recorder import record_event
 from offboard.notifications.receipts import backend_label
@@ -68,15 +69,24 @@ def _contact(contact: Contact) -> dict[str, Any]:
     return {"id": contact.pk, "name": contact.name, "email": contact.email}
 
 
+def may_manage_links(actor: Actor, case: OffboardingCase) -> bool:
+    """The case owner (unless an auditor), a manager or an admin issues, revokes and reminds."""
+    return (actor.user.pk == case.owner_id and actor.role != AUDITOR) or can(actor, "portal.links")
+
+
 def _may_manage_links(actor: Actor, case: OffboardingCase) -> None:
-    """The case owner, or a manager or admin."""
-    if actor.user.pk == case.owner_id and actor.role != AUDITOR:
-        return
-    require(actor, "portal.links")
+    if not may_manage_links(actor, case):
+        require(actor, "portal.links")
 
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def base_url_for(request_base: str) -> str:
+    """Where links point: `OFFBOARD_BASE_URL` when set (behind a proxy the address a request
+    came to can be an internal one), else that address."""
+    return str(getattr(settings, "OFFBOARD_BASE_URL", "") or request_base)
 
 
 def portal_url(base_url: str, token: str) -> str:

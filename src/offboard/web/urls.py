@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from offboard.web import views, workspace
+from offboard.web import views, workspace, workspace_portal
 from offboard.web.pages import clients, dashboard, opening, playbooks
 from offboard.web.pages import settings as settings_pages
 
@@ -16,6 +16,7 @@ urlpatterns = [
     path("cases/<str:ref>/", views.case_detail, name="case-detail"),
     path("cases/<str:ref>/evidence-pack", views.evidence_pack, name="evidence-pack"),
     *workspace.urlpatterns,
+    *workspace_portal.urlpatterns,
     # Clients
     path("clients/", clients.client_list, name="client-list"),
     path("clients/new/", clients.client_create, name="client-create"),

@@ -54,7 +54,7 @@ def _evidence(actor: Actor, request: HttpRequest) -> list[Any]:
     return files
 
 
-def _act(
+def act(
     request: HttpRequest,
     ref: str,
     *,
@@ -62,13 +62,17 @@ def _act(
     target: str,
     anchor: str,
     do: Callable[[Actor, OffboardingCase], Any],
+    show: str = "",
 ) -> HttpResponse:
+    """Run `do` and answer with the workspace. With `show`, what `do` returns is shown once
+    under that name (a portal link's URL), so even a plain post is answered in place."""
     membership = membership_of(request)
     actor = actor_of(request, membership)
     case = case_or_404(membership, ref)
     failure = None
+    result = None
     try:
-        do(actor, case)
+        result = do(actor, case)
     except NotFound as exc:
         raise Http404(exc.message) from None
     except ValidationFailed as exc:
@@ -79,9 +83,11 @@ def _act(
         failure = Failure(
             form, exc.message, exc.status, values=forms.submitted_values(request.POST)
         )
-    if failure is None and not _is_htmx(request):
+    if failure is None and not _is_htmx(request) and not show:
         return redirect(case_url(ref, anchor), permanent=False)
     context = workspace_context(request, membership, ref, failure=failure, target=target)
+    if show and failure is None:
+        context[show] = result
     status = failure.status if failure else 200
     template = "web/partials/ws_update.html" if _is_htmx(request) else "web/case_detail.html"
     return render(request, template, context, status=status)
@@ -121,7 +127,7 @@ def step_action(request: HttpRequest, ref: str, key: str, action: str) -> HttpRe
     except NotFound as exc:
         raise Http404(exc.message) from None
     anchor = f"step-{step.pk}"
-    return _act(request, ref, form=f"{anchor}-{action}", target=anchor, anchor=anchor, do=do)
+    return act(request, ref, form=f"{anchor}-{action}", target=anchor, anchor=anchor, do=do)
 
 
 def _spec_or_404(register: str) -> RegisterSpec:
@@ -146,7 +152,7 @@ def register_add(request: HttpRequest, ref: str, register: str) -> HttpResponse:
         added.append(item.pk)
 
     added: list[int] = []
-    response = _act(
+    response = act(
         request, ref, form=f"{register}-add", target=f"panel-{register}", anchor=register, do=do
     )
     if added and response.status_code == 302:
@@ -183,7 +189,7 @@ def register_item_action(
         )
 
     anchor = item_anchor(register, item_id)
-    return _act(
+    return act(
         request, ref, form=f"{anchor}-{action}", target=f"panel-{register}", anchor=anchor, do=do
     )
 
@@ -239,7 +245,7 @@ def waiver_add(request: HttpRequest, ref: str) -> HttpResponse:
             evidence=_evidence(actor, request),
         )
 
-    return _act(request, ref, form="waiver-add", target="waivers", anchor="waivers", do=do)
+    return act(request, ref, form="waiver-add", target="waivers", anchor="waivers", do=do)
 
 
 @require_POST
@@ -249,7 +255,7 @@ def waiver_revoke(request: HttpRequest, ref: str, waiver_id: int) -> HttpRespons
         waiver = selectors.get_waiver(case, waiver_id)
         services.revoke_waiver(actor=actor, waiver=waiver, reason=request.POST.get("reason", ""))
 
-    return _act(
+    return act(
         request, ref, form=f"waiver-{waiver_id}-revoke", target="waivers", anchor="waivers", do=do
     )
 
@@ -266,7 +272,7 @@ def approve(request: HttpRequest, ref: str) -> HttpResponse:
             comment=request.POST.get("comment", ""),
         )
 
-    return _act(request, ref, form="approve", target="approvals", anchor="approvals", do=do)
+    return act(request, ref, form="approve", target="approvals", anchor="approvals", do=do)
 
 
 @require_POST
@@ -280,7 +286,33 @@ def addendum(request: HttpRequest, ref: str) -> HttpResponse:
             evidence=_evidence(actor, request),
         )
 
-    return _act(request, ref, form="addendum", target="addenda", anchor="addenda", do=do)
+    return act(request, ref, form="addendum", target="addenda", anchor="addenda", do=do)
+
+
+@require_POST
+@login_required
+def edit_case(request: HttpRequest, ref: str) -> HttpResponse:
+    """Reassign the owner or move the effective end date (steps anchored on it move along)."""
+
+    def do(actor: Actor, case: OffboardingCase) -> None:
+        owner = request.POST.get("owner_id", "").strip()
+        end = request.POST.get("effective_end_date", "").strip()
+        if owner and not owner.isdigit():
+            raise ValidationFailed({"owner_id": ["choose the new owner from the list"]})
+        try:
+            end_date = dt.date.fromisoformat(end) if end else None
+        except ValueError:
+            raise ValidationFailed(
+                {"effective_end_date": [f"'{end}' is not a date (YYYY-MM-DD)"]}
+            ) from None
+        services.update_case(
+            actor=actor,
+            case=case,
+            owner_id=int(owner) if owner else None,
+            effective_end_date=end_date,
+        )
+
+    return act(request, ref, form="case-edit", target="case-header", anchor="", do=do)
 
 
 LIFECYCLE: dict[str, Callable[[Actor, OffboardingCase, HttpRequest], Any]] = {
@@ -299,7 +331,7 @@ def lifecycle(request: HttpRequest, ref: str, action: str) -> HttpResponse:
     """Activate, enter closing, close or cancel: the whole page changes, so a plain post."""
     if action not in LIFECYCLE:
         raise Http404(f"No case action '{action}'.")
-    return _act(
+    return act(
         request,
         ref,
         form=f"lifecycle-{action}",
@@ -313,6 +345,7 @@ urlpatterns = [
     path("cases/<str:ref>/evidence/upload", upload, name="ws-upload"),
     path("cases/<str:ref>/steps/<str:key>/<str:action>", step_action, name="ws-step"),
     path("cases/<str:ref>/lifecycle/<str:action>", lifecycle, name="ws-lifecycle"),
+    path("cases/<str:ref>/edit", edit_case, name="ws-case-edit"),
     path("cases/<str:ref>/waivers/add", waiver_add, name="ws-waiver-add"),
     path("cases/<str:ref>/waivers/<int:waiver_id>/revoke", waiver_revoke, name="ws-waiver-revoke"),
     path("cases/<str:ref>/approve", approve, name="ws-approve"),

@@ -18,11 +18,14 @@ from offboard.cases.gates import READINESS, Gate, unmet_gates
 from offboard.cases.models import OffboardingCase, Step
 from offboard.cases.registers import BY_PREFIX, REGISTERS, RegisterSpec
 from offboard.cases.state import state_digest
+from offboard.core import clock
 from offboard.core.actor import Actor
 from offboard.core.errors import NotFound
 from offboard.core.permissions import can
 from offboard.ledger.selectors import case_events
 from offboard.notifications.selectors import receipt_for, receipt_status
+from offboard.portal import selectors as portal_selectors
+from offboard.portal.services import LINK_DAYS, RESPOND_DAYS, may_manage_links
 from offboard.web import workspace_forms as forms
 from offboard.web.pages.common import membership_of
 
@@ -122,6 +125,7 @@ class ItemRow:
     edit_fields: list[forms.FieldView]
     failure: Failure | None = None
     details: list[str] = field(default_factory=list)
+    dispute: Any = None  # the client's latest dispute of the item, while it stands
 
     def failed(self, action: str) -> Failure | None:
         f = self.failure
@@ -196,6 +200,10 @@ def _may(actor: Actor, case: OffboardingCase) -> dict[str, bool]:
         "addendum": not is_open and can(actor, "cases.addendum"),
         "upload": can(actor, "evidence.upload"),
         "export": can(actor, "cases.export"),
+        # Links can be revoked on a closed case too; sent only while the case is under way.
+        "portal": may_manage_links(actor, case),
+        "send_link": started and may_manage_links(actor, case),
+        "deem": started and can(actor, "portal.deem"),
     }
 
 
@@ -224,12 +232,67 @@ def _details(register: str, item: Any) -> list[str]:
     return [p for p in parts if p]
 
 
+@dataclass
+class PortalView:
+    """The client-portal section: links, the contacts they can go to, the responses."""
+
+    links: list["LinkRow"]
+    contacts: list[Any]
+    responses: list[Any]
+    default_days: int = LINK_DAYS
+    default_respond_days: int = RESPOND_DAYS
+
+    def disputes(self) -> dict[tuple[str, int], Any]:
+        """(register, item id) → the latest dispute naming the item."""
+        found: dict[tuple[str, int], Any] = {}
+        for response in self.responses:  # newest first
+            if response.kind == "disputed":
+                for item in response.items:
+                    found.setdefault((item.get("register"), item.get("id")), response)
+        return found
+
+
+@dataclass
+class LinkRow:
+    link: Any  # a PortalLink with `reminder_count` and `response_count`
+    status: str
+    deadline_passed: bool
+    failure: Failure | None = None
+
+    @property
+    def revoke_failed(self) -> bool:
+        return self.failure is not None and self.failure.form.endswith("-revoke")
+
+
+def _portal(case: OffboardingCase, now: Any, failure: Failure | None) -> PortalView:
+    rows = []
+    for link in portal_selectors.links_with_counts(case):
+        mine = failure is not None and failure.form.startswith(f"portal-{link.pk}-")
+        rows.append(
+            LinkRow(
+                link=link,
+                status=link.status_at(now),
+                deadline_passed=link.respond_by < now,
+                failure=failure if mine else None,
+            )
+        )
+    return PortalView(
+        links=rows,
+        contacts=list(portal_selectors.link_contacts(case)),
+        responses=list(portal_selectors.case_responses(case)),
+    )
+
+
+DISPUTED = {"deliverables": "rejected", "handover_items": "disputed"}
+
+
 def _registers(
     case: OffboardingCase,
     actor: Actor,
     may: dict[str, bool],
     member_choices: list[tuple[str, str]],
     failure: Failure | None,
+    disputes: dict[tuple[str, int], Any],
 ) -> list[RegisterView]:
     views = []
     owner = str(case.owner_id)
@@ -258,6 +321,9 @@ def _registers(
                     else [],
                     failure=mine,
                     details=_details(key, item),
+                    dispute=disputes.get((key, item.pk))
+                    if item.status == DISPUTED.get(key)
+                    else None,
                 )
             )
         add_failed = failure if failure and failure.form == f"{key}-add" else None
@@ -319,6 +385,12 @@ def _shown_in_place(
         return may["waive"]
     if form == "addendum":
         return may["addendum"]
+    if form == "case-edit":
+        return may["transition"]
+    if form == "portal-send":
+        return may["send_link"]
+    if form.startswith("portal-"):
+        return may["portal"] or may["deem"]
     return form == "approve" or form.startswith("waiver-")
 
 
@@ -352,7 +424,9 @@ def workspace_context(
             completed_by=names.get(step.completed_by_id or 0, ""),
         )
         phases.setdefault(step.phase, []).append(row)
-    registers = _registers(case, actor, may, member_choices, failure)
+    now = clock.now()
+    portal = _portal(case, now, failure)
+    registers = _registers(case, actor, may, member_choices, failure, portal.disputes())
     blocking: dict[str, int] = {}
     for gate in gates:
         for obj in gate.objects:
@@ -418,8 +492,10 @@ def workspace_context(
             (r for rows in phases.values() for r in rows if r.anchor == target), None
         ),
         "target_register": next((v for v in registers if f"panel-{v.key}" == target), None),
+        "portal": portal,
+        "member_choices": member_choices,
         "regions": REGIONS,
-        "now": timezone.now(),
+        "now": now,
     }
 
 
