@@ -123,6 +123,7 @@ def test_from_opening_to_a_verified_evidence_pack(
     mail.outbox.clear()
     page.goto(f"/cases/{case.ref}/#portal")
     portal = page.locator("#portal")
+    portal.locator("summary", has_text="Send a portal link").click()
     nina = client.contacts.get()
     portal.get_by_label("Contact").select_option(str(nina.pk))
     portal.get_by_role("button", name="Send portal link").click()
