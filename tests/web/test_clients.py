@@ -207,3 +207,68 @@ def test_the_client_pages_run_a_bounded_number_of_queries(
         assert web.get("/clients/").status_code == 200
     with django_assert_max_num_queries(12):
         assert web.get(f"/clients/{case.client_id}/").status_code == 200
+
+
+# --- contract documents uploaded from the client page ------------------------------------------
+
+SIGNED = b"%PDF-1.4 master services agreement, signed by both parties\n" * 30
+
+
+def _doc_url(client, contract):
+    return f"/clients/{client.pk}/contracts/{contract.pk}/documents/"
+
+
+def test_a_signed_contract_is_attached_from_the_client_page(web, client_contract):
+    import hashlib
+
+    client, contract = client_contract
+    page = web.get(f"/clients/{client.pk}/").content.decode()
+    assert (
+        f'action="{_doc_url(client, contract)}"' in page and 'enctype="multipart/form-data"' in page
+    )
+    response = web.post(_doc_url(client, contract), {"document": _file(SIGNED, "MSA-signed.pdf")})
+    assert response.status_code == 302
+    assert response["Location"].endswith(f"#contract-{contract.pk}")
+    sha = hashlib.sha256(SIGNED).hexdigest()
+    (doc,) = contract.documents.all()
+    assert (doc.sha256, doc.original_name, doc.size) == (sha, "MSA-signed.pdf", len(SIGNED))
+    event = LedgerEntry.objects.order_by("-index").first()
+    assert event.type == "contract.document_attached" and event.data["contract_id"] == contract.pk
+    assert event.files == [sha]
+    download = web.get(f"/clients/{client.pk}/contracts/{contract.pk}/documents/{sha}")
+    assert b"".join(download.streaming_content) == SIGNED
+
+
+@pytest.mark.parametrize(
+    ("files", "words"), [({}, "choose the file to attach"), ({"document": b""}, "is empty")]
+)
+def test_a_missing_or_empty_document_is_refused_at_the_field(web, client_contract, files, words):
+    client, contract = client_contract
+    before = LedgerEntry.objects.count()
+    data = {k: _file(v, "empty.pdf") for k, v in files.items()}
+    response = web.post(_doc_url(client, contract), data)
+    assert response.status_code == 422
+    body = response.content.decode()
+    assert words in body and f'id="doc-{contract.pk}-error"' in body
+    assert not contract.documents.exists() and LedgerEntry.objects.count() == before
+
+
+def test_an_operator_cannot_attach_and_another_organization_gets_a_404(
+    cast, client_contract, mallory
+):
+    client, contract = client_contract
+    refused = logged_in(cast["oscar"]).post(
+        _doc_url(client, contract), {"document": _file(SIGNED, "x.pdf")}
+    )
+    assert refused.status_code == 403
+    outsider = logged_in(mallory).post(
+        _doc_url(client, contract), {"document": _file(SIGNED, "x.pdf")}
+    )
+    assert outsider.status_code == 404
+    assert not contract.documents.exists()
+
+
+def _file(content, name):
+    f = io.BytesIO(content)
+    f.name = name
+    return f

@@ -130,3 +130,85 @@ def test_settings_run_a_bounded_number_of_queries(web, org, case, django_assert_
         issue_checkpoint(org=org, reason="manual")
     with django_assert_max_num_queries(12):
         assert web.get("/settings/").status_code == 200
+
+
+# --- adding members, and changing one's password --------------------------------------------------
+
+
+def test_an_admin_adds_a_member_whose_first_password_is_shown_once(web, org):
+    import re
+
+    response = web.post(
+        "/settings/members/",
+        {
+            "username": "fiona",
+            "first_name": "Fiona",
+            "last_name": "Field",
+            "email": "fiona@acme.example",
+            "role": "operator",
+        },
+    )
+    assert response.status_code == 200 and response["Cache-Control"] == "no-store"
+    body = response.content.decode()
+    password = re.search(r'id="new-member-password"[^>]*value="([^"]+)"', body)[1]
+    member = Membership.objects.get(org=org, user__username="fiona")
+    assert member.role == "operator" and member.user.get_full_name() == "Fiona Field"
+    assert member.user.check_password(password) and password not in member.user.password
+    event = LedgerEntry.objects.order_by("-index").first()
+    assert event.type == "member.added" and event.data["role"] == "operator"
+    assert password not in str(event.event)
+    assert password not in web.get("/settings/").content.decode()  # shown once
+    fiona = Client()
+    assert fiona.login(username="fiona", password=password)
+    assert fiona.get("/cases/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "words"),
+    [
+        ({"username": "x"}, "username", "must be 2-150 letters"),
+        ({"username": "bob"}, "username", "&#x27;bob&#x27; is already taken"),
+        ({"email": "not-an-address"}, "email", "is not an email address"),
+        ({"role": "owner"}, "role", "&#x27;owner&#x27; is not one of"),
+    ],
+)
+def test_a_refused_member_keeps_the_form_and_names_the_field(web, org, fields, field, words):
+    data = {"username": "fiona", "email": "fiona@acme.example", "role": "operator", **fields}
+    before = Membership.objects.filter(org=org).count()
+    response = web.post("/settings/members/", data)
+    assert response.status_code == 422
+    body = response.content.decode()
+    assert f'id="member-{field}-error"' in body and words in body
+    assert '<details class="add-member" open>' in body
+    assert Membership.objects.filter(org=org).count() == before
+
+
+def test_only_an_admin_adds_members(cast, org):
+    bob = logged_in(cast["bob"])
+    assert "Add a member" not in bob.get("/settings/").content.decode()
+    response = bob.post("/settings/members/", {"username": "fiona", "role": "admin"})
+    assert response.status_code == 403
+    assert not Membership.objects.filter(org=org, user__username="fiona").exists()
+
+
+def test_a_member_changes_their_password(cast):
+    web = Client()
+    assert web.login(username="oscar", password="correct horse 1")
+    page = web.get("/settings/password/")
+    assert page.status_code == 200 and "Change password" in page.content.decode()
+    wrong = web.post(
+        "/settings/password/",
+        {"old_password": "nope", "new_password1": "x", "new_password2": "y"},
+    )
+    assert wrong.status_code == 200 and "field-error" in wrong.content.decode()
+    done = web.post(
+        "/settings/password/",
+        {
+            "old_password": "correct horse 1",
+            "new_password1": "a much longer passphrase 7",
+            "new_password2": "a much longer passphrase 7",
+        },
+        follow=True,
+    )
+    assert "Your password was changed." in done.content.decode()
+    assert Client().login(username="oscar", password="a much longer passphrase 7")

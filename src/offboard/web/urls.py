@@ -1,4 +1,5 @@
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
 from django.urls import path
 
 from offboard.web import views, workspace, workspace_portal
@@ -30,6 +31,11 @@ urlpatterns = [
     ),
     path("clients/<int:client_id>/contracts/new/", clients.contract_create, name="contract-create"),
     path(
+        "clients/<int:client_id>/contracts/<int:contract_id>/documents/",
+        clients.contract_document_upload,
+        name="contract-document-upload",
+    ),
+    path(
         "clients/<int:client_id>/contracts/<int:contract_id>/documents/<str:sha256>",
         clients.contract_document,
         name="contract-document",
@@ -49,6 +55,12 @@ urlpatterns = [
         "settings/members/<int:user_id>/role",
         settings_pages.change_member_role,
         name="member-role",
+    ),
+    path("settings/members/", settings_pages.add_member, name="member-add"),
+    path(
+        "settings/password/",
+        login_required(settings_pages.PasswordChange.as_view()),
+        name="password-change",
     ),
     path("settings/tokens/", settings_pages.create_token, name="token-create"),
     path("settings/tokens/<int:token_id>/revoke", settings_pages.revoke_token, name="token-revoke"),

@@ -9,6 +9,7 @@ from django import forms
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.http import require_POST
 
 from offboard.accounts.models import Membership
 from offboard.cases import selectors as cases
@@ -16,6 +17,7 @@ from offboard.clients import selectors
 from offboard.clients.models import Contact, FeeType, ServiceType
 from offboard.clients.services import (
     add_contact,
+    attach_contract_document,
     create_client,
     create_contract,
     update_client,
@@ -95,8 +97,13 @@ def client_list(request: HttpRequest, membership: Membership) -> HttpResponse:
     )
 
 
-@staff_page
-def client_detail(request: HttpRequest, membership: Membership, client_id: int) -> HttpResponse:
+def _client_detail(
+    request: HttpRequest,
+    membership: Membership,
+    client_id: int,
+    *,
+    upload_error: tuple[int, str] | None = None,
+) -> HttpResponse:
     client = selectors.get_client(membership.org, client_id)
     client_cases = list(cases.cases(membership.org, client_id=client.pk))
     actor = actor_of(request, membership)
@@ -112,8 +119,45 @@ def client_detail(request: HttpRequest, membership: Membership, client_id: int) 
             "past_cases": [c for c in client_cases if c.state not in OPEN_STATES],
             "can_write": can(actor, "clients.write"),
             "can_open": can(actor, "cases.open"),
+            "upload_error": upload_error,
         },
+        status=422 if upload_error else 200,
     )
+
+
+@staff_page
+def client_detail(request: HttpRequest, membership: Membership, client_id: int) -> HttpResponse:
+    return _client_detail(request, membership, client_id)
+
+
+@staff_page
+@require_POST
+def contract_document_upload(
+    request: HttpRequest, membership: Membership, client_id: int, contract_id: int
+) -> HttpResponse:
+    """Attach a signed contract, SOW or amendment: stored once by sha256, recorded as an event."""
+    if denied := _may_write(request, membership):
+        return denied
+    client = selectors.get_client(membership.org, client_id)
+    contract = selectors.get_contract(membership.org, contract_id)
+    if contract.client_id != client.pk:
+        raise Http404("No such contract for this client.")
+    upload = request.FILES.get("document")
+    try:
+        if upload is None:
+            raise ValidationFailed({"document": ["choose the file to attach"]})
+        attach_contract_document(
+            actor=actor_of(request, membership),
+            contract=contract,
+            stream=upload,
+            name=upload.name or "document",
+        )
+    except ValidationFailed as exc:
+        problem = "; ".join(" ".join(v) for v in exc.errors.values()) or exc.message
+        return _client_detail(
+            request, membership, client.pk, upload_error=(contract.pk, f"The file {problem}.")
+        )
+    return redirect(_client_page(client.pk, f"#contract-{contract.pk}"))
 
 
 def _form_view(

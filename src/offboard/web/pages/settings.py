@@ -2,16 +2,25 @@
 organization's ledger, and whether time-stamping and email are configured (never secrets)."""
 
 import base64
+import secrets
+from typing import Any
 
 from django.conf import settings as conf
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.views.decorators.http import require_POST
 
 from offboard.accounts import selectors as accounts
 from offboard.accounts.models import Membership
-from offboard.accounts.services import change_role, create_api_token, revoke_api_token
+from offboard.accounts.services import (
+    change_role,
+    create_api_token,
+    create_user,
+    revoke_api_token,
+)
 from offboard.core.errors import Conflict, ValidationFailed
 from offboard.core.permissions import ROLES, can
 from offboard.ledger import selectors as ledger
@@ -50,6 +59,31 @@ def _tsa_status() -> dict[str, object]:
     }
 
 
+MEMBER_FIELDS = [
+    ("username", "Username", "text", True),
+    ("first_name", "First name", "text", False),
+    ("last_name", "Last name", "text", False),
+    ("email", "Email", "email", False),
+    ("role", "Role", "select", True),
+]
+
+
+def _member_form(request: HttpRequest, errors: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """The add-member fields, refilled after a refusal, each with its own problems."""
+    values = request.POST if errors else {}
+    return [
+        {
+            "name": name,
+            "label": label,
+            "type": kind,
+            "required": required,
+            "value": values.get(name, "operator" if name == "role" else ""),
+            "errors": errors.get(name, []),
+        }
+        for name, label, kind, required in MEMBER_FIELDS
+    ]
+
+
 def _render(
     request: HttpRequest,
     membership: Membership,
@@ -57,6 +91,8 @@ def _render(
     new_token: str = "",
     token_error: str = "",
     role_error: str = "",
+    added: tuple[Membership, str] | None = None,
+    add_errors: dict[str, list[str]] | None = None,
     status: int = 200,
 ) -> HttpResponse:
     checkpoints = ledger.recent_checkpoints(membership.org)
@@ -84,6 +120,9 @@ def _render(
             "new_token": new_token,
             "token_error": token_error,
             "role_error": role_error,
+            "added": added,
+            "add_errors": add_errors or {},
+            "member_form": _member_form(request, add_errors or {}),
             "keys": list(ledger.signing_keys(membership.org)),
             "checkpoints": rows,
             "log_size": ledger.log_size(membership.org),
@@ -116,6 +155,50 @@ def change_member_role(request: HttpRequest, membership: Membership, user_id: in
     except (ValidationFailed, Conflict) as exc:
         return _render(request, membership, role_error=exc.message, status=422)
     return redirect(reverse("web:settings") + "#members")
+
+
+@require_POST
+@staff_page
+def add_member(request: HttpRequest, membership: Membership) -> HttpResponse:
+    """An admin adds a colleague with a role. Their first password is generated and shown in
+    this response only (never stored in clear); they change it under Settings → Password."""
+    actor = actor_of(request, membership)
+    if not can(actor, "org.manage_members"):
+        return forbidden(
+            request,
+            f"Your role '{membership.role}' may not add members; only an admin can.",
+            membership,
+        )
+    post = request.POST
+    password = secrets.token_urlsafe(12)
+    try:
+        added = create_user(
+            actor=actor,
+            org=membership.org,
+            username=post.get("username", "").strip(),
+            role=post.get("role", ""),
+            password=password,
+            email=post.get("email", "").strip(),
+            first_name=post.get("first_name", "").strip()[:150],
+            last_name=post.get("last_name", "").strip()[:150],
+        )
+    except ValidationFailed as exc:
+        return _render(
+            request, membership, add_errors=exc.errors or {"": [exc.message]}, status=422
+        )
+    response = _render(request, membership, added=(added, password))
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+class PasswordChange(auth_views.PasswordChangeView):
+    template_name = "web/settings/password.html"
+    success_url = reverse_lazy("web:settings")
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        messages.success(self.request, "Your password was changed.")
+        return response
 
 
 @require_POST
