@@ -83,6 +83,24 @@ def test_a_file_of_the_case_downloads_as_an_attachment(visitor, token, files):
     assert response["Cache-Control"] == "no-store"
 
 
+def test_a_download_is_a_ledger_event_naming_the_file_and_the_contact(
+    visitor, token, files, issued
+):
+    from offboard.ledger.models import LedgerEntry
+
+    f = files["report"]
+    visitor.get(f"/portal/{token}/files/{f.sha256}", REMOTE_ADDR="203.0.113.9")
+    event = LedgerEntry.objects.order_by("-index").first()
+    assert event.type == "portal.file_downloaded" and event.case_id == issued.link.case_id
+    assert event.data["file"] == {"sha256": f.sha256, "name": "final-report.pdf", "size": f.size}
+    assert event.files == [f.sha256]
+    assert event.actor["contact_id"] == issued.link.contact_id
+    assert event.actor["ip"] == "203.0.113.9" and "PortalTest" in event.actor["user_agent"]
+    before = LedgerEntry.objects.count()
+    visitor.get(f"/portal/{token}/files/{'0' * 64}")  # not the case's: nothing recorded
+    assert LedgerEntry.objects.count() == before
+
+
 def test_another_cases_file_is_not_found_through_the_link(visitor, token, other_case, alice):
     from tests.factories import upload
 

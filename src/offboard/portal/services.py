@@ -398,6 +398,26 @@ def note_use(link: PortalLink) -> None:
         link.last_used_at = now
 
 
+def record_download(*, link: PortalLink, file: Any, ip: str | None, user_agent: str | None) -> None:
+    """The contact downloaded one of the case's files: evidence that it reached them
+    (what was handed over, question 2), so it is a ledger event naming the file's sha256 —
+    written before the bytes are sent, so no download goes unrecorded."""
+    with transaction.atomic():
+        live = _live(link)
+        record_event(
+            actor=_contact_actor(live, ip, user_agent),
+            type="portal.file_downloaded",
+            case=link.case,
+            data={
+                "title": f"{live.contact.name} downloaded {file.original_name}",
+                "link_id": live.pk,
+                "contact": _contact(live.contact),
+                "file": {"sha256": file.sha256, "name": file.original_name, "size": file.size},
+            },
+            files=[file],
+        )
+
+
 def normal_name(name: str) -> str:
     """Names compare case-insensitively, whitespace collapsed, compatibility forms folded."""
     return " ".join(unicodedata.normalize("NFKC", name or "").split()).casefold()

@@ -325,6 +325,9 @@ def download(request: HttpRequest, link: PortalLink, token: str, sha256: str) ->
         return secure(
             render(request, "portal/no_file.html", {"token": token, "link": link}, status=404)
         )
+    services.record_download(
+        link=link, file=found, ip=_client_ip(request), user_agent=_user_agent(request)
+    )
     response = FileResponse(
         open_stored(found.storage_name),
         as_attachment=True,
