@@ -155,3 +155,20 @@ def test_the_case_page_links_from_a_client_to_opening(web, client_contract):
     client, _ = client_contract
     body = web.get(f"/clients/{client.pk}/").content.decode()
     assert f'href="/cases/new/?client={client.pk}"' in body
+
+
+def test_planning_a_case_needs_the_right_to_open_one(client_contract, cast, playbooks):
+    from offboard.cases.services.opening import plan_case
+    from offboard.core.errors import PermissionDenied
+
+    client, contract = client_contract
+    with pytest.raises(PermissionDenied):
+        plan_case(
+            actor=cast["erin"],  # an auditor reads cases, never opens or plans one
+            client=client,
+            contracts=[contract],
+            trigger="non_renewal",
+            trigger_date=dt.date(2026, 11, 2),
+            owner_id=cast["alice"].user.pk,
+            playbook_version=playbooks["marketing_agency"],
+        )

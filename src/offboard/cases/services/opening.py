@@ -131,7 +131,9 @@ def plan_case(
     assignments: dict[str, int] | None = None,
 ) -> CasePlan:
     """Validate an opening and compute its plan; `open_case` creates exactly this plan, so a
-    preview shown before confirming is what the case gets."""
+    preview shown before confirming is what the case gets. Only who may open a case may plan
+    one: the plan shows the organization's members and playbooks."""
+    require(actor, "cases.open")
     errors = Errors()
     errors.choice("trigger", trigger, OffboardingCase.Trigger.values)
     errors.choice("scope", scope, OffboardingCase.Scope.values)
