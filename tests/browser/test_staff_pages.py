@@ -121,6 +121,23 @@ def test_settings_with_a_new_token_shown_once(page, case, cast):
     page.reload()
     assert token not in page.content()
 
+    # An admin adds a colleague; the first password is shown once and works.
+    page.locator("#members summary", has_text="Add a member").click()
+    form = page.locator("#members form.form-grid")
+    form.get_by_label("Username").fill("fiona")
+    form.get_by_label("First name").fill("Fiona")
+    form.get_by_label("Last name").fill("Field")
+    form.get_by_label("Email").fill("fiona@acme.example")
+    form.get_by_label("Role").select_option("manager")
+    form.get_by_role("button", name="Add member").click()
+    password = page.get_by_label("First password for fiona").input_value()
+    assert len(password) >= 16
+    assert axe_violations(page) == []
+    screenshot(page, "settings-member-added", full_page=False)
+    page.context.clear_cookies()
+    log_in(page, "fiona", password)
+    assert page.get_by_role("heading", name="Dashboard").is_visible()
+
 
 def test_the_pages_work_on_a_tablet_and_with_the_keyboard(page, busy_org, cast):
     page.set_viewport_size({"width": 768, "height": 1024})
