@@ -139,16 +139,21 @@ def settings_page(request: HttpRequest, membership: Membership) -> HttpResponse:
     return _render(request, membership)
 
 
+def _admins_only(request: HttpRequest, membership: Membership, doing: str) -> HttpResponse | None:
+    """The page saying why, for a role that may not manage members; None for an admin."""
+    if can(actor_of(request, membership), "org.manage_members"):
+        return None
+    return forbidden(
+        request, f"Your role '{membership.role}' may not {doing}; only an admin can.", membership
+    )
+
+
 @require_POST
 @staff_page
 def change_member_role(request: HttpRequest, membership: Membership, user_id: int) -> HttpResponse:
     actor = actor_of(request, membership)
-    if not can(actor, "org.manage_members"):
-        return forbidden(
-            request,
-            f"Your role '{membership.role}' may not change members' roles; only an admin can.",
-            membership,
-        )
+    if denied := _admins_only(request, membership, "change members' roles"):
+        return denied
     member = accounts.get_member(membership.org, user_id)
     try:
         change_role(actor=actor, membership=member, role=request.POST.get("role", ""))
@@ -163,12 +168,8 @@ def add_member(request: HttpRequest, membership: Membership) -> HttpResponse:
     """An admin adds a colleague with a role. Their first password is generated and shown in
     this response only (never stored in clear); they change it under Settings → Password."""
     actor = actor_of(request, membership)
-    if not can(actor, "org.manage_members"):
-        return forbidden(
-            request,
-            f"Your role '{membership.role}' may not add members; only an admin can.",
-            membership,
-        )
+    if denied := _admins_only(request, membership, "add members"):
+        return denied
     post = request.POST
     password = secrets.token_urlsafe(12)
     try:
