@@ -60,6 +60,16 @@ def chromium() -> Iterator[Any]:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
         yield browser
         browser.close()
+        _close_connections()
+
+
+def _close_connections() -> None:
+    """While Playwright's event loop runs in this thread, Django keeps database connections
+    per context instead of per thread; close them while they are still visible, or one
+    outlives the session (and blocks dropping the test database on PostgreSQL)."""
+    from django.db import connections
+
+    connections.close_all()
 
 
 @pytest.fixture
@@ -73,6 +83,7 @@ def page(chromium: Any, live_server: Any) -> Iterator[Any]:
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     yield page
     context.close()
+    _close_connections()
     assert not errors, f"JavaScript errors on the page: {errors}"
 
 
