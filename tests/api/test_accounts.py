@@ -140,7 +140,7 @@ def test_the_last_admin_cannot_be_demoted(api, cast):
     response = api("alice").patch(f"/members/{cast['alice'].user.pk}", {"role": "manager"})
 
     assert response.status_code == 409
-    assert "at least one admin" in response.json()["error"]["message"]
+    assert "at least one active admin" in response.json()["error"]["message"]
     assert Membership.objects.get(user=cast["alice"].user).role == "admin"
 
 

@@ -105,9 +105,7 @@ def change_role(*, actor: Actor, membership: Membership, role: str) -> Membershi
         raise ValidationFailed({"role": [f"'{role}' is not one of {', '.join(ROLES)}"]})
     old = membership.role
     if old == "admin" and role != "admin":
-        admins = Membership.objects.filter(org=membership.org, role="admin").count()
-        if admins <= 1:
-            raise Conflict("The organization must keep at least one admin.")
+        _keep_an_admin(membership)
     membership.role = role
     membership.save(update_fields=["role"])
     record_event(
@@ -115,6 +113,77 @@ def change_role(*, actor: Actor, membership: Membership, role: str) -> Membershi
         type="member.role_changed",
         data={"user_id": membership.user_id, "role": role, "old": {"role": old}},
     )
+    return membership
+
+
+def _keep_an_admin(membership: Membership) -> None:
+    """Refuse a change that would leave the organization without an active admin."""
+    admins = Membership.objects.filter(org=membership.org, role="admin", user__is_active=True)
+    if not admins.exclude(pk=membership.pk).exists():
+        raise Conflict("The organization must keep at least one active admin.", code="last_admin")
+
+
+@transaction.atomic
+def deactivate_member(*, actor: Actor, membership: Membership, reason: str = "") -> Membership:
+    """A colleague leaves: they can no longer log in, their API tokens stop working at once,
+    and the record keeps everything they did. Cases they own keep them as owner until
+    reassigned (the event lists them)."""
+    require(actor, "org.manage_members")
+    if membership.org_id != actor.org.pk:
+        raise NotFound("No such member.")
+    user = User.objects.select_for_update().get(pk=membership.user_id)
+    if user.pk == actor.user.pk:
+        raise Conflict("You cannot deactivate yourself; another admin can.", code="self")
+    if not user.is_active:
+        raise Conflict(f"{user.username} is already deactivated.", code="already_inactive")
+    if membership.role == "admin":
+        _keep_an_admin(membership)
+    reason = (reason or "").strip()
+    if len(reason) > 2000:
+        raise ValidationFailed({"reason": ["must be at most 2,000 characters"]})
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    tokens = ApiToken.objects.filter(user=user, org=membership.org, revoked_at__isnull=True)
+    revoked = list(tokens.values_list("prefix", flat=True))
+    tokens.update(revoked_at=clock.now())
+    owned = list(
+        user.owned_cases.filter(  # the reverse of the cases app's owner FK
+            org=membership.org, state__in=("draft", "active", "closing")
+        ).values_list("ref", flat=True)
+    )
+    record_event(
+        actor=actor,
+        type="member.deactivated",
+        data={
+            "user_id": user.pk,
+            "username": user.username,
+            "role": membership.role,
+            "reason": reason,
+            "tokens_revoked": revoked,
+            "open_cases_owned": owned,
+        },
+    )
+    membership.user = user
+    return membership
+
+
+@transaction.atomic
+def reactivate_member(*, actor: Actor, membership: Membership) -> Membership:
+    """Let a deactivated colleague log in again (their old API tokens stay revoked)."""
+    require(actor, "org.manage_members")
+    if membership.org_id != actor.org.pk:
+        raise NotFound("No such member.")
+    user = User.objects.select_for_update().get(pk=membership.user_id)
+    if user.is_active:
+        raise Conflict(f"{user.username} is active.", code="already_active")
+    user.is_active = True
+    user.save(update_fields=["is_active"])
+    record_event(
+        actor=actor,
+        type="member.reactivated",
+        data={"user_id": user.pk, "username": user.username, "role": membership.role},
+    )
+    membership.user = user
     return membership
 
 

@@ -58,6 +58,11 @@ urlpatterns = [
     ),
     path("settings/members/", settings_pages.add_member, name="member-add"),
     path(
+        "settings/members/<int:user_id>/<str:action>",
+        settings_pages.member_access,
+        name="member-access",
+    ),
+    path(
         "settings/password/",
         login_required(settings_pages.PasswordChange.as_view()),
         name="password-change",

@@ -61,4 +61,8 @@ def member_user(org: Any, user_id: Any, field: str) -> Any:
         raise ValidationFailed(
             {field: [f"{membership.user.username} is an auditor and cannot own work"]}
         )
+    if not membership.user.is_active:
+        raise ValidationFailed(
+            {field: [f"{membership.user.username} is deactivated and cannot own work"]}
+        )
     return membership.user

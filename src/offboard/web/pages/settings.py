@@ -8,7 +8,7 @@ from typing import Any
 from django.conf import settings as conf
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.views.decorators.http import require_POST
@@ -19,6 +19,8 @@ from offboard.accounts.services import (
     change_role,
     create_api_token,
     create_user,
+    deactivate_member,
+    reactivate_member,
     revoke_api_token,
 )
 from offboard.core.errors import Conflict, ValidationFailed
@@ -157,6 +159,28 @@ def change_member_role(request: HttpRequest, membership: Membership, user_id: in
     member = accounts.get_member(membership.org, user_id)
     try:
         change_role(actor=actor, membership=member, role=request.POST.get("role", ""))
+    except (ValidationFailed, Conflict) as exc:
+        return _render(request, membership, role_error=exc.message, status=422)
+    return redirect(reverse("web:settings") + "#members")
+
+
+@require_POST
+@staff_page
+def member_access(
+    request: HttpRequest, membership: Membership, user_id: int, action: str
+) -> HttpResponse:
+    """Deactivate a colleague who left (login and API tokens stop at once) or reactivate them."""
+    if action not in ("deactivate", "reactivate"):
+        raise Http404(f"No member action '{action}'.")
+    actor = actor_of(request, membership)
+    if denied := _admins_only(request, membership, f"{action} members"):
+        return denied
+    member = accounts.get_member(membership.org, user_id)
+    try:
+        if action == "deactivate":
+            deactivate_member(actor=actor, membership=member, reason=request.POST.get("reason", ""))
+        else:
+            reactivate_member(actor=actor, membership=member)
     except (ValidationFailed, Conflict) as exc:
         return _render(request, membership, role_error=exc.message, status=422)
     return redirect(reverse("web:settings") + "#members")
