@@ -149,3 +149,30 @@ def test_a_role_must_be_one_of_the_five(api, cast):
 
     assert response.status_code == 422
     assert list(response.json()["error"]["details"]["fields"]) == ["role"]
+
+
+def test_an_admin_deactivates_and_reactivates_a_member(api, cast):
+    oscar_token = token_for(cast["oscar"])
+    response = api("alice").post(
+        f"/members/{cast['oscar'].user.pk}/deactivate", {"reason": "Contract ended"}
+    )
+    assert response.status_code == 200
+    assert response.json()["active"] is False
+    assert Api(oscar_token).get("/me").status_code == 401  # the token stops at once
+    listed = {
+        m["user"]["username"]: m["active"] for m in api("alice").get("/members").json()["items"]
+    }
+    assert listed["oscar"] is False and listed["alice"] is True
+    again = api("alice").post(f"/members/{cast['oscar'].user.pk}/deactivate", {})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "already_inactive"
+    back = api("alice").post(f"/members/{cast['oscar'].user.pk}/reactivate", {})
+    assert back.status_code == 200 and back.json()["active"] is True
+    assert Api(oscar_token).get("/me").status_code == 401  # old tokens stay revoked
+
+
+def test_a_manager_cannot_deactivate_and_nobody_deactivates_themselves(api, cast):
+    refused = api("bob").post(f"/members/{cast['oscar'].user.pk}/deactivate", {})
+    assert refused.status_code == 403
+    own = api("alice").post(f"/members/{cast['alice'].user.pk}/deactivate", {})
+    assert own.status_code == 409 and own.json()["error"]["code"] == "self"
+    assert User.objects.get(pk=cast["oscar"].user.pk).is_active

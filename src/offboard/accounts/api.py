@@ -35,10 +35,15 @@ class MemberOut(Schema):
     email: str
     role: Role
     joined_at: dt.datetime
+    active: bool = Field(description="False once deactivated: no login, no API tokens.")
 
     @staticmethod
     def resolve_email(obj: Any) -> str:
         return str(obj.user.email)
+
+    @staticmethod
+    def resolve_active(obj: Any) -> bool:
+        return bool(obj.user.is_active)
 
     @staticmethod
     def resolve_joined_at(obj: Any) -> dt.datetime:
@@ -61,6 +66,10 @@ class MemberIn(Input):
 
 class RoleIn(Input):
     role: Role
+
+
+class DeactivateIn(Input):
+    reason: str = Field("", max_length=2000, description="Why they leave; kept in the record.")
 
 
 class TokenOut(Schema):
@@ -118,6 +127,32 @@ def change_member_role(request: HttpRequest, user_id: int, payload: RoleIn) -> A
     actor = actor_of(request)
     membership = selectors.get_member(actor.org, user_id)
     return services.change_role(actor=actor, membership=membership, role=payload.role)
+
+
+@router.post(
+    "/members/{user_id}/deactivate",
+    response={200: MemberOut, **error_responses(403, 404, 409, 422)},
+    summary="Deactivate a member who left (admin)",
+    description="They can no longer log in, open sessions end and their API tokens stop at "
+    "once; everything they did stays on the record (`member.deactivated`, which lists the "
+    "open cases they still own). Not yourself (409 `self`), not the last active admin "
+    "(409 `last_admin`).",
+)
+def deactivate_member(request: HttpRequest, user_id: int, payload: DeactivateIn) -> Any:
+    actor = actor_of(request)
+    membership = selectors.get_member(actor.org, user_id)
+    return services.deactivate_member(actor=actor, membership=membership, reason=payload.reason)
+
+
+@router.post(
+    "/members/{user_id}/reactivate",
+    response={200: MemberOut, **error_responses(403, 404, 409)},
+    summary="Reactivate a deactivated member (admin); their old tokens stay revoked",
+)
+def reactivate_member(request: HttpRequest, user_id: int) -> Any:
+    actor = actor_of(request)
+    membership = selectors.get_member(actor.org, user_id)
+    return services.reactivate_member(actor=actor, membership=membership)
 
 
 @router.get(
