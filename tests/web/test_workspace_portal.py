@@ -43,7 +43,7 @@ def test_the_section_offers_the_clients_contacts_with_an_email(alice_web, portal
 def test_sending_a_link_emails_it_and_shows_it_once(alice_web, portal_case, nina):
     mail.outbox.clear()
     response = _send(alice_web, portal_case, contact_id=nina.pk, days="20", respond_days="10")
-    assert response.status_code == 200
+    assert response.status_code == 200 and response["Cache-Control"] == "no-store"
     body = response.content.decode()
     url = URL_SHOWN.search(body)[1]
     link = PortalLink.objects.get(case=portal_case)

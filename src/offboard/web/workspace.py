@@ -90,7 +90,10 @@ def act(
         context[show] = result
     status = failure.status if failure else 200
     template = "web/partials/ws_update.html" if _is_htmx(request) else "web/case_detail.html"
-    return render(request, template, context, status=status)
+    response = render(request, template, context, status=status)
+    if show:
+        response["Cache-Control"] = "no-store"  # what is shown once must not be kept either
+    return response
 
 
 def _step(case: OffboardingCase, key: str) -> Step:
