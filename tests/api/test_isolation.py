@@ -14,6 +14,8 @@ from tests.factories import upload
 # Every endpoint that names an object by id, ref, slug or sha256, with a body it would accept.
 TABLE: list[tuple[str, str, dict[str, Any] | None]] = [
     ("PATCH", "/members/{bob}", {"role": "operator"}),
+    ("POST", "/members/{bob}/deactivate", {"reason": "left"}),
+    ("POST", "/members/{bob}/reactivate", {}),
     ("DELETE", "/tokens/{token}", None),
     ("GET", "/ledger/entries/{entry}", None),
     ("GET", "/clients/{client}", None),

@@ -20,6 +20,8 @@ EXPIRES = "2099-01-01T00:00:00Z"
 WRITES: list[tuple[str, str, Any]] = [
     ("POST", "/members", {"username": "zed", "role": "operator"}),
     ("PATCH", "/members/{bob}", {"role": "operator"}),
+    ("POST", "/members/{bob}/deactivate", {"reason": "left"}),
+    ("POST", "/members/{bob}/reactivate", {}),
     ("POST", "/clients", {"name": "Contoso"}),
     (
         "POST",
