@@ -472,6 +472,24 @@ def test_only_an_admin_creates_users(cast):
     assert "may not do this (org.manage_members)" in result.stderr
 
 
+def test_user_deactivate_and_reactivate(cast):
+    from offboard.accounts.models import User
+    from offboard.ledger.models import LedgerEntry
+
+    result = run("user", "deactivate", "oscar", "--reason", "Contract ended")
+    assert result.exit_code == 0, result.stderr
+    assert "Deactivated 'oscar'" in result.stdout
+    assert not User.objects.get(username="oscar").is_active
+    event = LedgerEntry.objects.order_by("-index").first()
+    assert event.type == "member.deactivated" and event.actor["auth"] == "cli"
+    again = run("user", "deactivate", "oscar")
+    assert again.exit_code == 1 and error_lines(again) == ["error: oscar is already deactivated."]
+    assert run("user", "reactivate", "oscar").exit_code == 0
+    assert User.objects.get(username="oscar").is_active
+    unknown = run("user", "deactivate", "nobody")
+    assert error_lines(unknown) == ["error: No member 'nobody' in this organization."]
+
+
 # --- playbooks -------------------------------------------------------------------------------
 
 

@@ -219,3 +219,51 @@ def create_user_command(
             last_name=last_name,
         )
     say(f"Created user '{created.user.username}' as {created.role} in '{actor.org.slug}'.", "bold")
+
+
+def _member(org: Any, username: str) -> Any:
+    from offboard.accounts.selectors import members
+    from offboard.core.errors import NotFound
+
+    found = members(org).filter(user__username=username).first()
+    if found is None:
+        raise NotFound(f"No member '{username}' in this organization.")
+    return found
+
+
+@user_app.command("deactivate")
+def deactivate_user_command(
+    username: Annotated[str, typer.Argument(metavar="USERNAME", help="Who left.")],
+    reason: Annotated[str, typer.Option(help="Why; kept in the record.")] = "",
+    org: OrgOption = None,
+    as_user: AsOption = None,
+) -> None:
+    """Deactivate a member who left: no login, open sessions and API tokens stop at once (admin)."""
+    ensure_django()
+    from offboard.accounts.services import deactivate_member
+
+    actor = resolve_actor(org, as_user)
+    member = deactivate_member(
+        actor=actor,
+        membership=_member(actor.org, username),
+        reason=reason,
+    )
+    say(f"Deactivated '{member.user.username}' in '{actor.org.slug}'.", "bold")
+
+
+@user_app.command("reactivate")
+def reactivate_user_command(
+    username: Annotated[str, typer.Argument(metavar="USERNAME", help="Who comes back.")],
+    org: OrgOption = None,
+    as_user: AsOption = None,
+) -> None:
+    """Let a deactivated member log in again; their old API tokens stay revoked (admin)."""
+    ensure_django()
+    from offboard.accounts.services import reactivate_member
+
+    actor = resolve_actor(org, as_user)
+    member = reactivate_member(
+        actor=actor,
+        membership=_member(actor.org, username),
+    )
+    say(f"Reactivated '{member.user.username}' in '{actor.org.slug}'.", "bold")
