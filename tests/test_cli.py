@@ -487,7 +487,7 @@ def test_user_deactivate_and_reactivate(cast):
     assert run("user", "reactivate", "oscar").exit_code == 0
     assert User.objects.get(username="oscar").is_active
     unknown = run("user", "deactivate", "nobody")
-    assert error_lines(unknown) == ["error: No member 'nobody' in this organization."]
+    assert error_lines(unknown) == ["error: No user 'nobody' in organization 'acme'."]
 
 
 # --- playbooks -------------------------------------------------------------------------------

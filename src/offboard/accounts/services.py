@@ -11,6 +11,7 @@ from offboard.core import clock
 from offboard.core.actor import Actor
 from offboard.core.errors import Conflict, NotFound, ValidationFailed
 from offboard.core.permissions import ROLES, require
+from offboard.core.validation import Errors
 from offboard.ledger.recorder import record_event
 from offboard.ledger.services import start_log
 
@@ -138,9 +139,9 @@ def deactivate_member(*, actor: Actor, membership: Membership, reason: str = "")
         raise Conflict(f"{user.username} is already deactivated.", code="already_inactive")
     if membership.role == "admin":
         _keep_an_admin(membership)
-    reason = (reason or "").strip()
-    if len(reason) > 2000:
-        raise ValidationFailed({"reason": ["must be at most 2,000 characters"]})
+    errors = Errors()
+    reason = errors.text("reason", reason, max_length=2000, required=False)
+    errors.raise_if_any()
     user.is_active = False
     user.save(update_fields=["is_active"])
     tokens = ApiToken.objects.filter(user=user, org=membership.org, revoked_at__isnull=True)

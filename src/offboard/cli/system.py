@@ -12,6 +12,7 @@ from offboard.cli.common import (
     ensure_django,
     err,
     fields_as_options,
+    membership,
     out,
     plain,
     resolve_actor,
@@ -221,16 +222,6 @@ def create_user_command(
     say(f"Created user '{created.user.username}' as {created.role} in '{actor.org.slug}'.", "bold")
 
 
-def _member(org: Any, username: str) -> Any:
-    from offboard.accounts.selectors import members
-    from offboard.core.errors import NotFound
-
-    found = members(org).filter(user__username=username).first()
-    if found is None:
-        raise NotFound(f"No member '{username}' in this organization.")
-    return found
-
-
 @user_app.command("deactivate")
 def deactivate_user_command(
     username: Annotated[str, typer.Argument(metavar="USERNAME", help="Who left.")],
@@ -245,7 +236,7 @@ def deactivate_user_command(
     actor = resolve_actor(org, as_user)
     member = deactivate_member(
         actor=actor,
-        membership=_member(actor.org, username),
+        membership=membership(actor.org, username),
         reason=reason,
     )
     say(f"Deactivated '{member.user.username}' in '{actor.org.slug}'.", "bold")
@@ -264,6 +255,6 @@ def reactivate_user_command(
     actor = resolve_actor(org, as_user)
     member = reactivate_member(
         actor=actor,
-        membership=_member(actor.org, username),
+        membership=membership(actor.org, username),
     )
     say(f"Reactivated '{member.user.username}' in '{actor.org.slug}'.", "bold")

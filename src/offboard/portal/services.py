@@ -86,7 +86,7 @@ def _plural(n: int, word: str) -> str:
 def base_url_for(request_base: str) -> str:
     """Where links point: `OFFBOARD_BASE_URL` when set (behind a proxy the address a request
     came to can be an internal one), else that address."""
-    return str(getattr(settings, "OFFBOARD_BASE_URL", "") or request_base)
+    return str(settings.OFFBOARD_BASE_URL or request_base)
 
 
 def portal_url(base_url: str, token: str) -> str:

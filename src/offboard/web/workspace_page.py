@@ -25,7 +25,7 @@ from offboard.core.permissions import can
 from offboard.ledger.selectors import case_events
 from offboard.notifications.selectors import receipt_for, receipt_status
 from offboard.portal import selectors as portal_selectors
-from offboard.portal.services import LINK_DAYS, RESPOND_DAYS, may_manage_links
+from offboard.portal.services import LINK_DAYS, MAX_LINK_DAYS, RESPOND_DAYS, may_manage_links
 from offboard.web import workspace_forms as forms
 from offboard.web.pages.common import membership_of
 
@@ -241,6 +241,7 @@ class PortalView:
     responses: list[Any]
     default_days: int = LINK_DAYS
     default_respond_days: int = RESPOND_DAYS
+    max_days: int = MAX_LINK_DAYS
 
     def disputes(self) -> dict[tuple[str, int], Any]:
         """(register, item id) → the latest dispute naming the item."""
@@ -283,9 +284,6 @@ def _portal(case: OffboardingCase, now: Any, failure: Failure | None) -> PortalV
     )
 
 
-DISPUTED = {"deliverables": "rejected", "handover_items": "disputed"}
-
-
 def _registers(
     case: OffboardingCase,
     actor: Actor,
@@ -322,7 +320,7 @@ def _registers(
                     failure=mine,
                     details=_details(key, item),
                     dispute=disputes.get((key, item.pk))
-                    if item.status == DISPUTED.get(key)
+                    if item.status in portal_selectors.DISPUTED.get(key, ())
                     else None,
                 )
             )
