@@ -46,6 +46,11 @@ class Membership(models.Model):
     def __str__(self) -> str:
         return f"{self.user} ({self.role}) in {self.org}"
 
+    @property
+    def can_own_work(self) -> bool:
+        """Cases, steps and register items go to active members who are not auditors."""
+        return self.role != self.Role.AUDITOR and self.user.is_active
+
 
 class ApiToken(models.Model):
     """A bearer token for one user in one organization. Only its SHA-256 is stored."""

@@ -124,15 +124,20 @@ def _keep_an_admin(membership: Membership) -> None:
         raise Conflict("The organization must keep at least one active admin.", code="last_admin")
 
 
+def _locked_user(actor: Actor, membership: Membership) -> User:
+    """The member's user, locked, for an admin of the member's organization."""
+    require(actor, "org.manage_members")
+    if membership.org_id != actor.org.pk:
+        raise NotFound("No such member.")
+    return User.objects.select_for_update().get(pk=membership.user_id)
+
+
 @transaction.atomic
 def deactivate_member(*, actor: Actor, membership: Membership, reason: str = "") -> Membership:
     """A colleague leaves: they can no longer log in, their API tokens stop working at once,
     and the record keeps everything they did. Cases they own keep them as owner until
     reassigned (the event lists them)."""
-    require(actor, "org.manage_members")
-    if membership.org_id != actor.org.pk:
-        raise NotFound("No such member.")
-    user = User.objects.select_for_update().get(pk=membership.user_id)
+    user = _locked_user(actor, membership)
     if user.pk == actor.user.pk:
         raise Conflict("You cannot deactivate yourself; another admin can.", code="self")
     if not user.is_active:
@@ -171,10 +176,7 @@ def deactivate_member(*, actor: Actor, membership: Membership, reason: str = "")
 @transaction.atomic
 def reactivate_member(*, actor: Actor, membership: Membership) -> Membership:
     """Let a deactivated colleague log in again (their old API tokens stay revoked)."""
-    require(actor, "org.manage_members")
-    if membership.org_id != actor.org.pk:
-        raise NotFound("No such member.")
-    user = User.objects.select_for_update().get(pk=membership.user_id)
+    user = _locked_user(actor, membership)
     if user.is_active:
         raise Conflict(f"{user.username} is active.", code="already_active")
     user.is_active = True

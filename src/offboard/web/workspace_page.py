@@ -409,11 +409,7 @@ def workspace_context(
     today = timezone.localdate()
     people = list(members(membership.org))
     names = {m.user_id: m.user.get_full_name() or m.user.username for m in people}
-    member_choices = [
-        (str(m.user_id), names[m.user_id])
-        for m in people
-        if m.role != "auditor" and m.user.is_active
-    ]
+    member_choices = [(str(m.user_id), names[m.user_id]) for m in people if m.can_own_work]
     started = case.state in (State.ACTIVE, State.CLOSING)
     phases: dict[str, list[StepRow]] = {}
     for step in case.steps.all():

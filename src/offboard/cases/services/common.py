@@ -53,7 +53,8 @@ def record_change(case: OffboardingCase) -> dict[str, Any]:
 
 
 def member_user(org: Any, user_id: Any, field: str) -> Any:
-    """A user of this organization who can own work (not an auditor)."""
+    """A user of this organization who can own work (`Membership.can_own_work`), or a field
+    error saying why not."""
     membership = Membership.objects.select_related("user").filter(org=org, user_id=user_id).first()
     if membership is None:
         raise ValidationFailed({field: [f"user {user_id} is not a member of this organization"]})

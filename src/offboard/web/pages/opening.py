@@ -140,9 +140,7 @@ def open_case_page(request: HttpRequest, membership: Membership) -> HttpResponse
         return _pick_client(request, membership)
     client: Client = clients.get_client(membership.org, client_id)  # type: ignore[arg-type]
     contracts = list(clients.contracts(membership.org, client))
-    owners = [
-        m for m in accounts.members(membership.org) if m.role != "auditor" and m.user.is_active
-    ]
+    owners = [m for m in accounts.members(membership.org) if m.can_own_work]
     versions = latest_versions(membership.org)
     first = contracts[0] if contracts else None
     if request.method == "POST" and request.POST.getlist("contracts"):
