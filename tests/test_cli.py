@@ -490,6 +490,22 @@ def test_user_deactivate_and_reactivate(cast):
     assert error_lines(unknown) == ["error: No user 'nobody' in organization 'acme'."]
 
 
+def test_a_deactivated_admin_is_not_counted_when_choosing_who_acts(cast, case):
+    from offboard.accounts.models import Membership
+    from offboard.accounts.services import change_role, deactivate_member
+    from offboard.core.actor import Actor
+
+    bob = Membership.objects.get(user=cast["bob"].user)
+    change_role(actor=cast["alice"], membership=bob, role="admin")
+    bob_admin = Actor.from_membership(bob, auth_method="test")
+    deactivate_member(actor=bob_admin, membership=Membership.objects.get(user=cast["alice"].user))
+    result = run("user", "deactivate", "oscar")  # no --as: the one active admin acts
+    assert result.exit_code == 0, result.stderr
+    from offboard.ledger.models import LedgerEntry
+
+    assert LedgerEntry.objects.order_by("-index").first().actor["username"] == "bob"
+
+
 # --- playbooks -------------------------------------------------------------------------------
 
 

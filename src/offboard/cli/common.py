@@ -169,7 +169,7 @@ def membership(org: "Organization", username: str) -> "Membership":
 
 
 def resolve_actor(org_slug: str | None, username: str | None) -> "Actor":
-    """The user who acts: --as, else $OFFBOARD_USER, else the organization's single admin."""
+    """The user who acts: --as, else $OFFBOARD_USER, else the organization's single active admin."""
     from offboard.accounts.selectors import members
     from offboard.core.actor import Actor
     from offboard.core.errors import PermissionDenied
@@ -178,7 +178,8 @@ def resolve_actor(org_slug: str | None, username: str | None) -> "Actor":
     if username:
         m = membership(org, username)
     else:
-        admins = list(members(org).select_related("org").filter(role="admin")[:2])
+        active = members(org).select_related("org").filter(user__is_active=True)
+        admins = list(active.filter(role="admin")[:2])
         if len(admins) != 1:
             raise OffboardError(
                 f"Say who acts with --as USERNAME or ${USER_ENV}: organization '{org.slug}' has "
