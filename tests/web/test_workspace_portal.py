@@ -131,7 +131,8 @@ def test_a_refused_reminder_shows_its_reason_on_the_links_row(
     )
     assert response.status_code == 409
     row = _row(response.content.decode(), issued.link.pk)
-    assert "revoked" in row and 'role="alert"' in row
+    alert = re.search(r'<p class="form-error" role="alert">([^<]*)</p>', row)
+    assert alert and "is revoked; issue a new link first" in alert[1]
     assert not PortalReminder.objects.exists()
 
 
@@ -207,7 +208,7 @@ def test_links_of_another_case_or_organization_are_404(
     assert issued.link.revoked_at is None
 
 
-def test_a_dispute_shows_on_the_items_row_and_in_the_answers(alice_web, issued, portal_case):
+def test_a_dispute_shows_on_the_items_row_and_in_the_answers(alice_web, alice, issued, portal_case):
     ads = portal_case.handover_items.order_by("id").first()
     page = Client().get(f"/portal/{token_of(issued.url)}/").content.decode()
     dispute_item(
@@ -224,6 +225,14 @@ def test_a_dispute_shows_on_the_items_row_and_in_the_answers(alice_web, issued, 
     assert "We have no admin rights on the ads account yet." in row
     answers = body[body.index("Answers from the client") :]
     assert "disputed" in answers and f'href="#handover_items-{ads.pk}"' in answers
+    # Resolved (handed over again), the row no longer carries the dispute; the answer stays.
+    from offboard.cases.services import update_register_item
+
+    update_register_item(actor=alice, item=ads, values={"status": "handed_over"})
+    body = alice_web.get(f"/cases/{portal_case.ref}/").content.decode()
+    row = re.search(rf'<li id="handover_items-{ads.pk}".*?</li>', body, re.S)[0]
+    assert "Disputed by" not in row
+    assert "We have no admin rights" in body[body.index("Answers from the client") :]
 
 
 def _row(body: str, link_id: int) -> str:
