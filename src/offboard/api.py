@@ -8,8 +8,8 @@ from offboard.cases.api import router as cases_router
 from offboard.clients.api import router as clients_router
 from offboard.core.api import BearerToken, install_error_handlers
 from offboard.evidence.api import router as evidence_router
-from offboard.evidence.packapi import router as evidence_pack_router
 from offboard.ledger.api import router as ledger_router
+from offboard.packs.api import router as evidence_pack_router
 from offboard.playbooks.api import router as playbooks_router
 from offboard.portal.api import router as portal_router
 

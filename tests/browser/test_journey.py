@@ -38,7 +38,7 @@ def test_from_opening_to_a_verified_evidence_pack(
     page, live_server, cast, playbooks, client_contract, tmp_path
 ):
     from offboard.cases.models import AccessGrant, Deliverable, HandoverItem, OffboardingCase
-    from offboard.evidence.packverify import parse_key, verify_pack
+    from offboard.packs.verify import parse_key, verify_pack
 
     client, _contract = client_contract
 

@@ -31,7 +31,7 @@ from offboard.cli.common import (
 )
 
 if TYPE_CHECKING:
-    from offboard.evidence.packverify import Report
+    from offboard.packs.verify import Report
 
 MAX_OPTION_FILE = 16 * 1024 * 1024
 
@@ -67,7 +67,7 @@ def export(
     """
     ensure_django()
     from offboard.cases.selectors import get_case
-    from offboard.evidence.pack import iter_pack, start_export
+    from offboard.packs.export import iter_pack, start_export
 
     actor = resolve_actor(org, as_user)
     plan = start_export(actor=actor, case=get_case(actor.org, ref))
@@ -126,7 +126,7 @@ def _option_file(path: Path, option: str) -> bytes:
 
 
 def _key(value: str) -> Any:
-    from offboard.evidence.packverify import parse_key
+    from offboard.packs.verify import parse_key
 
     text = value
     candidate = Path(value)
@@ -218,7 +218,7 @@ def verify(
     timestamps, the evidence files, and consistency with a checkpoint you hold. Exit 0 only if
     every check passed.
     """
-    from offboard.evidence.packverify import parse_roots, verify_pack
+    from offboard.packs.verify import parse_roots, verify_pack
 
     trusted = _key(key) if key is not None else None
     roots = None

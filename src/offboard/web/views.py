@@ -41,8 +41,8 @@ def evidence_pack(request: HttpRequest, ref: str) -> HttpResponseBase:
     """The case's evidence pack as a download (auditors, managers, admins); recorded as an event.
     POST with the CSRF token: a link another site could make the browser follow would record
     exports nobody asked for."""
-    from offboard.evidence.pack import start_export
-    from offboard.evidence.packapi import pack_response
+    from offboard.packs.api import pack_response
+    from offboard.packs.export import start_export
 
     membership = membership_of(request)
     actor = actor_of(request, membership)

@@ -6,9 +6,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from offboard.evidence.packverify import layout as fmt
-from offboard.evidence.packverify.answers import VerifiedEvent
-from offboard.evidence.packverify.run import Run
 from offboard.ledger.merkle import HASH_SIZE, leaf_hash, verify_consistency, verify_inclusion
 from offboard.ledger.note import (
     Checkpoint,
@@ -19,6 +16,9 @@ from offboard.ledger.note import (
     parse_note,
 )
 from offboard.ledger.tlogproof import TlogProofError, parse_tlog_proof
+from offboard.packs.verify import layout as fmt
+from offboard.packs.verify.answers import VerifiedEvent
+from offboard.packs.verify.run import Run
 
 
 def _pack_keys(run: Run, problems: list[str]) -> list[Verifier]:

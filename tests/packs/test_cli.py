@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from offboard.cli import app
-from tests.evidence.conftest import BuiltPacks, tampered
 from tests.factories import close_with_approvals, settle_everything
+from tests.packs.conftest import BuiltPacks, tampered
 
 OFFBOARD = Path(sys.executable).with_name("offboard")
 

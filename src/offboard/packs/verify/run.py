@@ -7,10 +7,10 @@ from typing import Any
 
 from cryptography import x509
 
-from offboard.evidence.packverify import layout as fmt
-from offboard.evidence.packverify.answers import Evidence
-from offboard.evidence.packverify.archive import Archive
 from offboard.ledger.note import Checkpoint, Verifier
+from offboard.packs.verify import layout as fmt
+from offboard.packs.verify.answers import Evidence
+from offboard.packs.verify.archive import Archive
 
 
 @dataclass

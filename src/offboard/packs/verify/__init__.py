@@ -19,19 +19,19 @@ from typing import Any
 
 from cryptography import x509
 
-from offboard.evidence.packverify.answers import Answer, Evidence, answer_questions
-from offboard.evidence.packverify.archive import PackUnreadable, read_archive
-from offboard.evidence.packverify.bag import check_bag, check_fixity
-from offboard.evidence.packverify.content import (
+from offboard.ledger.note import NoteError, Verifier
+from offboard.packs.verify.answers import Answer, Evidence, answer_questions
+from offboard.packs.verify.archive import PackUnreadable, read_archive
+from offboard.packs.verify.bag import check_bag, check_fixity
+from offboard.packs.verify.content import (
     check_case_json,
     check_certificate,
     check_files,
     check_timestamps,
     unique_certificates,
 )
-from offboard.evidence.packverify.proofs import check_checkpoint, check_consistency, check_events
-from offboard.evidence.packverify.run import Check, Run
-from offboard.ledger.note import NoteError, Verifier
+from offboard.packs.verify.proofs import check_checkpoint, check_consistency, check_events
+from offboard.packs.verify.run import Check, Run
 
 __all__ = ["Check", "Report", "parse_key", "parse_roots", "verify_pack"]
 

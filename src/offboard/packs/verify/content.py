@@ -9,8 +9,8 @@ from typing import Any
 from cryptography import x509
 from rfc3161_client import VerificationError, VerifierBuilder, decode_timestamp_response
 
-from offboard.evidence.packverify import layout as fmt
-from offboard.evidence.packverify.run import Run
+from offboard.packs.verify import layout as fmt
+from offboard.packs.verify.run import Run
 
 
 def check_files(run: Run) -> None:

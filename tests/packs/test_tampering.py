@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from offboard.evidence.packverify import layout as fmt
 from offboard.ledger.note import Checkpoint, Signer, parse_note, sign_note
-from tests.evidence.conftest import BuiltPacks, members_of, problems, tampered, verify
+from offboard.packs.verify import layout as fmt
+from tests.packs.conftest import BuiltPacks, members_of, problems, tampered, verify
 
 
 def flip(position: str) -> Callable[[bytes], bytes]:

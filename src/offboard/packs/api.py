@@ -8,7 +8,7 @@ from ninja import Router
 from offboard.cases.selectors import get_case
 from offboard.core.api import actor_of
 from offboard.core.schemas import error_responses
-from offboard.evidence.pack import PackPlan, iter_pack, start_export
+from offboard.packs.export import PackPlan, iter_pack, start_export
 
 router = Router(tags=["evidence"])
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from offboard.evidence.packverify.layout import kind_of
+from offboard.packs.verify.layout import kind_of
 
 CHUNK = 1024 * 1024
 MAX_MEMBERS = 500_000

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from offboard.evidence.packverify import archive as packzip
-from offboard.evidence.packverify import layout as fmt
-from tests.evidence.conftest import BuiltPacks, members_of, problems, tampered, verify, write_pack
+from offboard.packs.verify import archive as packzip
+from offboard.packs.verify import layout as fmt
+from tests.packs.conftest import BuiltPacks, members_of, problems, tampered, verify, write_pack
 
 
 def _zip(path: Path, entries: list[tuple[zipfile.ZipInfo | str, bytes]]) -> Path:
@@ -240,7 +240,7 @@ def test_random_damage_anywhere_in_the_zip_never_raises(packs: BuiltPacks, tmp_p
 def test_a_check_that_breaks_on_crafted_input_fails_instead_of_crashing(
     packs: BuiltPacks, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import offboard.evidence.packverify as packverify
+    import offboard.packs.verify as packverify
 
     def explode(run: object) -> None:
         raise KeyError("surprise")

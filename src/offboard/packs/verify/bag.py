@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from offboard.evidence.packverify import layout as fmt
-from offboard.evidence.packverify.run import Run
+from offboard.packs.verify import layout as fmt
+from offboard.packs.verify.run import Run
 
 
 def check_bag(run: Run) -> None:

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
-from offboard.evidence.packverify import layout as fmt
-from offboard.evidence.packverify.layout import state_digest
-from tests.evidence.conftest import BuiltPacks, members_of, verify
+from offboard.packs.verify import layout as fmt
+from offboard.packs.verify.layout import state_digest
+from tests.packs.conftest import BuiltPacks, members_of, verify
 
 
 def answers(report):

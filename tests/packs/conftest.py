@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from offboard.evidence.packverify import Report, parse_key, parse_roots, verify_pack
-from offboard.evidence.packverify import layout as fmt
+from offboard.packs.verify import Report, parse_key, parse_roots, verify_pack
+from offboard.packs.verify import layout as fmt
 from tests.tsa import LocalTSA, tsa
 
 __all__ = ["tsa"]
@@ -84,7 +84,7 @@ def _open_case(alice: Any, playbook: Any, name: str, reference: str) -> Any:
 
 
 def _export(actor: Any, case: Any, path: Path) -> Any:
-    from offboard.evidence.pack import iter_pack, start_export
+    from offboard.packs.export import iter_pack, start_export
 
     plan = start_export(actor=actor, case=case)
     with path.open("wb") as f:

@@ -11,10 +11,10 @@ import pytest
 from django.test import Client
 
 from offboard.core.errors import Conflict, PermissionDenied
-from offboard.evidence import pack
-from offboard.evidence.pack import iter_pack, start_export
-from offboard.evidence.packverify import parse_key, verify_pack
 from offboard.ledger.models import Checkpoint, LedgerEntry, Timestamp
+from offboard.packs import export as pack
+from offboard.packs.export import iter_pack, start_export
+from offboard.packs.verify import parse_key, verify_pack
 from tests.api.conftest import Api, token_for
 from tests.factories import close_with_approvals, settle_everything, upload
 
@@ -105,7 +105,7 @@ def test_a_closed_case_pack_carries_the_certificate_issued_at_closure_byte_for_b
     assert "is the certificate issued at closure" in check.summary
 
     # A forger who swaps the certificate and rebuilds every manifest is still caught.
-    from tests.evidence.conftest import members_of, rebag, write_pack
+    from tests.packs.conftest import members_of, rebag, write_pack
 
     base, members = members_of(path)
     middle = len(pdf) // 2
@@ -351,9 +351,9 @@ def test_the_download_of_another_organizations_case_is_404(closed_case: Any, mal
 def test_a_redacted_event_is_exported_as_its_leaf_hash_and_still_verifies(
     case: Any, cast: dict[str, Any], tmp_path: Path
 ) -> None:
-    from offboard.evidence.packverify import layout
     from offboard.ledger.services import redact_event
-    from tests.evidence.conftest import members_of
+    from offboard.packs.verify import layout
+    from tests.packs.conftest import members_of
 
     case = closed(case, cast)
     erased = LedgerEntry.objects.filter(case=case, type="deliverable.accepted").first()

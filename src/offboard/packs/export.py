@@ -39,15 +39,15 @@ from offboard.core.errors import Conflict
 from offboard.core.permissions import require
 from offboard.evidence import storage
 from offboard.evidence.models import EvidenceFile
-from offboard.evidence.packverify import layout as fmt
 from offboard.ledger import checkpoints, store, timestamps
 from offboard.ledger.models import Checkpoint, LedgerEntry, SigningKey, Timestamp
 from offboard.ledger.recorder import record_event
 from offboard.ledger.tlogproof import encode_tlog_proof
+from offboard.packs.verify import layout as fmt
 
 CHUNK = 1024 * 1024
 BATCH = 200  # events read per query
-README_TEMPLATE = Path(__file__).parent / "templates" / "evidence" / "pack_readme.txt"
+README_TEMPLATE = Path(__file__).parent / "templates" / "packs" / "pack_readme.txt"
 Progress = Callable[[int], None]
 
 
