@@ -54,6 +54,10 @@ class OffboardingCase(OrgScopedModel):
     created_at = models.DateTimeField()
     closing_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
+    # The case state (cases.state.case_state) exactly as closed: the bytes whose digest the
+    # closure event records, kept so that a pack made years later holds the same state even
+    # if the way the state is computed has changed since.
+    closed_state = models.JSONField(null=True, blank=True, editable=False)
     updated_at = models.DateTimeField()
 
     class Meta:

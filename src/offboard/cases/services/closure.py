@@ -9,8 +9,10 @@ from django.db import transaction
 from offboard.cases.gates import readiness_gates, unmet_gates
 from offboard.cases.models import Addendum, Approval, OffboardingCase, Step
 from offboard.cases.services.common import ensure_open, lock_case, member_user, record_change
-from offboard.cases.state import fresh, state_digest
+from offboard.cases.state import case_state, fresh, state_digest
 from offboard.core import clock
+from offboard.core.canonical import digest as canonical_digest
+from offboard.core.canonical import to_jsonable
 from offboard.core.actor import Actor
 from offboard.core.errors import Conflict, GatesUnmet, PermissionDenied, ValidationFailed
 from offboard.core.permissions import require
@@ -142,13 +144,15 @@ def close_case(*, actor: Actor, case: OffboardingCase) -> OffboardingCase:
     if gates:
         _raise_gates(case, gates, "close")
     _refuse_unless(case, State.CLOSING, action="close")
-    digest = state_digest(loaded)
+    closed_state = case_state(loaded)
+    digest = canonical_digest(closed_state)
     approvals = [
         a for a in loaded.approvals.all() if a.state_digest == digest and a.invalidated_at is None
     ]
     case.state = State.CLOSED
     case.closed_at = case.updated_at = clock.now()
-    case.save(update_fields=["state", "closed_at", "updated_at"])
+    case.closed_state = to_jsonable(closed_state)
+    case.save(update_fields=["state", "closed_at", "closed_state", "updated_at"])
     record_event(
         actor=actor,
         type="case.closed",
