@@ -6,10 +6,11 @@ OFFBOARD_KEY_DIR in the environment:
     ledger_worker.py setup  --org SLUG --user NAME
         create the organization and its admin (SQLite file tests: the test process cannot
         reach that database through its own connection)
-    ledger_worker.py append --org SLUG [--count M] [--tag T] [--wait]
+    ledger_worker.py append --org SLUG [--count M] [--tag T] [--wait] [--case REF]
         append M events (0: until killed) through `record_event`, one per transaction, and
         print "ACK <index>" (flushed) right after each commit; with --wait, print "READY"
-        and wait for a line on stdin first, so several workers start appending together
+        and wait for a line on stdin first, so several workers start appending together;
+        with --case, the events are events of that case (its chain grows)
     ledger_worker.py check  --org SLUG [--acked I,J,…]
         print `check_log` as JSON
 
@@ -90,6 +91,7 @@ def check_log(org: Any, acked: Iterable[int] = (), samples: int = 25, seed: int 
         elif not json.loads(acked_body).get("type"):
             problems.append(f"ACKed index {index} has no event type in its body")
 
+    problems += _chain_problems(org, leaves)
     tree = merkle.MerkleTree(leaves)
     stored = {
         (level, index): bytes(h)
@@ -136,6 +138,30 @@ def check_log(org: Any, acked: Iterable[int] = (), samples: int = 25, seed: int 
     }
 
 
+def _chain_problems(org: Any, leaves: list[bytes]) -> list[str]:
+    """Every case's events, in log order, numbered 1..n and each linked to the one before."""
+    from offboard.ledger.models import LedgerEntry
+
+    problems: list[str] = []
+    last: dict[int, tuple[int, int]] = {}  # case id -> (seq, index) of its last event
+    rows = (
+        LedgerEntry.objects.filter(org=org, case__isnull=False)
+        .order_by("index")
+        .values_list("index", "case_id", "case_seq", "body", "redacted")
+    )
+    for index, case_id, case_seq, body, redacted in rows:
+        seq, before = last.get(case_id, (0, -1))
+        if case_seq != seq + 1:
+            problems.append(f"entry {index}: case_seq {case_seq}, expected {seq + 1}")
+        if not redacted:
+            event = json.loads(_bytes(body))
+            prev = leaves[before].hex() if before >= 0 else None
+            if (event.get("seq"), event.get("prev")) != (seq + 1, prev):
+                problems.append(f"entry {index}: not linked to its case's previous event")
+        last[case_id] = (seq + 1, index)
+    return problems
+
+
 def _bytes(value: Any) -> bytes:
     # A raw-SQL redaction (body = '') leaves TEXT, not a BLOB, in SQLite.
     return value.encode() if isinstance(value, str) else bytes(value)
@@ -159,9 +185,11 @@ def _setup(args: argparse.Namespace) -> None:
 def _append(args: argparse.Namespace) -> None:
     from django.db import transaction
 
+    from offboard.cases.models import OffboardingCase
     from offboard.ledger.recorder import record_event
 
     actor = admin_actor(args.org)
+    case = OffboardingCase.objects.get(org=actor.org, ref=args.case) if args.case else None
     if args.wait:
         print("READY", flush=True)
         sys.stdin.readline()
@@ -169,7 +197,10 @@ def _append(args: argparse.Namespace) -> None:
     while args.count == 0 or seq < args.count:
         with transaction.atomic():
             entry = record_event(
-                actor=actor, type="test.appended", data={"worker": args.tag, "seq": seq}
+                actor=actor,
+                type="test.appended",
+                case=case,
+                data={"worker": args.tag, "seq": seq},
             )
         # After the commit: whatever the test saw ACKed must survive any crash from here on.
         print(f"ACK {entry.index}", flush=True)
@@ -193,6 +224,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tag", default="w")
     parser.add_argument("--wait", action="store_true")
     parser.add_argument("--acked", default="")
+    parser.add_argument("--case", default="")
     args = parser.parse_args(argv)
 
     import django

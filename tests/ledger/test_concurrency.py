@@ -13,6 +13,7 @@ the suite runs on.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -190,6 +191,43 @@ def test_parallel_appenders_keep_the_log_dense_and_the_tree_exact(tmp_path: Path
         leaf = merkle.leaf_hash(bytes(entries[index].body))
         assert merkle.verify_inclusion(leaf, index, total, proof, root)
     assert check_log(org)["problems"] == []
+
+
+@needs_postgres
+@pytest.mark.django_db(transaction=True)
+def test_parallel_appenders_to_one_case_keep_its_chain_dense_and_linked(
+    tmp_path: Path, case: Any
+) -> None:
+    """Decision 0008: each case event carries its place in the case and the hash of the one
+    before; processes appending to the same case at once must never share or skip a place."""
+    env = _env(tmp_path, _database_url())
+    before = LedgerEntry.objects.filter(case=case).count()
+    procs = [
+        _worker(env, "append", "--org", case.org.slug, "--count", "25", "--tag", f"w{i}",
+                "--case", case.ref, "--wait", stdin=subprocess.PIPE)
+        for i in range(PROCESSES)
+    ]  # fmt: skip
+    try:
+        for p in procs:
+            assert p.stdout is not None and p.stdout.readline().strip() == "READY", p.stderr
+        for p in procs:
+            assert p.stdin is not None
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        outputs = [p.communicate(timeout=TIMEOUT) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert all(p.returncode == 0 for p in procs), [err for _, err in outputs]
+    events = list(LedgerEntry.objects.filter(case=case).order_by("index"))
+    assert len(events) == before + PROCESSES * 25
+    assert [e.case_seq for e in events] == list(range(1, len(events) + 1))
+    for previous, event in itertools.pairwise(events):
+        body = json.loads(bytes(event.body))
+        assert (body["seq"], body["prev"]) == (event.case_seq, bytes(previous.leaf_hash).hex())
+    assert check_log(case.org)["problems"] == []
 
 
 @needs_postgres

@@ -31,8 +31,11 @@ def test_each_event_is_the_next_leaf_with_its_canonical_body(case, alice):
     assert [e.index for e in entries] == list(range(len(entries)))
     opened = entries[-1]
     body = json.loads(bytes(opened.body))
-    assert set(body) == {"v", "org", "case", "type", "actor", "at", "data", "files", "nonce"}
+    assert set(body) == {
+        *("v", "org", "case", "seq", "prev", "type", "actor", "at", "data", "files", "nonce")
+    }
     assert (body["org"], body["case"], body["type"]) == ("acme", case.ref, "case.opened")
+    assert (body["v"], body["seq"], body["prev"]) == (2, 1, None)  # the case's first event
     assert body["actor"]["username"] == "alice"
     assert bytes(opened.leaf_hash) == merkle.leaf_hash(bytes(opened.body))
     # canonical: re-serialising with sorted keys and no spaces gives the same bytes

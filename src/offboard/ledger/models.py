@@ -50,6 +50,10 @@ class LedgerEntry(OrgScopedModel):
         related_name="events",
         db_index=False,  # (case, index) below serves it
     )
+    # The event's place in its case's chain (its body's `seq`): read to number the case's next
+    # event without parsing bodies (a redacted body is gone). Null for events without a case
+    # and for case events recorded before chains existed (event format v1).
+    case_seq = models.BigIntegerField(null=True, blank=True)
     type = models.CharField(max_length=64)
     at = models.DateTimeField()
     actor_user = models.ForeignKey(

@@ -1,8 +1,13 @@
 """`record_event`: the single hook every service calls, inside its transaction.
 
-It turns the action into an event body — RFC 8785 canonical JSON with `v, org, case, type,
-actor, at, data, files, nonce` — and appends it as the next leaf of the organization's
-Merkle log, in the same transaction as the change it records.
+It turns the action into an event body — RFC 8785 canonical JSON with `v, org, case, seq,
+prev, type, actor, at, data, files, nonce` — and appends it as the next leaf of the
+organization's Merkle log, in the same transaction as the change it records.
+
+The events of one case form a chain (decision 0008): `seq` is the event's place in its case
+(1, 2, 3, …) and `prev` the leaf hash (hex) of the case's previous event (null for the
+first). An evidence pack can then prove it holds every event of its case: a gap, a reorder
+or an omission breaks the numbering or the links. Events of no case carry neither.
 """
 
 import base64
@@ -22,7 +27,7 @@ from offboard.ledger.models import LedgerEntry
 if TYPE_CHECKING:
     from offboard.evidence.models import EvidenceFile
 
-EVENT_VERSION = 1
+EVENT_VERSION = 2  # 2: case events carry `seq` and `prev`
 
 
 def event_body(
@@ -35,13 +40,21 @@ def event_body(
     data: dict[str, Any],
     files: Iterable[str],
     nonce: bytes | None = None,
+    chain: tuple[int, bytes | None] | None = None,
+    version: int = EVENT_VERSION,
 ) -> bytes:
-    """The exact leaf bytes of an event."""
+    """The exact leaf bytes of an event. `chain`: (seq, leaf hash of the case's previous
+    event) for an event of a case."""
+    placed: dict[str, Any] = {}
+    if chain is not None:
+        seq, prev = chain
+        placed = {"seq": seq, "prev": prev.hex() if prev is not None else None}
     return canonical_json(
         {
-            "v": EVENT_VERSION,
+            "v": version,
             "org": org_slug,
             "case": case_ref,
+            **placed,
             "type": type,
             "actor": actor,
             "at": at,
@@ -65,6 +78,10 @@ def record_event(
     """Append one event. Must run inside the action's transaction, so both commit or neither."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("record_event must be called inside the action's transaction")
+    chain = None
+    if case is not None:
+        count, last = store.case_head(actor.org, case.pk)  # locks the log head
+        chain = (count + 1, last)
     at = clock.now()
     body = event_body(
         org_slug=actor.org.slug,
@@ -74,9 +91,11 @@ def record_event(
         at=at,
         data=data or {},
         files=[f.sha256 for f in files],
+        chain=chain,
     )
     return store.append(
         org=actor.org,
         body=body,
         meta={"case": case, "type": type, "at": at, "actor_user": actor.user},
+        case_seq=chain[0] if chain else None,
     )

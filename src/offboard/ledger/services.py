@@ -68,13 +68,17 @@ def redact_event(*, actor: Actor, index: int, reason: str) -> LedgerEntry:
         raise Conflict(f"Event #{index} is already redacted.")
     # The one UPDATE the append-only triggers allow: body emptied, marker set, hash kept.
     LedgerEntry.objects.filter(pk=entry.pk).update(body=b"", redacted=True)
+    # Recorded on the erased event's case (a closed one too: like an addendum), so the case's
+    # evidence pack holds the justification of its placeholder (decision 0008).
     record_event(
         actor=actor,
         type="ledger.event_redacted",
+        case=entry.case,
         data={
             "index": index,
             "leaf_hash": bytes(entry.leaf_hash).hex(),
             "event_type": entry.type,
+            "case_seq": entry.case_seq,
             "reason": reason,
         },
     )

@@ -123,7 +123,38 @@ def _claim_index(org_id: int) -> int:
     return int(row[0]) - 1
 
 
-def append(*, org: Any, body: bytes, meta: dict[str, Any]) -> LedgerEntry:
+def case_head(org: Any, case_id: int) -> tuple[int, bytes | None]:
+    """(number of events, leaf hash of the last one) of a case's chain, read under the log
+    head's lock so that no other append can come between this read and the caller's append.
+    Must run inside the caller's transaction (SQLite: its IMMEDIATE transaction holds the
+    write lock already)."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("case_head must run inside the action's transaction")
+    org_id = _org_id(org)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT head_seq, head_leaf, head_count FROM ledger_case_head(%s, %s)",
+                [org_id, case_id],
+            )
+        else:
+            cursor.execute(
+                "SELECT case_seq, leaf_hash, CASE WHEN case_seq IS NULL THEN "
+                "(SELECT count(*) FROM ledger_entry c WHERE c.case_id = %s) END "
+                'FROM ledger_entry WHERE case_id = %s ORDER BY "index" DESC LIMIT 1',
+                [case_id, case_id],
+            )
+        row = cursor.fetchone()
+    if row is None:
+        return 0, None
+    seq, leaf, legacy_count = row
+    # The last event predates chains (v1): the count of the case's events is its place.
+    return int(seq if seq is not None else legacy_count), bytes(leaf)
+
+
+def append(
+    *, org: Any, body: bytes, meta: dict[str, Any], case_seq: int | None = None
+) -> LedgerEntry:
     """Append one leaf and the subtrees it completes. Must run inside the caller's transaction."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("append must run inside the action's transaction")
@@ -133,14 +164,16 @@ def append(*, org: Any, body: bytes, meta: dict[str, Any]) -> LedgerEntry:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT entry_id, entry_index, entry_leaf FROM ledger_append(%s, %s, %s, %s, %s, %s)",
-                [org_id, body, case_id, meta["type"], meta["at"], actor_id],
+                "SELECT entry_id, entry_index, entry_leaf FROM "
+                "ledger_append(%s, %s, %s, %s, %s, %s, %s)",
+                [org_id, body, case_id, meta["type"], meta["at"], actor_id, case_seq],
             )
             entry_id, index, leaf = cursor.fetchone()
         leaf = bytes(leaf)
     else:
-        entry_id, index, leaf = _append_in_python(org_id, body, case_id, actor_id, meta)
-    # The saved row, without the cost of a full model __init__ on the hot path.
+        entry_id, index, leaf = _append_in_python(org_id, body, case_id, actor_id, meta, case_seq)
+    # The saved row, without the cost of a full model __init__ on the hot path (values in the
+    # model's field order: from_db matches them to the concrete fields by position).
     return LedgerEntry.from_db(
         connection.alias,
         [
@@ -151,16 +184,34 @@ def append(*, org: Any, body: bytes, meta: dict[str, Any]) -> LedgerEntry:
             "leaf_hash",
             "redacted",
             "case_id",
+            "case_seq",
             "type",
             "at",
             "actor_user_id",
         ],
-        [entry_id, org_id, index, body, leaf, False, case_id, meta["type"], meta["at"], actor_id],
+        [
+            entry_id,
+            org_id,
+            index,
+            body,
+            leaf,
+            False,
+            case_id,
+            case_seq,
+            meta["type"],
+            meta["at"],
+            actor_id,
+        ],
     )
 
 
 def _append_in_python(
-    org_id: int, body: bytes, case_id: int | None, actor_id: int | None, meta: dict[str, Any]
+    org_id: int,
+    body: bytes,
+    case_id: int | None,
+    actor_id: int | None,
+    meta: dict[str, Any],
+    case_seq: int | None,
 ) -> tuple[int, int, bytes]:
     """The append as 2 statements, 4 once every 16 appends (SQLite; PostgreSQL runs `ledger_append` server-side)."""
     index = _claim_index(org_id)
@@ -185,8 +236,8 @@ def _append_in_python(
     try:
         cursor.execute(
             'INSERT INTO ledger_entry (org_id, "index", body, leaf_hash, redacted, case_id, type, '
-            "at, actor_user_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [org_id, index, body, leaf, False, case_id, meta["type"], at, actor_id],
+            "at, actor_user_id, case_seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [org_id, index, body, leaf, False, case_id, meta["type"], at, actor_id, case_seq],
         )
         entry_id = cursor.lastrowid
         if rows:

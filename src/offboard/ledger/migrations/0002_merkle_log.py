@@ -28,6 +28,7 @@ def copy_events_into_the_log(apps, schema_editor):
                 at=e.at,
                 data=e.data,
                 files=e.files,
+                version=1,  # the format of this migration's time: no case chain
             )
             leaf = merkle.leaf_hash(body)
             tree.append(leaf)

@@ -4,11 +4,11 @@ from offboard.ledger import sqlfunctions
 
 
 def install(apps, schema_editor):
-    sqlfunctions.install(schema_editor.connection)
+    sqlfunctions.install_v2(schema_editor.connection)
 
 
 def remove(apps, schema_editor):
-    sqlfunctions.remove(schema_editor.connection)
+    sqlfunctions.remove_v2(schema_editor.connection)
 
 
 class Migration(migrations.Migration):

@@ -55,7 +55,7 @@ END $$ LANGUAGE plpgsql
 
 def forward(apps, schema_editor):
     connection = schema_editor.connection
-    sqlfunctions.install(connection)  # the append that stores nodes from level 4 up
+    sqlfunctions.install_v2(connection)  # the append that stores nodes from level 4 up
     triggers.remove(connection)
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM ledger_node WHERE level < %s", [LEVEL])
