@@ -1,4 +1,4 @@
-"""The events of a case form a chain (decision 0008): `seq` is each event's place in its case,
+"""The events of a case form a chain (decision 0010): `seq` is each event's place in its case,
 `prev` the leaf hash of the case's previous event; events of no case carry neither."""
 
 import itertools

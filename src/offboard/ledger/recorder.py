@@ -4,7 +4,7 @@ It turns the action into an event body — RFC 8785 canonical JSON with `v, org,
 prev, type, actor, at, data, files, nonce` — and appends it as the next leaf of the
 organization's Merkle log, in the same transaction as the change it records.
 
-The events of one case form a chain (decision 0008): `seq` is the event's place in its case
+The events of one case form a chain (decision 0010): `seq` is the event's place in its case
 (1, 2, 3, …) and `prev` the leaf hash (hex) of the case's previous event (null for the
 first). An evidence pack can then prove it holds every event of its case: a gap, a reorder
 or an omission breaks the numbering or the links. Events of no case carry neither.

@@ -69,7 +69,7 @@ def redact_event(*, actor: Actor, index: int, reason: str) -> LedgerEntry:
     # The one UPDATE the append-only triggers allow: body emptied, marker set, hash kept.
     LedgerEntry.objects.filter(pk=entry.pk).update(body=b"", redacted=True)
     # Recorded on the erased event's case (a closed one too: like an addendum), so the case's
-    # evidence pack holds the justification of its placeholder (decision 0008).
+    # evidence pack holds the justification of its placeholder (decision 0010).
     record_event(
         actor=actor,
         type="ledger.event_redacted",

@@ -1,4 +1,4 @@
-"""Each case's events form a chain (decision 0008): an event's body carries its place in its
+"""Each case's events form a chain (decision 0010): an event's body carries its place in its
 case (`seq`) and the leaf hash of the case's previous event (`prev`). `case_seq` keeps the
 place beside the body so the next one is numbered without parsing (or after redaction).
 
