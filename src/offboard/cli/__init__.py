@@ -13,6 +13,7 @@ from offboard.cli import (
     cases,
     certificate,
     ledger,
+    org,
     pack,
     playbooks,
     portal,
@@ -44,6 +45,7 @@ cases.app.command()(receipt.receipt)
 cases.app.command("portal-link")(portal.portal_link)
 app.add_typer(playbooks.app, name="playbook")
 app.add_typer(ledger.app, name="ledger")
+app.add_typer(org.app, name="org")
 app.command()(pack.export)
 app.command()(pack.verify)
 

@@ -1,6 +1,7 @@
-"""`offboard case certificate REF --out FILE.pdf`: the closure certificate as a PDF.
+"""`offboard case certificate REF --out FILE.pdf`: the closure certificate as a signed PDF.
 
-An open case gets an interim report, marked so on every page. Reading only: no event.
+An open case gets an interim report, marked so on every page. Signed like the certificate
+issued at closure (docs/certificate.md). Reading only: no event.
 """
 
 from pathlib import Path
@@ -27,11 +28,14 @@ def certificate(
     ensure_django()
     from offboard.cases.selectors import get_case
     from offboard.reports.certificate import render_certificate
+    from offboard.reports.signing import sign_certificate
 
     actor = resolve_actor(org, as_user)
     case = get_case(actor.org, ref)
-    pdf = render_certificate(case)
+    kind = "Certificate" if case.state == "closed" else "Interim report (case not closed)"
+    pdf = sign_certificate(
+        render_certificate(case), org=actor.org, reason=f"{kind} of case {case.ref}"
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(pdf)
-    kind = "Certificate" if case.state == "closed" else "Interim report (case not closed)"
     say(f"{kind} of {case.ref} written to {out} ({len(pdf):,} bytes).", "bold")

@@ -1,5 +1,6 @@
 """Settings: members and roles, my API tokens, the signing keys and checkpoints of the
-organization's ledger, and whether time-stamping and email are configured (never secrets)."""
+organization's ledger, the certificate that signs its PDFs, and whether time-stamping and
+email are configured (never secrets)."""
 
 import base64
 import secrets
@@ -26,6 +27,7 @@ from offboard.accounts.services import (
 from offboard.core.errors import Conflict, ValidationFailed
 from offboard.core.permissions import ROLES, can
 from offboard.ledger import selectors as ledger
+from offboard.reports.signing import SigningUnavailable, current_certificate
 from offboard.web.pages.common import actor_of, forbidden, staff_page
 
 _BACKENDS = {
@@ -59,6 +61,14 @@ def _tsa_status() -> dict[str, object]:
         "on_commit": conf.OFFBOARD_TSA_ON_COMMIT,
         "interval": conf.OFFBOARD_CHECKPOINT_INTERVAL,
     }
+
+
+def _document_signing(org: Any) -> dict[str, object]:
+    """The certificate that signs the organization's PDFs; read only (none before the first)."""
+    try:
+        return {"cert": current_certificate(org), "error": ""}
+    except SigningUnavailable as exc:
+        return {"cert": None, "error": str(exc)}
 
 
 MEMBER_FIELDS = [
@@ -126,6 +136,7 @@ def _render(
             "add_errors": add_errors or {},
             "member_form": _member_form(request, add_errors or {}),
             "keys": list(ledger.signing_keys(membership.org)),
+            "document_signing": _document_signing(membership.org),
             "checkpoints": rows,
             "log_size": ledger.log_size(membership.org),
             "tsa": _tsa_status(),
