@@ -97,6 +97,86 @@ def test_a_symbolic_link_member_is_refused(tmp_path: Path) -> None:
     assert refused(path) == "link.zip: member 'pack/data/link' is a symbolic link"
 
 
+# create_system: 0 MS-DOS, 3 Unix, 10 Windows NTFS, 11 MVS, 14 VFAT, 19 OS X (APPNOTE 4.4.2).
+@pytest.mark.parametrize("system", [0, 3, 10, 11, 14, 19])
+def test_a_symbolic_link_is_refused_whatever_system_made_the_zip(
+    tmp_path: Path, system: int
+) -> None:
+    link = zipfile.ZipInfo("pack/data/case.json")
+    link.create_system = system
+    link.external_attr = (stat.S_IFLNK | 0o777) << 16
+    path = _zip(tmp_path / "link.zip", [("pack/bagit.txt", fmt.BAGIT_TXT_CONTENT), (link, b"/")])
+    with zipfile.ZipFile(path) as zf:  # what the verifier sees is what was written
+        assert zf.getinfo("pack/data/case.json").create_system == system
+    assert refused(path) == "link.zip: member 'pack/data/case.json' is a symbolic link"
+
+
+def test_no_create_system_value_makes_a_link_a_file(tmp_path: Path) -> None:
+    for system in range(256):
+        link = zipfile.ZipInfo("pack/data/link")
+        link.create_system = system
+        link.external_attr = (stat.S_IFLNK | 0o644) << 16 | 0x20  # and DOS "archive"
+        path = _zip(tmp_path / f"link{system}.zip", [(link, b"target")])
+        assert refused(path).endswith("member 'pack/data/link' is a symbolic link"), system
+
+
+@pytest.mark.parametrize(("system", "mode"), [(0, 0), (10, 0), (3, 0o100644)])
+def test_a_windows_reparse_point_is_refused(tmp_path: Path, system: int, mode: int) -> None:
+    reparse = zipfile.ZipInfo("pack/data/events/0.json")
+    reparse.create_system = system
+    reparse.external_attr = mode << 16 | 0x400 | 0x20  # REPARSE_POINT | ARCHIVE
+    path = _zip(tmp_path / "junction.zip", [(reparse, b"{}")])
+    assert refused(path) == (
+        "junction.zip: member 'pack/data/events/0.json' is a Windows reparse point "
+        "(a symbolic link or junction)"
+    )
+
+
+def test_a_windows_device_is_refused(tmp_path: Path) -> None:
+    device = zipfile.ZipInfo("pack/data/con")
+    device.create_system = 0
+    device.external_attr = 0x40
+    assert refused(_zip(tmp_path / "dev.zip", [(device, b"")])) == (
+        "dev.zip: member 'pack/data/con' is not a regular file (Windows device attribute)"
+    )
+
+
+@pytest.mark.parametrize("system", [0, 3])
+def test_a_directory_entry_that_carries_data_is_refused(tmp_path: Path, system: int) -> None:
+    directory = zipfile.ZipInfo("pack/data/")
+    directory.create_system = system
+    directory.external_attr = (stat.S_IFDIR | 0o755) << 16 | 0x10
+    path = _zip(tmp_path / "dir.zip", [("pack/bagit.txt", b""), (directory, b"hidden bytes")])
+    assert refused(path) == (
+        "dir.zip: member 'pack/data/' is a directory entry that carries data (12 bytes, 12 "
+        "compressed)"
+    )
+
+
+def test_a_directory_entry_with_compressed_bytes_but_no_size_is_refused(tmp_path: Path) -> None:
+    # zipfile cannot write this one: central and local headers from the pack writer's encoder.
+    from offboard.packs import zipstream
+
+    member = zipstream.ZipMember("pack/data/", zipstream.STORED, 0, 5, 0, "", 0)
+    date, time = zipstream.dos_date_time((2026, 1, 1, 0, 0, 0))
+    local = zipstream.local_header(member, date, time) + b"12345"
+    central = zipstream.central_header(member, date, time)
+    path = tmp_path / "dir.zip"
+    path.write_bytes(local + central + zipstream.end_records(1, len(local), len(central)))
+    assert refused(path) == (
+        "dir.zip: member 'pack/data/' is a directory entry that carries data (0 bytes, 5 "
+        "compressed)"
+    )
+
+
+def test_a_directory_by_its_mode_must_be_named_as_one(tmp_path: Path) -> None:
+    directory = zipfile.ZipInfo("pack/data/case.json")
+    directory.external_attr = (stat.S_IFDIR | 0o755) << 16
+    assert refused(_zip(tmp_path / "d.zip", [(directory, b"")])) == (
+        "d.zip: member 'pack/data/case.json' is a directory whose name does not end in '/'"
+    )
+
+
 def test_a_device_or_fifo_member_is_refused(tmp_path: Path) -> None:
     fifo = zipfile.ZipInfo("pack/data/fifo")
     fifo.create_system = 3
@@ -152,7 +232,7 @@ def test_total_size_and_member_size_limits(
     monkeypatch.setattr(packzip, "MAX_MEMBER_BYTES", 1_000_000)
     assert "bytes, over the 1,000,000-byte limit" in refused(packs.closed)
     monkeypatch.undo()
-    monkeypatch.setattr(packzip, "MAX_KEPT_BYTES", 10_000)
+    monkeypatch.setitem(packzip.READ_LIMITS, "case", 10_000)
     report = verify(packs.closed)
     assert report.error is None and not report.ok
     assert any(
@@ -204,7 +284,10 @@ def test_a_directory_entry_for_the_bag_is_accepted(packs: BuiltPacks, tmp_path: 
     path = tmp_path / "dirs.zip"
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr(zipfile.ZipInfo(f"{base}/"), b"")
-        zf.writestr(zipfile.ZipInfo(f"{base}/data/"), b"")
+        zf.writestr(f"{base}/data/", b"")  # with Unix mode drwxrwxr-x and the DOS flag
+        # An empty deflated directory, as Java's ZipOutputStream writes it (2 bytes: 03 00).
+        zf.writestr(f"{base}/data/events/", b"", compress_type=zipfile.ZIP_DEFLATED)
+        assert zf.getinfo(f"{base}/data/events/").compress_size == 2
     with zipfile.ZipFile(path, "a") as zf:
         for rel, content in members.items():
             zf.writestr(f"{base}/{rel}", content)
