@@ -27,10 +27,12 @@ from offboard.cli.worker import worker
 from offboard.core import clock
 from offboard.evidence.models import EvidenceFile
 from offboard.ledger.models import Checkpoint, LedgerEntry
+from offboard.ledger.receipt import open_receipt
 from offboard.notifications import receipts
 from offboard.notifications.models import ClosureReceipt
 from tests.api.conftest import Api, token_for
 from tests.factories import close_with_approvals, settle_everything
+from tests.signed_pdf import installation_ca_pem, openssl_verify, signature_of
 from tests.smtp import LocalSMTP
 from tests.tsa import LocalTSA
 
@@ -114,7 +116,7 @@ def test_closing_queues_the_receipt_and_sends_nothing_inside_the_closure(
 
 
 def test_the_client_receives_the_certificate_and_the_signed_checkpoint(
-    smtp: LocalSMTP, case: Any, cast: dict[str, Any]
+    smtp: LocalSMTP, case: Any, cast: dict[str, Any], tmp_path: Any
 ) -> None:
     case = closed(case, cast)
     closure = Checkpoint.objects.get(case=case, reason="case_closed")
@@ -152,15 +154,20 @@ def test_the_client_receives_the_certificate_and_the_signed_checkpoint(
     )
     assert "PLEASE KEEP THIS EMAIL AND ITS ATTACHMENTS." in text
     assert "check later that our records were not rewritten" in text
-    assert f"offboard verify EVIDENCE-PACK.zip --checkpoint {case.ref}-checkpoint.txt" in text
+    # The one command the client is given trusts the receipt, never the pack's own keys.
+    command = (
+        f"offboard verify {case.ref}-evidence-pack.zip --receipt {case.ref}-closure-receipt.txt"
+    )
+    assert command in text and command in received.html()
+    assert "--key" not in text
     assert closure.signed_note in text
     assert f"{closure.size} entries, root hash {bytes(closure.root).hex()}" in text
     assert closure.signed_note in received.html().replace("&#x27;", "'")
-    # Attachments: the stored certificate, byte for byte, and the signed note, byte for byte.
+    # Attachments: the stored certificate, byte for byte, and the closure receipt.
     attachments = received.attachments()
     assert set(attachments) == {
         f"{case.ref}-closure-certificate.pdf",
-        f"{case.ref}-checkpoint.txt",
+        f"{case.ref}-closure-receipt.txt",
     }
     pdf_part = attachments[f"{case.ref}-closure-certificate.pdf"]
     assert pdf_part.get_content_type() == "application/pdf"
@@ -171,14 +178,31 @@ def test_the_client_receives_the_certificate_and_the_signed_checkpoint(
     assert certificate is not None
     assert hashlib.sha256(pdf).hexdigest() == certificate.sha256
     assert stored_bytes(certificate) == pdf
+    # A signed PDF (PAdES): OpenSSL verifies its signature against Offboard's CA.
+    assert signature_of(pdf).sub_filter == "/ETSI.CAdES.detached"
+    checked = openssl_verify(pdf, installation_ca_pem(), tmp_path / "openssl")
+    assert checked.returncode == 0, checked.stderr
     assert (certificate.original_name, certificate.media_type, certificate.size) == (
         f"{case.ref}-closure-certificate.pdf",
         "application/pdf",
         len(pdf),
     )
-    note_part = attachments[f"{case.ref}-checkpoint.txt"]
-    assert note_part["Content-Transfer-Encoding"] == "base64"
-    assert note_part.get_payload(decode=True) == closure.signed_note.encode("utf-8")
+    receipt_part = attachments[f"{case.ref}-closure-receipt.txt"]
+    assert receipt_part["Content-Transfer-Encoding"] == "base64"
+    receipt_bytes = receipt_part.get_payload(decode=True)
+    # It proves itself: signed by the organization's key, the closure event a leaf of the
+    # closure checkpoint, the very checkpoint in the body.
+    held, checkpoint = open_receipt(receipt_bytes)
+    closure_event = LedgerEntry.objects.get(case=case, type="case.closed")
+    assert (held.case_ref, held.closed_index, held.closed_leaf) == (
+        case.ref,
+        closure_event.index,
+        bytes(closure_event.leaf_hash),
+    )
+    assert held.checkpoint_text == closure.signed_note
+    assert held.key.verifier_key() == closure.key.verifier_key
+    assert (checkpoint.size, checkpoint.root) == (closure.size, bytes(closure.root))
+    assert command in receipt_bytes.decode()
     # The certificate answers from the records, against the closure checkpoint.
     words = pdf_text(pdf)
     assert "Certificate of client offboarding" in words and case.ref in words
@@ -197,6 +221,7 @@ def test_the_client_receives_the_certificate_and_the_signed_checkpoint(
     assert sent.data["message_id"] == message["Message-ID"].strip() == receipt.message_id
     assert sent.data["checkpoint_size"] == closure.size
     assert sent.data["via"] == "smtp"
+    assert sent.data["receipt_sha256"] == hashlib.sha256(receipt_bytes).hexdigest()
     for event in (issued, sent):
         assert (event.actor["username"], event.actor["auth"]) == ("alice", "system")
     assert closure.size <= issued.index < sent.index  # after the checkpoint handed out

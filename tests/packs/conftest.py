@@ -44,6 +44,7 @@ class BuiltPacks:
     signer_key: str  # its private key (to forge notes signed with the real key)
     earlier: bytes  # a signed checkpoint issued while the closed case was under way
     closure: bytes  # the checkpoint signed at closure
+    receipt: bytes  # the closure receipt the client received
     closed_size: int  # the closed pack's checkpoint size
     tsa: LocalTSA
     roots_pem: Path
@@ -53,6 +54,11 @@ class BuiltPacks:
 
     def roots(self) -> Any:
         return parse_roots(self.roots_pem.read_bytes())
+
+    def receipt_file(self, directory: Path) -> Path:
+        path = directory / f"{self.closed_ref}-closure-receipt.txt"
+        path.write_bytes(self.receipt)
+        return path
 
 
 def _open_case(alice: Any, playbook: Any, name: str, reference: str) -> Any:
@@ -124,6 +130,9 @@ def _build(directory: Path, local_tsa: LocalTSA) -> BuiltPacks:
     case = close_with_approvals(case, cast)
     closure = Checkpoint.objects.get(case=case, reason="case_closed")
     assert timestamps.process_pending()["failed"] == 0
+    from offboard.notifications.receipt_email import closure_receipt_file
+
+    receipt = closure_receipt_file(case, closure).encode()
     closed_plan = _export(cast["erin"], case, directory / "closed.zip")
     assert closed_plan.checkpoint.timestamps.filter(status="granted").exists()
 
@@ -139,6 +148,7 @@ def _build(directory: Path, local_tsa: LocalTSA) -> BuiltPacks:
         signer_key=keys.load_signer(key).to_signer_key(),
         earlier=earlier.signed_note.encode(),
         closure=closure.signed_note.encode(),
+        receipt=receipt,
         closed_size=closed_plan.checkpoint.size,
         tsa=local_tsa,
         roots_pem=local_tsa.ca_crt,

@@ -31,27 +31,45 @@ def bare_env() -> dict[str, str]:
     return env
 
 
-def test_export_writes_a_pack_that_verify_accepts(
+def test_export_writes_a_pack_that_verify_accepts_with_the_closure_receipt(
     case: Any, cast: dict[str, Any], tmp_path: Path
 ) -> None:
+    from offboard.ledger.models import Checkpoint
+    from offboard.notifications.receipt_email import closure_receipt_file
+
     case = close_with_approvals(settle_everything(case, cast), cast)
+    receipt = tmp_path / f"{case.ref}-closure-receipt.txt"
+    closure = Checkpoint.objects.get(case=case, reason="case_closed")
+    receipt.write_text(closure_receipt_file(case, closure))
     out = tmp_path / "out" / "pack.zip"
     done = run("export", case.ref, "--out", str(out), "--org", "acme", "--as", "erin")
     assert done.exit_code == 0, done.output
     assert f"Evidence pack of {case.ref} written to {out}" in done.output
     assert out.is_file() and not list(out.parent.glob(".*.part"))
-    key = done.output.split("--key '", 1)[1].split("'", 1)[0]
+    # The command it suggests is the safe one: the receipt, never the pack's own key.
+    assert f"--receipt {case.ref}-closure-receipt.txt" in done.output
+    assert "--key '" not in done.output
 
-    checked = run("verify", str(out), "--key", key)
+    checked = run("verify", str(out), "--receipt", str(receipt))
     assert checked.exit_code == 0, checked.output
     assert "1. Were all contractual deliverables completed?\n   PROVEN" in checked.output
-    assert "VERIFIED: all 10 checks passed." in checked.output
+    assert "VERIFIED: all 14 checks passed, anchored by --receipt." in checked.output
+    assert "Recorded after your receipt" in checked.output
 
-    report = run("verify", str(out), "--key", key, "--json")
+    report = run("verify", str(out), "--receipt", str(receipt), "--json")
     assert report.exit_code == 0
     parsed = json.loads(report.output)
-    assert parsed["ok"] is True and parsed["case"] == case.ref
+    assert parsed["outcome"] == "verified" and parsed["case"] == case.ref
+    assert parsed["anchors"] == ["--receipt"]
     assert [q["proven"] for q in parsed["questions"]] == [True] * 5
+    assert parsed["receipt"]["case"] == case.ref
+
+    alone = run("verify", str(out), "--json")
+    assert alone.exit_code == 3  # unanchored: its own exit code
+    parsed = json.loads(alone.output)
+    assert parsed["outcome"] == "unanchored" and not any(q["proven"] for q in parsed["questions"])
+    text = run("verify", str(out))
+    assert text.exit_code == 3 and "UNANCHORED: all 12 checks passed" in text.output
 
 
 def test_export_as_json_and_for_an_open_case(
@@ -93,8 +111,9 @@ def test_verify_exits_1_naming_the_tampered_file(packs: BuiltPacks, tmp_path: Pa
     done = run("verify", str(path), "--key", packs.verifier_key)
     assert done.exit_code == 1
     assert "FAILED  fixity: data/case.json does not match manifest-sha256.txt" in done.output
+    assert "FAILED  bound: data/case.json is not the file" in done.output
     assert "FAILED  case: data/case.json: the state digest" in done.output
-    assert "NOT VERIFIED: 2 of 10 checks failed." in done.output
+    assert "NOT VERIFIED: 3 of 13 checks failed; nothing is proven." in done.output
 
 
 def test_verify_usage_errors_exit_2(packs: BuiltPacks, tmp_path: Path) -> None:
@@ -105,12 +124,22 @@ def test_verify_usage_errors_exit_2(packs: BuiltPacks, tmp_path: Path) -> None:
     roots.write_text("not pem")
     bad_roots = run("verify", str(packs.closed), "--tsa-roots", str(roots))
     assert bad_roots.exit_code == 2 and "not PEM certificates" in bad_roots.output
+    held = tmp_path / "held.txt"
+    held.write_bytes(packs.closure)
+    lonely = run("verify", str(packs.closed), "--checkpoint", str(held))
+    assert lonely.exit_code == 2 and "a checkpoint names no key you can trust" in lonely.output
+    bad_receipt = run("verify", str(packs.closed), "--receipt", str(held))
+    assert bad_receipt.exit_code == 1  # a file that is not a receipt: a failed check
+    assert "your closure receipt: not a closure receipt" in bad_receipt.output
 
 
 def test_verify_reads_the_key_from_a_file(packs: BuiltPacks, tmp_path: Path) -> None:
     key_file = tmp_path / "org.vkey"
     key_file.write_text(packs.verifier_key + "\n")
-    done = run("verify", str(packs.closed), "--key", str(key_file), "--json")
+    done = run(
+        "verify", str(packs.closed), "--key", str(key_file), "--json",
+        "--tsa-roots", str(packs.roots_pem),
+    )  # fmt: skip
     assert done.exit_code == 0
     assert json.loads(done.output)["questions"][4]["proven"] is True
 
@@ -118,8 +147,7 @@ def test_verify_reads_the_key_from_a_file(packs: BuiltPacks, tmp_path: Path) -> 
 def test_the_verifier_runs_without_django_settings_or_a_database(
     packs: BuiltPacks, tmp_path: Path
 ) -> None:
-    receipt = tmp_path / "receipt.txt"
-    receipt.write_bytes(packs.closure)
+    receipt = packs.receipt_file(tmp_path)
     probe = (
         "import atexit, sys\n"
         "atexit.register(lambda: print('django loaded:', any(m == 'django' or "
@@ -127,17 +155,14 @@ def test_the_verifier_runs_without_django_settings_or_a_database(
         "from offboard.cli import main\n"
         "main()\n"
     )
-    args = [
-        "verify", str(packs.closed), "--key", packs.verifier_key, "--checkpoint", str(receipt),
-        "--tsa-roots", str(packs.roots_pem),
-    ]  # fmt: skip
+    args = ["verify", str(packs.closed), "--receipt", str(receipt)]
     done = subprocess.run(
         [sys.executable, "-c", probe, *args],
         env=bare_env(), cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert "django loaded: False" in done.stderr
-    assert "VERIFIED: all 11 checks passed." in done.stdout
+    assert "VERIFIED: all 14 checks passed, anchored by --receipt." in done.stdout
     assert "5. Can this be proven later?\n   PROVEN" in done.stdout
     assert not (tmp_path / "var").exists()  # nothing touched a database directory
 

@@ -11,7 +11,7 @@ import pytest
 from django.test import Client
 
 from offboard.core.errors import Conflict, PermissionDenied
-from offboard.ledger.models import Checkpoint, LedgerEntry, Timestamp
+from offboard.ledger.models import Checkpoint, LedgerEntry
 from offboard.packs import export as pack
 from offboard.packs.export import iter_pack, start_export
 from offboard.packs.verify import parse_key, verify_pack
@@ -52,30 +52,42 @@ def test_auditors_managers_and_admins_export_and_the_export_is_an_event(
     plan = start_export(actor=cast[who], case=case)
     (event,) = exported_events(case)
     assert event.actor["username"] == who
-    assert event.data["checkpoint"] == {
-        "size": plan.checkpoint.size,
-        "root": bytes(plan.checkpoint.root).hex(),
-    }
-    assert event.data["events"] == len(plan.event_indices)
+    # Inside the pack it describes: the last event of the case and the checkpoint's last leaf.
+    assert plan.event_indices[-1] == event.index == plan.checkpoint.size - 1
+    assert plan.checkpoint.reason == "export" and plan.checkpoint.case_id == case.pk
+    assert event.data["events"] == len(plan.event_indices) == event.case_seq
     assert event.data["state_digest"] == plan.state_digest
-    # Recorded after the checkpoint was chosen: never in the pack it describes.
-    assert event.index >= plan.checkpoint.size
-    assert event.index not in plan.event_indices
+    assert event.data["case_state"] == "active"
+    # It commits to the exact bytes of case.json and the README.
+    assert event.data["case_json_sha256"] == hashlib.sha256(plan.case_json).hexdigest()
+    assert event.data["readme_sha256"] == hashlib.sha256(plan.readme).hexdigest()
+    assert event.data["certificate_sha256"] is None  # an open case: an interim report
+    assert plan.event_indices == list(
+        LedgerEntry.objects.filter(case=case).order_by("index").values_list("index", flat=True)
+    )
 
 
-def test_a_closed_case_can_be_exported_and_the_pack_uses_its_closure_checkpoint(
+def test_a_closed_case_pack_holds_every_event_and_proves_it_extends_the_closure_checkpoint(
     case: Any, cast: dict[str, Any]
 ) -> None:
     case = closed(case, cast)
     closure = Checkpoint.objects.get(case=case, reason="case_closed")
     plan = start_export(actor=cast["erin"], case=case)
-    assert plan.checkpoint == closure
+    assert plan.checkpoint.size > closure.size
+    assert plan.earlier_sizes[closure.size] == bytes(closure.root)  # a consistency proof
+    # Every event of the case: the closure, the certificate issued for it, the export.
     assert plan.event_indices == list(
-        LedgerEntry.objects.filter(case=case, index__lt=closure.size).values_list(
-            "index", flat=True
-        )
+        LedgerEntry.objects.filter(case=case).order_by("index").values_list("index", flat=True)
     )
-    assert exported_events(case)
+    types = list(
+        LedgerEntry.objects.filter(index__in=plan.event_indices[-3:], org=case.org)
+        .order_by("index")
+        .values_list("type", flat=True)
+    )
+    assert types == ["case.closed", "case.certificate_issued", "case.exported"]
+    (event,) = exported_events(case)
+    assert event.data["case_state"] == "closed"
+    assert event.data["certificate_sha256"] == plan.certificate.sha256  # type: ignore[union-attr]
     case.refresh_from_db()
     assert case.state == "closed"
 
@@ -127,37 +139,43 @@ def test_a_second_export_signs_a_checkpoint_that_covers_the_first_one(
     first_event = exported_events(case)[0]
     assert first_event.index in second.event_indices
     assert second.checkpoint.size > first.checkpoint.size
+    assert second.earlier_sizes[first.checkpoint.size] == bytes(first.checkpoint.root)
 
 
-def test_an_open_case_without_a_covering_checkpoint_gets_one_signed(
+def test_the_export_checkpoint_ends_at_the_export_event_even_while_others_append(
     case: Any, cast: dict[str, Any]
 ) -> None:
-    assert not Checkpoint.objects.exists()
-    plan = start_export(actor=cast["bob"], case=case)
-    assert plan.checkpoint.reason == "export"
-    last = LedgerEntry.objects.filter(case=case, type="case.opened").get().index
-    assert plan.checkpoint.size == last + 1
-    assert plan.case.state == "active"
-
-
-def test_a_checkpoint_with_a_granted_timestamp_is_preferred(
-    case: Any, cast: dict[str, Any]
-) -> None:
-    from offboard.ledger import checkpoints
-    from offboard.ledger.services import issue_checkpoint
-
-    older = issue_checkpoint(actor=cast["alice"])
-    Timestamp.objects.create(
-        org=older.org, checkpoint=older, tsa_url="http://tsa.example/", status="granted",
-        token=b"token", next_attempt_at=older.created_at,
-    )  # fmt: skip
-    upload(cast["alice"], b"unrelated\n", "other.txt")  # the log grows, the case does not
+    """Other events of the organization before and after do not come between the export
+    event and its checkpoint: both are made under the log's lock."""
     from django.db import transaction
 
-    with transaction.atomic():
-        newer = checkpoints.issue_checkpoint(org=older.org, reason="periodic")
-    assert newer.size >= older.size
-    assert start_export(actor=cast["erin"], case=case).checkpoint == older
+    from offboard.ledger.recorder import record_event
+
+    def org_event() -> None:
+        with transaction.atomic():
+            record_event(actor=cast["alice"], type="test.org_note", data={})
+
+    org_event()
+    plan = start_export(actor=cast["bob"], case=case)
+    org_event()
+    last = LedgerEntry.objects.get(org=case.org, index=plan.checkpoint.size - 1)
+    assert (last.type, last.case_id) == ("case.exported", case.pk)
+    assert LedgerEntry.objects.filter(org=case.org).count() == plan.checkpoint.size + 1
+
+
+def test_a_closed_case_whose_certificate_is_still_queued_gets_it_issued_before_export(
+    case: Any, cast: dict[str, Any]
+) -> None:
+    from offboard.notifications.selectors import receipt_for
+
+    case = closed(case, cast)  # the receipt's job has not run (OFFBOARD_RECEIPT_ON_COMMIT=off)
+    receipt = receipt_for(case)
+    assert receipt is not None and receipt.certificate_id is None
+    plan = start_export(actor=cast["erin"], case=case)
+    receipt.refresh_from_db()
+    assert receipt.certificate_id is not None and plan.certificate == receipt.certificate
+    (issued,) = LedgerEntry.objects.filter(case=case, type="case.certificate_issued")
+    assert issued.index in plan.event_indices
 
 
 def test_a_missing_evidence_file_stops_the_export_before_anything_is_recorded(
@@ -264,8 +282,8 @@ def test_the_api_streams_the_pack_as_an_attachment(
     path.write_bytes(b"".join(response.streaming_content))
     cp = Checkpoint.objects.get(size=int(response["X-Offboard-Checkpoint-Size"]))
     report = verify_pack(path, key=parse_key(cp.key.verifier_key))
-    assert report.ok
-    assert all(a.proven for a in report.answers)
+    assert report.outcome == "verified"
+    assert all(a.proven for a in report.answers[:4])
     (event,) = exported_events(closed_case)
     assert (event.actor["username"], event.actor["auth"]) == ("erin", "token")
 
@@ -367,8 +385,11 @@ def test_a_redacted_event_is_exported_as_its_leaf_hash_and_still_verifies(
         members[layout.redacted_path(erased.index)] == f"{bytes(erased.leaf_hash).hex()}\n".encode()
     )
     report = verify_pack(path, key=parse_key(plan.checkpoint.key.verifier_key))
-    assert report.ok, [c.as_dict() for c in report.checks if not c.ok]
+    assert report.outcome == "verified", [c.as_dict() for c in report.checks if not c.ok]
     (events,) = [c for c in report.checks if c.name == "events"]
-    assert "(1 redacted)" in events.summary
+    assert "(1 erased)" in events.summary
+    # The placeholder is justified by the redaction event of the same case, in the pack.
+    (redaction,) = LedgerEntry.objects.filter(case=case, type="ledger.event_redacted")
+    assert redaction.index in plan.event_indices
     assert any(f"#{erased.index}" in r for r in report.answers[4].reasons)
     assert report.answers[0].proven  # the closure still binds the registers

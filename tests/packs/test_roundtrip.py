@@ -1,6 +1,7 @@
 """A real pack, end to end: exported through the services, checked by our verifier and by the
 standard tools a third party would use (sha256sum, openssl ts), read as a person would."""
 
+import hashlib
 import io
 import json
 import shutil
@@ -20,48 +21,71 @@ def answers(report):
     return {a.number: a for a in report.answers}
 
 
-def test_a_closed_case_pack_verifies_and_proves_all_five_questions(packs: BuiltPacks) -> None:
-    report = verify(
-        packs.closed, key=packs.key(), client_checkpoint=packs.closure, tsa_roots=packs.roots()
-    )
-    assert report.ok, [c.as_dict() for c in report.checks if not c.ok]
+def test_with_the_closure_receipt_a_closed_case_pack_proves_all_five_questions(
+    packs: BuiltPacks,
+) -> None:
+    report = verify(packs.closed, receipt=packs.receipt, tsa_roots=packs.roots())
+    assert report.outcome == "verified", [c.as_dict() for c in report.checks if not c.ok]
+    assert report.exit_code == 0 and report.anchors == ["--receipt"]
     assert report.case_ref == packs.closed_ref
     assert [c.name for c in report.checks] == [
-        "bag", "fixity", "checkpoint", "key", "events", "files", "case", "certificate", "timestamps",
-        "consistency", "client-checkpoint",
+        "bag", "fixity", "checkpoint", "receipt", "events", "consistency", "receipt-log",
+        "completeness", "closure", "files", "bound", "case", "certificate", "timestamps",
     ]  # fmt: skip
     got = answers(report)
     assert all(a.proven for a in got.values()), [a.as_dict() for a in got.values()]
-    assert any("accepted" in r and "data/events/" in r for r in got[1].reasons)
-    assert any("handed over to Client IT" in r for r in got[2].reasons)
-    assert any("revoked" in r and "verified (attested)" in r for r in got[3].reasons)
+    # Each fact says how it is known: here every one was recorded by staff.
+    assert got[1].reasons[0] == "3 deliverables: 3 recorded by staff (Alice)"
+    assert any("accepted" in r and "recorded by staff (Alice)" in r for r in got[1].reasons)
+    assert got[2].reasons[0].startswith("9 handover items: 9 recorded by staff (Alice)")
+    assert any("handed over" in r and "to Client IT" in r for r in got[2].reasons)
+    assert got[3].reasons[0] == "6 access grants: 6 attested by staff (Alice)"
+    assert any("revoked" in r and "attested by staff (Alice)" in r for r in got[3].reasons)
     approvers = " ".join(got[4].reasons)
     assert "Bob (manager) approved" in approvers and "Carol (manager) approved" in approvers
     assert "Alice closed the case" in approvers
     proof = " ".join(got[5].reasons)
-    assert "the key you gave with --key" in proof
+    assert "the log your closure receipt fixed at size" in proof and "none of those" in proof
     assert "anchored to --tsa-roots" in proof and "Test TSA timestamped" in proof
-    assert "extension of the checkpoint of size" in proof
+    # The answers are the history up to the receipt; what came later is listed apart.
+    after = [row["type"] for row in report.after_receipt]
+    assert after == ["case.certificate_issued", "case.exported"]
+    assert all(row["anchored"] for row in report.after_receipt)  # same key signs the pack
 
 
-def test_without_outside_anchors_everything_checks_but_question_5_is_not_proven(
+def test_with_the_organization_s_key_all_checks_pass_but_without_a_time_anchor_q5_is_not_proven(
     packs: BuiltPacks,
 ) -> None:
-    report = verify(packs.closed)
-    assert report.ok
+    report = verify(packs.closed, key=packs.key())
+    assert report.outcome == "verified" and report.anchors == ["--key"]
     got = answers(report)
     assert [got[n].proven for n in (1, 2, 3, 4)] == [True] * 4
     assert not got[5].proven
-    assert "only against keys and certificates carried in the pack" in got[5].reasons[0]
+    assert "nothing outside the organization fixes when" in got[5].reasons[0]
+    # With the TSA's root the timestamp anchors the time: now it is.
+    report = verify(packs.closed, key=packs.key(), tsa_roots=packs.roots())
+    assert answers(report)[5].proven
+    assert "the key you gave" in " ".join(answers(report)[5].reasons)
+
+
+def test_without_an_outside_anchor_everything_checks_but_nothing_is_proven(
+    packs: BuiltPacks,
+) -> None:
+    for kwargs in ({}, {"tsa_roots": packs.roots()}):  # a timestamp is when, never who
+        report = verify(packs.closed, **kwargs)
+        assert report.ok and report.outcome == "unanchored" and report.exit_code == 3
+        got = answers(report)
+        assert not any(a.proven for a in got.values())
+        assert all("internally consistent but unanchored" in a.reasons[0] for a in got.values())
     timestamps = next(c for c in report.checks if c.name == "timestamps")
-    assert "not anchored" in timestamps.summary
+    assert "anchored to --tsa-roots" in timestamps.summary
 
 
 def test_an_interim_pack_verifies_but_the_closure_questions_are_not_proven(
     packs: BuiltPacks,
 ) -> None:
     report = verify(packs.interim, key=packs.key(), tsa_roots=packs.roots())
-    assert report.ok, [c.as_dict() for c in report.checks if not c.ok]
+    assert report.outcome == "verified", [c.as_dict() for c in report.checks if not c.ok]
     got = answers(report)
     for n in (1, 2, 3, 4):
         assert not got[n].proven
@@ -91,7 +115,10 @@ def test_the_bag_passes_sha256sum_and_holds_the_layout_of_the_design(
     listed = (unzipped / fmt.MANIFEST).read_text().splitlines()
     assert len(listed) == len(payload)
     data = unzipped / "data"
-    assert (data / "checkpoint").read_bytes() == packs.closure  # the closure checkpoint
+    # The export's own checkpoint, which ends at the export event; the closure checkpoint the
+    # client holds is one of the sizes proven to be its prefixes.
+    checkpoint = (data / "checkpoint").read_bytes()
+    assert int(checkpoint.split(b"\n")[1]) == packs.closed_size
     assert sorted(p.name for p in (data / "keys").iterdir()) == [
         f"{packs.verifier_key.split('+')[1]}.pub"
     ]
@@ -104,9 +131,14 @@ def test_the_bag_passes_sha256sum_and_holds_the_layout_of_the_design(
     )
     assert {p.name for p in (data / "timestamps").iterdir()} == {"1.tsr", "1.chain.pem"}
     earlier_size = int(packs.earlier.split(b"\n")[1])
-    assert [p.name for p in (data / "consistency").iterdir()] == [f"{earlier_size}.proof"]
+    closure_size = int(packs.closure.split(b"\n")[1])
+    assert sorted(p.name for p in (data / "consistency").iterdir()) == sorted(
+        [f"{earlier_size}.proof", f"{closure_size}.proof"]
+    )
     files = sorted(p.name for p in (data / "files").iterdir())
-    assert len(files) == 2
+    # Two uploads and the closure certificate (its case.certificate_issued event refers to it).
+    assert len(files) == 3
+    assert hashlib.sha256((data / "certificate.pdf").read_bytes()).hexdigest() in files
     for p in (data / "files").iterdir():
         done = subprocess.run(["sha256sum", str(p)], capture_output=True, text=True, check=True)
         assert done.stdout.split()[0] == p.name
@@ -125,7 +157,9 @@ def test_event_files_hold_the_exact_leaf_bytes_and_proofs_are_c2sp_tlog_proofs(
     for event in (data / "events").iterdir():
         body = event.read_bytes()
         parsed = json.loads(body)
-        assert set(parsed) == {"v", "org", "case", "type", "actor", "at", "data", "files", "nonce"}
+        assert set(parsed) == {
+            *("v", "org", "case", "seq", "prev", "type", "actor", "at", "data", "files", "nonce")
+        }
         # canonical JSON: the bytes are exactly what the ledger hashed
         assert (
             body
@@ -183,17 +217,22 @@ def test_unzip_accepts_the_streamed_zip(packs: BuiltPacks) -> None:
     assert "No errors detected" in done.stdout
 
 
-def test_the_readme_explains_both_ways_to_verify(unzipped: Path, packs: BuiltPacks) -> None:
+def test_the_readme_names_only_safe_commands_and_explains_checking_without_offboard(
+    unzipped: Path, packs: BuiltPacks
+) -> None:
     readme = (unzipped / "data" / "README.txt").read_text()
-    assert (
-        f"offboard verify {packs.closed_ref}-evidence-pack.zip --key '{packs.verifier_key}'"
-        in readme
-    )
+    ref = packs.closed_ref
+    assert f"offboard verify {ref}-evidence-pack.zip --receipt {ref}-closure-receipt.txt" in readme
+    assert f"offboard verify {ref}-evidence-pack.zip --key 'THE-KEY-YOU-OBTAINED'" in readme
+    # Never the key from the pack itself: that command would trust whoever made the pack.
+    assert packs.verifier_key not in readme
+    assert "Never copy the key from data/keys/" in readme
+    assert "0 verified" in readme and "3" in readme and "unanchored" in readme
     assert "sha256sum -c manifest-sha256.txt" in readme
     assert "bagit.py --validate" in readme
     assert "openssl ts -verify -data data/checkpoint -in data/timestamps/1.tsr" in readme
     assert "SHA-256(0x00 || the bytes of data/events/N.json)" in readme
-    assert "case.exported" in readme and "not in this pack" in readme
+    assert '"seq"' in readme and '"prev"' in readme and "case.exported" in readme
     assert "$" not in readme  # every placeholder filled
 
 
@@ -207,7 +246,8 @@ def test_the_certificate_in_the_pack_is_the_closure_certificate_and_the_interim_
     closed = text(packs.closed)
     assert packs.closed_ref in closed and "Interim" not in closed
     assert "Who approved final closure?" in closed
-    assert f"size {packs.closed_size}" in closed.replace("\n", " ")
+    closure_size = int(packs.closure.split(b"\n")[1])
+    assert f"size {closure_size}" in closed.replace("\n", " ")  # signed at closure
     interim = text(packs.interim)
     assert packs.interim_ref in interim and "Interim" in interim
 

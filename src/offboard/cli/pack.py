@@ -111,7 +111,12 @@ def export(
         f"  {len(plan.event_indices)} events, {len(plan.files)} evidence files, checkpoint size {cp.size}"
     )
     say(f"  sha256 {sha.hexdigest()}")
-    say(f"  check it with: offboard verify {out_path} --key '{cp.key.verifier_key}'")
+    say(
+        f"  check it with: offboard verify {out_path} --receipt {plan.case.ref}-closure-receipt.txt"
+        if plan.case.state == "closed"
+        else f"  check it with: offboard verify {out_path} --key KEY (the organization's "
+        "verifier key, from Settings → Signing key; the client uses their closure receipt)"
+    )
 
 
 def _option_file(path: Path, option: str) -> bytes:
@@ -139,6 +144,40 @@ def _key(value: str) -> Any:
         raise typer.BadParameter(f"not a note verifier key: {exc}", param_hint="--key") from None
 
 
+def _print_after_receipt(report: "Report") -> None:
+    if not report.after_receipt:
+        return
+    size = (report.receipt or {}).get("checkpoint_size")
+    out.print()
+    out.print(
+        Text(f"Recorded after your receipt (the log beyond size {size})", style="bold"),
+        soft_wrap=True,
+    )
+    for row in report.after_receipt:
+        anchored = (
+            ""
+            if row["anchored"]
+            else "  [not anchored: data/checkpoint is signed by a key you did not give]"
+        )
+        who = f" by {row['actor']}" if row["actor"] else ""
+        out.print(
+            Text(f"   - {row['path']}: {row['type']} {row['at'] or ''}{who}{anchored}"),
+            soft_wrap=True,
+        )
+
+
+OUTCOME_LINES = {
+    "verified": ("VERIFIED: all {n} checks passed, anchored by {anchors}.", "green bold"),
+    "failed": ("NOT VERIFIED: {failed} of {n} checks failed; nothing is proven.", "red bold"),
+    "unanchored": (
+        "UNANCHORED: all {n} checks passed, but only against what the pack says about itself. "
+        "Give --receipt (the closure receipt) or --key (the organization's key, obtained from "
+        "them); nothing is proven without one.",
+        "yellow bold",
+    ),
+}
+
+
 def _print_report(report: "Report") -> None:
     cp = report.checkpoint or {}
     where = f", log {cp['origin']} at size {cp['size']}" if cp else ""
@@ -150,6 +189,7 @@ def _print_report(report: "Report") -> None:
         out.print(Text(f"   {verdict}", style="green bold" if answer.proven else "yellow bold"))
         for reason in answer.reasons:
             out.print(Text(f"   - {reason}"), soft_wrap=True)
+    _print_after_receipt(report)
     out.print()
     out.print(Text("Checks", style="bold"))
     for check in report.checks:
@@ -165,16 +205,17 @@ def _print_report(report: "Report") -> None:
         if len(check.problems) > 20:
             out.print(Text(f"          … and {len(check.problems) - 20} more"))
     failed = [c for c in report.checks if not c.ok]
+    line, style = OUTCOME_LINES[report.outcome]
     out.print()
-    if failed:
-        out.print(
-            Text(
-                f"NOT VERIFIED: {len(failed)} of {len(report.checks)} checks failed.",
-                style="red bold",
-            )
-        )
-    else:
-        out.print(Text(f"VERIFIED: all {len(report.checks)} checks passed.", style="green bold"))
+    out.print(
+        Text(
+            line.format(
+                n=len(report.checks), failed=len(failed), anchors=" and ".join(report.anchors)
+            ),
+            style=style,
+        ),
+        soft_wrap=True,
+    )
 
 
 def verify(
@@ -182,13 +223,25 @@ def verify(
         Path,
         typer.Argument(metavar="FILE.zip", exists=True, dir_okay=False, help="The evidence pack."),
     ],
+    receipt: Annotated[
+        Path | None,
+        typer.Option(
+            "--receipt",
+            exists=True,
+            dir_okay=False,
+            help="The closure receipt the client received (<REF>-closure-receipt.txt): its key "
+            "and checkpoint are trusted, nothing in the pack is. The answers come from the "
+            "history up to it; later events are listed apart.",
+        ),
+    ] = None,
     key: Annotated[
-        str | None,
+        list[str] | None,
         typer.Option(
             "--key",
             metavar="VKEY",
-            help="The organization's note verifier key (name+id+key), or a file holding it, "
-            "obtained independently of the pack. The checkpoint must be signed by it.",
+            help="A verifier key of the organization (name+id+key), or a file holding it, "
+            "obtained from them directly, never from the pack. data/checkpoint must be signed "
+            "by one. Repeatable.",
         ),
     ] = None,
     checkpoint: Annotated[
@@ -197,8 +250,8 @@ def verify(
             "--checkpoint",
             exists=True,
             dir_okay=False,
-            help="A signed checkpoint you hold (e.g. your closure receipt): the pack must show "
-            "that its log extends it.",
+            help="A signed checkpoint you hold: the pack's log must extend it. Needs --key or "
+            "--receipt for the key that signed it.",
         ),
     ] = None,
     tsa_roots: Annotated[
@@ -207,20 +260,32 @@ def verify(
             "--tsa-roots",
             exists=True,
             dir_okay=False,
-            help="PEM root certificates of the time-stamping authorities to anchor the tokens.",
+            help="PEM root certificates of the time-stamping authorities, to anchor the "
+            "timestamps (a timestamp proves when, never who).",
         ),
     ] = None,
     json_out: JsonOption = False,
 ) -> None:
     """Check an evidence pack offline, with no database: the five questions, then every check.
 
-    Checks bag fixity, every event's inclusion in the signed checkpoint, the signature, the
-    timestamps, the evidence files, and consistency with a checkpoint you hold. Exit 0 only if
-    every check passed.
+    Trust comes only from outside the pack: --receipt (the closure receipt the client
+    received) or --key (the organization's key, obtained from them). Checks fixity, every
+    event's inclusion in the signed checkpoint, that the pack holds every event of the case,
+    the closure, the timestamps, the evidence files, and consistency with what you hold.
+
+    Exit codes: 0 verified (every check passed, anchored by --receipt or --key); 1 a check
+    failed (nothing is proven); 2 usage error; 3 unanchored (consistent, but nothing outside
+    the pack vouches for it: nothing is proven).
     """
     from offboard.packs.verify import parse_roots, verify_pack
 
-    trusted = _key(key) if key is not None else None
+    keys = [_key(k) for k in key or []]
+    if checkpoint is not None and not keys and receipt is None:
+        raise typer.BadParameter(
+            "a checkpoint names no key you can trust; give --key (the organization's key) or "
+            "--receipt with it",
+            param_hint="--checkpoint",
+        )
     roots = None
     if tsa_roots is not None:
         try:
@@ -228,12 +293,14 @@ def verify(
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--tsa-roots") from None
     client = _option_file(checkpoint, "--checkpoint") if checkpoint is not None else None
+    held = _option_file(receipt, "--receipt") if receipt is not None else None
     console = Console(stderr=True)
     with _bar(console, "reading", json_out) as bar:
         task = bar.add_task("reading", total=pack.stat().st_size)
         report = verify_pack(
             pack,
-            key=trusted,
+            keys=keys,
+            receipt=held,
             client_checkpoint=client,
             tsa_roots=roots,
             progress=lambda n: bar.advance(task, n),
@@ -244,4 +311,4 @@ def verify(
         _print_report(report)
     if report.error is not None:
         typer.echo(f"error: {' '.join(report.error.split())}", err=True)
-    raise typer.Exit(0 if report.ok else 1)
+    raise typer.Exit(report.exit_code)

@@ -1,5 +1,6 @@
 """The closure receipt as an email: what closed, the five answers, the signed checkpoint in
-the body and as a file, the certificate PDF attached, and why the client should keep it."""
+the body, the certificate PDF and the receipt file (ledger/receipt.py) attached, and how the
+client checks an evidence pack later with that file alone."""
 
 import datetime as dt
 from email import encoders
@@ -12,7 +13,10 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
 from offboard.cases.models import Approval, OffboardingCase
-from offboard.ledger.models import Checkpoint
+from offboard.ledger import store
+from offboard.ledger.models import Checkpoint, LedgerEntry
+from offboard.ledger.receipt import encode_receipt
+from offboard.ledger.tlogproof import encode_tlog_proof
 from offboard.notifications.models import ClosureReceipt
 from offboard.reports.certificate import certificate_context
 
@@ -21,8 +25,47 @@ def certificate_name(case: OffboardingCase) -> str:
     return f"{case.ref}-closure-certificate.pdf"
 
 
-def checkpoint_name(case: OffboardingCase) -> str:
-    return f"{case.ref}-checkpoint.txt"
+def receipt_name(case: OffboardingCase) -> str:
+    return f"{case.ref}-closure-receipt.txt"
+
+
+def pack_name(case: OffboardingCase) -> str:
+    return f"{case.ref}-evidence-pack.zip"
+
+
+def verify_command(case: OffboardingCase) -> str:
+    """The one command the client is told to run: it trusts the receipt, never the pack."""
+    return f"offboard verify {pack_name(case)} --receipt {receipt_name(case)}"
+
+
+def closure_receipt_file(case: OffboardingCase, checkpoint: Checkpoint) -> str:
+    """The receipt the client keeps: the closure event's leaf hash and its inclusion proof in
+    the closure checkpoint, with the organization's verifier key (ledger/receipt.py)."""
+    closed = LedgerEntry.objects.get(org_id=case.org_id, case=case, type="case.closed")
+    proof = encode_tlog_proof(
+        closed.index,
+        store.inclusion_proof(case.org_id, closed.index, checkpoint.size),
+        checkpoint.signed_note,
+    )
+    closed_at = (case.closed_at or checkpoint.created_at).astimezone(dt.UTC)
+    return encode_receipt(
+        case_ref=case.ref,
+        closed_leaf=bytes(closed.leaf_hash),
+        verifier_key=checkpoint.key.verifier_key,
+        tlog_proof=proof,
+        comments=[
+            f"Closure receipt of offboarding case {case.ref} ({one_line(case.client.name)}),",
+            f"closed by {one_line(case.org.name)} on {closed_at:%Y-%m-%d %H:%M} UTC.",
+            "",
+            "Keep this file. It holds the organization's signing key and its signed record of",
+            "the closure as it stood when you received it. To check an evidence pack of this",
+            "case later, offline, trusting nothing the pack says about itself:",
+            "",
+            f"    {verify_command(case)}",
+            "",
+            "(offboard is the open verifier; docs/evidence-pack.md explains every check.)",
+        ],
+    )
 
 
 def one_line(text: str) -> str:
@@ -47,13 +90,13 @@ def _person(user: Any) -> str:
     return str(user.get_full_name() or user.username)
 
 
-def _checkpoint_file(case: OffboardingCase, checkpoint: Checkpoint) -> MIMEBase:
-    """The signed note byte for byte: base64 keeps mail servers and clients from rewriting
-    its line endings, which would break the signature."""
+def _receipt_part(case: OffboardingCase, receipt_text: str) -> MIMEBase:
+    """The receipt byte for byte: base64 keeps mail servers and clients from rewriting its
+    line endings, which would break the signature inside."""
     part = MIMEBase("text", "plain", charset="utf-8")
-    part.set_payload(checkpoint.signed_note.encode("utf-8"))
+    part.set_payload(receipt_text.encode("utf-8"))
     encoders.encode_base64(part)
-    part.add_header("Content-Disposition", "attachment", filename=checkpoint_name(case))
+    part.add_header("Content-Disposition", "attachment", filename=receipt_name(case))
     return part
 
 
@@ -98,7 +141,8 @@ def _context(receipt: ClosureReceipt, case: OffboardingCase, checkpoint: Checkpo
         "questions": questions,
         "certificate_name": certificate_name(case),
         "certificate_sha256": cert.sha256 if cert else "",
-        "checkpoint_name": checkpoint_name(case),
+        "receipt_name": receipt_name(case),
+        "verify_command": verify_command(case),
         "checkpoint": certificate["checkpoint"],
         "timestamps": granted,
         "signed_note": checkpoint.signed_note,
@@ -107,7 +151,11 @@ def _context(receipt: ClosureReceipt, case: OffboardingCase, checkpoint: Checkpo
 
 
 def closure_receipt_message(
-    *, receipt: ClosureReceipt, certificate_pdf: bytes, connection: Any = None
+    *,
+    receipt: ClosureReceipt,
+    certificate_pdf: bytes,
+    connection: Any = None,
+    receipt_text: str | None = None,
 ) -> EmailMultiAlternatives:
     """The email of `receipt`, ready to send; the same Message-ID on every attempt, so a
     receipt sent twice (a crash after the server accepted it) is recognisably one message."""
@@ -131,5 +179,7 @@ def closure_receipt_message(
         render_to_string("notifications/closure_receipt.html", context), "text/html"
     )
     message.attach(certificate_name(case), certificate_pdf, "application/pdf")
-    message.attach(_checkpoint_file(case, checkpoint))
+    if receipt_text is None:
+        receipt_text = closure_receipt_file(case, checkpoint)
+    message.attach(_receipt_part(case, receipt_text))
     return message

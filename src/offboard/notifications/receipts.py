@@ -8,8 +8,9 @@ mail server:
 1. claim it in a short transaction: attempts + 1 and a lease (`claimed_until`), so exactly
    one worker holds it even when several run at once, and a crashed worker's claim runs out;
 2. if it has no certificate yet: give the checkpoint's pending timestamps one chance, render
-   the certificate against the closure checkpoint, store it as an evidence file and record
-   ONE `case.certificate_issued` event (checked under the row lock);
+   the certificate against the closure checkpoint, sign it (PAdES, `reports.signing`), store
+   the signed PDF as an evidence file and record ONE `case.certificate_issued` event (checked
+   under the row lock);
 3. if it has recipients and is not sent: send the email through Django's mail backend; on
    success record ONE `case.receipt_sent` event and mark it sent; on failure keep the error
    (never a password) and retry with backoff, 30 s doubling to at most 1 h.
@@ -19,6 +20,7 @@ step 3 commits sends it again when the lease runs out, with the same Message-ID.
 """
 
 import datetime as dt
+import hashlib
 import io
 import logging
 import smtplib
@@ -43,8 +45,13 @@ from offboard.ledger import timestamps
 from offboard.ledger.models import Checkpoint, Timestamp
 from offboard.ledger.recorder import record_event
 from offboard.notifications.models import ClosureReceipt
-from offboard.notifications.receipt_email import certificate_name, closure_receipt_message
+from offboard.notifications.receipt_email import (
+    certificate_name,
+    closure_receipt_file,
+    closure_receipt_message,
+)
 from offboard.reports.certificate import render_certificate
+from offboard.reports.signing import sign_certificate
 
 log = logging.getLogger("offboard.notifications.receipts")
 THREAD_PREFIX = "offboard-receipt-"
@@ -64,9 +71,10 @@ class SendFailed(Exception):
 
 
 def lease() -> dt.timedelta:
-    """How long a claimed row is left alone: past rendering, a timestamp chance and the SMTP
-    timeouts, with a wide margin (a second send is worse than a late one)."""
-    tsa = (float(settings.OFFBOARD_TSA_TIMEOUT) + 5) * len(settings.OFFBOARD_TSA_URLS)
+    """How long a claimed row is left alone: past rendering, a timestamp chance, signing (two
+    TSA requests each) and the SMTP timeouts, with a wide margin (a second send is worse than a
+    late one)."""
+    tsa = 3 * (float(settings.OFFBOARD_TSA_TIMEOUT) + 5) * len(settings.OFFBOARD_TSA_URLS)
     return dt.timedelta(seconds=2 * float(settings.EMAIL_TIMEOUT or 60) + tsa + 300)
 
 
@@ -187,7 +195,11 @@ def _issue_certificate(receipt: ClosureReceipt) -> None:
     case = OffboardingCase.objects.select_related("org").get(pk=receipt.case_id)
     _give_timestamps_a_chance(receipt.checkpoint_id)
     checkpoint = Checkpoint.objects.select_related("key").get(pk=receipt.checkpoint_id)
-    pdf = render_certificate(case, checkpoint=checkpoint)
+    pdf = sign_certificate(  # the event names the signed file: what is mailed and packed
+        render_certificate(case, checkpoint=checkpoint),
+        org=case.org,
+        reason=f"Closure certificate of case {case.ref}",
+    )
     actor = system_actor(receipt)
     stored = store_file(actor=actor, stream=io.BytesIO(pdf), name=certificate_name(case))
     with transaction.atomic():
@@ -210,19 +222,34 @@ def _issue_certificate(receipt: ClosureReceipt) -> None:
     receipt.certificate = locked.certificate
 
 
+def issued_certificate(case: OffboardingCase) -> Any:
+    """The closure certificate of a closed case, issued now if the outbox has not yet done it
+    (an evidence pack of a closed case must hold it with its event); None for other cases."""
+    receipt = ClosureReceipt.objects.filter(org_id=case.org_id, case=case).first()
+    if receipt is None:
+        return None
+    if receipt.certificate_id is None:
+        _issue_certificate(receipt)
+    return receipt.certificate
+
+
 def _send(receipt: ClosureReceipt, connection: Any) -> None:
     certificate = receipt.certificate
     assert certificate is not None
     with default_storage.open(certificate.storage_name, "rb") as stored:
         pdf = stored.read()
-    message = closure_receipt_message(receipt=receipt, certificate_pdf=pdf, connection=connection)
+    case = OffboardingCase.objects.select_related("client", "org").get(pk=receipt.case_id)
+    checkpoint = Checkpoint.objects.select_related("key").get(pk=receipt.checkpoint_id)
+    receipt_text = closure_receipt_file(case, checkpoint)
+    message = closure_receipt_message(
+        receipt=receipt, certificate_pdf=pdf, connection=connection, receipt_text=receipt_text
+    )
     try:
         sent = message.send(fail_silently=False)
     except Exception as exc:  # the mail server's replies are outside input: keep any failure
         raise describe(exc, connection) from exc
     if sent != 1:
         raise SendFailed(f"{server_of(connection)} sent nothing")
-    checkpoint = Checkpoint.objects.get(pk=receipt.checkpoint_id)
     with transaction.atomic():
         locked = ClosureReceipt.objects.select_for_update().get(pk=receipt.pk)
         if locked.state == State.SENT:
@@ -234,10 +261,12 @@ def _send(receipt: ClosureReceipt, connection: Any) -> None:
         record_event(
             actor=system_actor(receipt),
             type="case.receipt_sent",
-            case=OffboardingCase.objects.get(pk=receipt.case_id),
+            case=case,
             files=[certificate],
             data={
                 "recipients": receipt.emails,
+                # The receipt file itself: what the client holds to check any later pack.
+                "receipt_sha256": hashlib.sha256(receipt_text.encode("utf-8")).hexdigest(),
                 "message_id": receipt.message_id,
                 "subject": str(message.subject),
                 "via": backend_label(connection),

@@ -1,13 +1,18 @@
 """Export a case's evidence pack: a zipped BagIt bag (RFC 8493) that a third party checks
 offline with `offboard verify` or with standard tools (docs/evidence-pack.md).
 
-Two steps. `start_export` is the action: in one transaction it checks the role, picks (or
-signs) a checkpoint that covers every event of the case, snapshots the case state and
-records one `case.exported` event — appended after the checkpoint, so never in the pack it
-describes. `iter_pack(plan)` then streams the zip: members are written as they are read,
-evidence files in 1 MiB chunks, SHA-256 computed on the way, and the manifests last (a zip
-may hold them after the payload). Memory stays bounded whatever the size of the files, and
-the output needs no seeking: a file, a pipe or an HTTP response.
+Two steps. `start_export` is the action: in one transaction it checks the role, snapshots
+the case state, writes the pack's `case.json` and README, and records one `case.exported`
+event that commits to them (their SHA-256, the case's state and state digest) — the event's
+own place in the case's chain (`seq`, `prev`) commits to the number of the case's events and
+their head. Still in that transaction, holding the log's lock, it signs a checkpoint whose
+last leaf is that event: the pack proves it is complete (decision 0010).
+
+`iter_pack(plan)` then streams the zip: members are written as they are read, evidence files
+in 1 MiB chunks with their CRC-32 read first, so no member needs a data descriptor and any
+streaming reader can extract the pack (packs/zipstream.py); SHA-256 is computed on the way
+and the manifests go last. Memory stays bounded whatever the size of the files, and the
+output needs no seeking: a file, a pipe or an HTTP response.
 """
 
 from __future__ import annotations
@@ -16,8 +21,7 @@ import datetime as dt
 import hashlib
 import json
 import string
-import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +35,7 @@ from rfc3161_client import decode_timestamp_response
 
 from offboard import __version__
 from offboard.cases.models import OffboardingCase
+from offboard.cases.services.common import lock_case
 from offboard.cases.state import case_state, fresh
 from offboard.core import clock
 from offboard.core.actor import Actor
@@ -44,9 +49,11 @@ from offboard.ledger.models import Checkpoint, LedgerEntry, SigningKey, Timestam
 from offboard.ledger.recorder import record_event
 from offboard.ledger.tlogproof import encode_tlog_proof
 from offboard.packs.verify import layout as fmt
+from offboard.packs.zipstream import MemberChanged, ZipStream, crc32_of
 
 CHUNK = 1024 * 1024
 BATCH = 200  # events read per query
+PACK_FORMAT = 2  # 2: the export event is inside the pack's checkpoint and commits to it
 README_TEMPLATE = Path(__file__).parent / "templates" / "packs" / "pack_readme.txt"
 Progress = Callable[[int], None]
 
@@ -62,6 +69,9 @@ class PackPlan:
     state: dict[str, Any]
     state_digest: str
     made_at: dt.datetime
+    case_json: bytes = b""
+    readme: bytes = b""
+    certificate: EvidenceFile | None = None  # the issued closure certificate (closed cases)
     keys: list[SigningKey] = field(default_factory=list)
     earlier_sizes: dict[int, bytes] = field(default_factory=dict)  # size -> root
 
@@ -77,23 +87,12 @@ class PackPlan:
     def file_bytes(self) -> int:
         return sum(f.size for f in self.files)
 
+    @property
+    def closed(self) -> bool:
+        return self.case.state == OffboardingCase.State.CLOSED
+
 
 # --- the action --------------------------------------------------------------------------------
-
-
-def _covering(case: OffboardingCase, last_index: int) -> Checkpoint | None:
-    """The newest checkpoint covering `last_index` with a granted timestamp, else the newest."""
-    covering = list(
-        Checkpoint.objects.filter(org_id=case.org_id, size__gt=last_index)
-        .select_related("key")
-        .order_by("-size", "-id")[:20]
-    )
-    granted = set(
-        Timestamp.objects.filter(
-            checkpoint__in=covering, status=Timestamp.Status.GRANTED
-        ).values_list("checkpoint_id", flat=True)
-    )
-    return next((c for c in covering if c.pk in granted), covering[0] if covering else None)
 
 
 def _referenced_files(case: OffboardingCase, indices: list[int]) -> list[EvidenceFile]:
@@ -118,27 +117,107 @@ def _referenced_files(case: OffboardingCase, indices: list[int]) -> list[Evidenc
     return sorted(found.values(), key=lambda f: f.sha256)
 
 
+def _case_json(case: OffboardingCase, state: dict[str, Any], state_digest: str) -> bytes:
+    doc = {
+        "format": fmt.CASE_JSON_FORMAT,
+        "case": {
+            "ref": case.ref,
+            "state": case.state,
+            "client": case.client.name,
+            "closed_at": case.closed_at,
+            "organization": case.org.slug,
+        },
+        "state_digest": state_digest,
+        "state": state,
+    }
+    text = json.dumps(to_jsonable(doc), indent=2, sort_keys=True, ensure_ascii=False)
+    return (text + "\n").encode("utf-8")
+
+
+def _readme(case: OffboardingCase, made_at: dt.datetime, event_count: int) -> bytes:
+    """The pack's README. It names no key and no checkpoint: it is written before the
+    checkpoint is signed, so that the export event can commit to its exact bytes."""
+    closed = case.state == OffboardingCase.State.CLOSED
+    base = f"{case.ref}-evidence-pack"
+    values = {
+        "ref": case.ref,
+        "client": case.client.name,
+        "org_name": case.org.name,
+        "generated_at": made_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "version": __version__,
+        "state_line": case.state
+        if closed
+        else f"{case.state} - NOT CLOSED: this is an interim pack",
+        "certificate_line": "the closure certificate (PDF, signed): the five questions"
+        if closed
+        else "an interim report (the case is not closed; not bound by any event)",
+        "event_count": event_count,
+        "zip_name": f"{base}.zip",
+        "base": base,
+        "receipt_name": f"{case.ref}-closure-receipt.txt",
+    }
+    text = string.Template(README_TEMPLATE.read_text(encoding="utf-8")).substitute(values)
+    return text.encode("utf-8")
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 @transaction.atomic
-def _record_export(*, actor: Actor, case: OffboardingCase) -> PackPlan:
+def _record_export(
+    *, actor: Actor, case: OffboardingCase, certificate: EvidenceFile | None
+) -> PackPlan:
     require(actor, "cases.export")
-    indices = list(
+    case = lock_case(case)  # the state, the event count and the checkpoint agree
+    loaded = fresh(case)
+    closed = loaded.state == OffboardingCase.State.CLOSED
+    # A closed case's state exactly as closed (its digest is the closure event's); an open one
+    # as it stands now.
+    state = loaded.closed_state if closed and loaded.closed_state else case_state(loaded)
+    state_digest = digest(state)
+    made_at = clock.now()
+    earlier = list(
         LedgerEntry.objects.filter(org_id=case.org_id, case=case)
         .order_by("index")
         .values_list("index", flat=True)
     )
-    checkpoint = _covering(case, indices[-1]) if indices else None
-    if checkpoint is None:
-        checkpoint = checkpoints.issue_checkpoint(org=actor.org, reason="export", case=case)
-    loaded = fresh(case)
-    state = case_state(loaded)
-    plan = PackPlan(
+    files = _referenced_files(case, earlier)
+    case_json = _case_json(loaded, state, state_digest)
+    readme = _readme(loaded, made_at, len(earlier) + 1)
+    exported = record_event(
+        actor=actor,
+        type="case.exported",
+        case=case,
+        data={
+            "format": "bagit-zip",
+            "pack_format": PACK_FORMAT,
+            "case_state": loaded.state,
+            "state_digest": state_digest,
+            "case_json_sha256": _sha256(case_json),
+            "readme_sha256": _sha256(readme),
+            "certificate_sha256": certificate.sha256 if certificate is not None else None,
+            "events": len(earlier) + 1,  # this one included: its `seq`
+            "files": len(files),
+            "file_bytes": sum(f.size for f in files),
+        },
+    )
+    # Signed under the lock record_event took: no other event can come between, so the export
+    # event is this checkpoint's last leaf.
+    checkpoint = checkpoints.issue_checkpoint(org=actor.org, reason="export", case=case)
+    if checkpoint.size != exported.index + 1:  # pragma: no cover - the lock guarantees it
+        raise RuntimeError("the export checkpoint does not end at the export event")
+    return PackPlan(
         case=loaded,
         checkpoint=checkpoint,
-        event_indices=[i for i in indices if i < checkpoint.size],
-        files=_referenced_files(case, [i for i in indices if i < checkpoint.size]),
+        event_indices=[*earlier, exported.index],
+        files=files,
         state=state,
-        state_digest=digest(state),
-        made_at=clock.now(),
+        state_digest=state_digest,
+        made_at=made_at,
+        case_json=case_json,
+        readme=readme,
+        certificate=certificate,
         keys=list(SigningKey.objects.filter(org_id=case.org_id).order_by("created_at", "id")),
         earlier_sizes={
             int(size): bytes(root)
@@ -147,31 +226,30 @@ def _record_export(*, actor: Actor, case: OffboardingCase) -> PackPlan:
             ).values_list("size", "root")
         },
     )
-    record_event(
-        actor=actor,
-        type="case.exported",
-        case=case,
-        data={
-            "format": "bagit-zip",
-            "checkpoint": {"size": checkpoint.size, "root": bytes(checkpoint.root).hex()},
-            "events": len(plan.event_indices),
-            "files": len(plan.files),
-            "file_bytes": plan.file_bytes,
-            "state_digest": plan.state_digest,
-        },
-    )
-    return plan
 
 
 def start_export(*, actor: Actor, case: OffboardingCase) -> PackPlan:
     """Record the export of `case` (auditor, manager, admin) and fix what the pack holds.
 
-    Allowed on closed cases: it reads, and its event is like an addendum. If the checkpoint
-    has no granted timestamp yet, its due requests are made now (bounded by the TSA timeout);
+    Allowed on closed cases: it reads, and its event is like an addendum. A closed case's
+    certificate is issued first if the outbox has not done it yet (the pack must hold it and
+    its event). The export's checkpoint gets its timestamps now (bounded by the TSA timeout);
     a TSA that is down leaves the pack without that token and the worker retries later.
     """
+    from offboard.notifications.receipts import issued_certificate
+
+    require(actor, "cases.export")
+    certificate = None
+    if case.state == OffboardingCase.State.CLOSED:
+        certificate = issued_certificate(case)
+        if certificate is None:
+            raise Conflict(
+                f"Case {case.ref} is closed but has no closure certificate to pack; run "
+                "`offboard worker` (or check its log) and export again.",
+                code="certificate_missing",
+            )
     with timestamps.inline():  # no after-commit thread: the requests are made just below
-        plan = _record_export(actor=actor, case=case)
+        plan = _record_export(actor=actor, case=case, certificate=certificate)
     cp = plan.checkpoint
     if settings.OFFBOARD_TSA_URLS and not cp.timestamps.filter(status="granted").exists():
         timestamps.process_pending(checkpoint_id=cp.pk)
@@ -181,68 +259,49 @@ def start_export(*, actor: Actor, case: OffboardingCase) -> PackPlan:
 # --- the zip -----------------------------------------------------------------------------------
 
 
-class _Sink:
-    """The write-only stream zipfile writes into; the generator hands out what it holds."""
-
-    def __init__(self) -> None:
-        self._parts: list[bytes] = []
-
-    def write(self, data: bytes) -> int:
-        chunk = bytes(data)
-        self._parts.append(chunk)
-        return len(chunk)
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def drain(self) -> bytes:
-        out = b"".join(self._parts)
-        self._parts.clear()
-        return out
-
-
 class _BagWriter:
-    """Writes members under the bag's base directory and remembers their SHA-256."""
+    """Writes members under the bag's base directory and remembers their SHA-256 for the
+    manifests: `data/…` payload files and the tag files."""
 
     def __init__(self, base: str, when: dt.datetime, progress: Progress | None) -> None:
         self.base = base
-        self.date_time = when.astimezone(dt.UTC).timetuple()[:6]
-        self.sink = _Sink()
-        self.zip = zipfile.ZipFile(self.sink, "w")  # closed in finish()
+        self.zip = ZipStream(date_time=when.astimezone(dt.UTC).timetuple()[:6])
         self.payload: list[tuple[str, str]] = []
         self.tags: list[tuple[str, str]] = []
         self.payload_bytes = 0
         self.progress = progress
 
-    def add(self, path: str, content: bytes, *, compress: bool = True) -> Iterator[bytes]:
-        return self.add_stream(path, [content], len(content), compress=compress)
-
-    def add_stream(
-        self, path: str, chunks: Iterable[bytes], size: int, *, compress: bool = False
-    ) -> Iterator[bytes]:
-        info = zipfile.ZipInfo(f"{self.base}/{path}", date_time=self.date_time)
-        info.compress_type = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
-        info.create_system = 3
-        info.external_attr = 0o100644 << 16
-        info.file_size = size
-        sha, written = hashlib.sha256(), 0
-        with self.zip.open(info, "w", force_zip64=size > zipfile.ZIP64_LIMIT // 2) as out:
-            for chunk in chunks:
-                out.write(chunk)
-                sha.update(chunk)
-                written += len(chunk)
-                if self.progress and not compress:
-                    self.progress(len(chunk))
-                yield self.sink.drain()
+    def _note(self, path: str, sha256: str, size: int) -> None:
         if path.startswith("data/"):
-            self.payload.append((sha.hexdigest(), path))
-            self.payload_bytes += written
+            self.payload.append((sha256, path))
+            self.payload_bytes += size
         else:
-            self.tags.append((sha.hexdigest(), path))
-        yield self.sink.drain()
+            self.tags.append((sha256, path))
+
+    def add(self, path: str, content: bytes, *, compress: bool = True) -> Iterator[bytes]:
+        member = yield from self.zip.add_bytes(f"{self.base}/{path}", content, compress=compress)
+        self._note(path, member.sha256, member.size)
+
+    def add_file(
+        self, path: str, open_chunks: Callable[[], Iterable[bytes]]
+    ) -> Generator[bytes, None, str]:
+        """A large file, stored: a first pass reads its CRC-32 and size, the second streams
+        it (the zip then needs no data descriptor)."""
+        crc, size = crc32_of(open_chunks())
+        chunks: Iterable[bytes] = open_chunks()
+        if self.progress is not None:
+            chunks = self._counted(chunks)
+        member = yield from self.zip.add_stored(
+            f"{self.base}/{path}", size=size, crc32=crc, chunks=chunks
+        )
+        self._note(path, member.sha256, member.size)
+        return member.sha256
+
+    def _counted(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        assert self.progress is not None
+        for chunk in chunks:
+            self.progress(len(chunk))
+            yield chunk
 
     def finish(self, bag_info: str) -> Iterator[bytes]:
         manifest = "".join(fmt.manifest_line(sha, p) for sha, p in self.payload)
@@ -250,40 +309,37 @@ class _BagWriter:
         yield from self.add(fmt.MANIFEST, manifest.encode())
         tagmanifest = "".join(fmt.manifest_line(sha, p) for sha, p in self.tags)
         yield from self.add(fmt.TAGMANIFEST, tagmanifest.encode())
-        self.zip.close()
-        yield self.sink.drain()
+        yield from self.zip.finish()
 
 
-def _stored_chunks(evidence: EvidenceFile) -> Iterator[bytes]:
-    with storage.open_stored(evidence.storage_name) as stream:
-        while chunk := stream.read(CHUNK):
-            yield chunk
+def _stored(evidence: EvidenceFile) -> Callable[[], Iterator[bytes]]:
+    def chunks() -> Iterator[bytes]:
+        with storage.open_stored(evidence.storage_name) as stream:
+            while chunk := stream.read(CHUNK):
+                yield chunk
+
+    return chunks
 
 
-def _issued_certificate(case: OffboardingCase) -> EvidenceFile | None:
-    """The closure certificate stored at closure (and mailed to the client), if issued yet;
-    open cases, and closed ones whose certificate is still queued, get a fresh rendering."""
-    from offboard.notifications.selectors import receipt_for
-
-    if case.state != OffboardingCase.State.CLOSED:
-        return None
-    receipt = receipt_for(case)
-    return receipt.certificate if receipt is not None else None
-
-
-def _evidence_files(plan: PackPlan, writer: _BagWriter) -> Iterator[bytes]:
-    """Every referenced file, streamed; its bytes must hash to its name (checked once written:
-    the hash the manifest needs is the one that checks the storage)."""
-    for evidence in plan.files:
-        path = fmt.file_path(evidence.sha256)
-        yield from writer.add_stream(path, _stored_chunks(evidence), evidence.size)
-        sha = writer.payload[-1][0]
-        if sha != evidence.sha256:
-            raise Conflict(
-                f"Evidence file {evidence.sha256} is corrupted in storage (its bytes hash to "
-                f"{sha}); the export stopped. Restore it from a backup.",
-                code="evidence_corrupted",
-            )
+def _stored_file(
+    plan: PackPlan, writer: _BagWriter, path: str, evidence: EvidenceFile
+) -> Iterator[bytes]:
+    """Stream one stored file; its bytes must hash to its name (checked once written: the hash
+    the manifest needs is the one that checks the storage)."""
+    try:
+        sha = yield from writer.add_file(path, _stored(evidence))
+    except MemberChanged as exc:
+        raise Conflict(
+            f"Evidence file {evidence.sha256} changed in storage while {plan.case.ref} was "
+            f"being exported ({exc}); the export stopped. Restore it from a backup.",
+            code="evidence_corrupted",
+        ) from None
+    if sha != evidence.sha256:
+        raise Conflict(
+            f"Evidence file {evidence.sha256} is corrupted in storage (its bytes hash to "
+            f"{sha}); the export stopped. Restore it from a backup.",
+            code="evidence_corrupted",
+        )
 
 
 def _events(plan: PackPlan, writer: _BagWriter) -> Iterator[bytes]:
@@ -334,63 +390,6 @@ def _timestamps(plan: PackPlan, writer: _BagWriter) -> Iterator[bytes]:
             yield from writer.add(f"{fmt.TIMESTAMPS_DIR}{number}.chain.pem", chain)
 
 
-def _case_json(plan: PackPlan) -> bytes:
-    case = plan.case
-    doc = {
-        "format": fmt.CASE_JSON_FORMAT,
-        "case": {
-            "ref": case.ref,
-            "state": case.state,
-            "client": case.client.name,
-            "closed_at": case.closed_at,
-            "organization": case.org.slug,
-        },
-        "state_digest": plan.state_digest,
-        "state": plan.state,
-    }
-    text = json.dumps(to_jsonable(doc), indent=2, sort_keys=True, ensure_ascii=False)
-    return (text + "\n").encode("utf-8")
-
-
-def _timestamps_line(plan: PackPlan) -> str:
-    rows = list(plan.checkpoint.timestamps.order_by("id"))
-    if not rows:
-        return "none (no time-stamping authority was configured)"
-    granted = [t for t in rows if t.status == Timestamp.Status.GRANTED]
-    times = ", ".join(t.gen_time.strftime("%Y-%m-%d %H:%M:%S UTC") for t in granted if t.gen_time)
-    line = f"{len(granted)} granted ({times or 'none'})"
-    pending = len(rows) - len(granted)
-    return line + (f"; {pending} requested, not yet granted" if pending else "")
-
-
-def _readme(plan: PackPlan) -> bytes:
-    cp, case = plan.checkpoint, plan.case
-    closed = case.state == OffboardingCase.State.CLOSED
-    values = {
-        "ref": case.ref,
-        "client": case.client.name,
-        "org_name": case.org.name,
-        "generated_at": plan.made_at.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "version": __version__,
-        "state_line": case.state
-        if closed
-        else f"{case.state} - NOT CLOSED: this is an interim pack",
-        "origin": cp.signed_note.split("\n", 1)[0],
-        "size": cp.size,
-        "root_hex": bytes(cp.root).hex(),
-        "verifier_key": cp.key.verifier_key,
-        "timestamps_line": _timestamps_line(plan),
-        "certificate_line": "the closure certificate: the five questions answered"
-        if closed
-        else "an interim report (the case is not closed)",
-        "event_count": len(plan.event_indices),
-        "zip_name": plan.filename,
-        "base": plan.base,
-    }
-    text = string.Template(README_TEMPLATE.read_text(encoding="utf-8")).substitute(values)
-    return text.encode("utf-8")
-
-
 def _bag_info(plan: PackPlan, writer: _BagWriter) -> str:
     cp, case = plan.checkpoint, plan.case
     fields = [
@@ -399,7 +398,7 @@ def _bag_info(plan: PackPlan, writer: _BagWriter) -> str:
         (
             "External-Description",
             f"Evidence pack of offboarding case {case.ref} ({case.client.name}), "
-            f"{'closed' if case.state == 'closed' else 'interim: the case is ' + case.state}",
+            f"{'closed' if plan.closed else 'interim: the case is ' + case.state}",
         ),
         ("Bagging-Date", plan.made_at.astimezone(dt.UTC).date().isoformat()),
         ("Bag-Software-Agent", f"Offboard {__version__}"),
@@ -421,7 +420,7 @@ def iter_pack(plan: PackPlan, progress: Progress | None = None) -> Iterator[byte
     cp, org_id = plan.checkpoint, plan.case.org_id
     writer = _BagWriter(plan.base, plan.made_at, progress)
     yield from writer.add(fmt.BAGIT_TXT, fmt.BAGIT_TXT_CONTENT)
-    yield from writer.add(fmt.README, _readme(plan))
+    yield from writer.add(fmt.README, plan.readme)
     yield from writer.add(fmt.CHECKPOINT, timestamps.message_for(cp))
     for key in plan.keys:
         yield from writer.add(f"{fmt.KEYS_DIR}{key.key_id}.pub", f"{key.verifier_key}\n".encode())
@@ -431,12 +430,12 @@ def iter_pack(plan: PackPlan, progress: Progress | None = None) -> Iterator[byte
         hashes = store.consistency_proof(org_id, size, cp.size)
         text = fmt.encode_consistency_proof(size, root, cp.size, bytes(cp.root), hashes)
         yield from writer.add(fmt.consistency_path(size), text.encode())
-    yield from writer.add(fmt.CASE_JSON, _case_json(plan))
-    issued = _issued_certificate(plan.case)
-    if issued is not None:  # the certificate the client received at closure, byte for byte
-        yield from writer.add_stream(fmt.CERTIFICATE, _stored_chunks(issued), issued.size)
-    else:
+    yield from writer.add(fmt.CASE_JSON, plan.case_json)
+    if plan.certificate is not None:  # the certificate the client received, byte for byte
+        yield from _stored_file(plan, writer, fmt.CERTIFICATE, plan.certificate)
+    else:  # an interim report: rendered now, bound by no event (the verifier says so)
         pdf = render_certificate(plan.case, checkpoint=cp)
         yield from writer.add(fmt.CERTIFICATE, pdf, compress=False)
-    yield from _evidence_files(plan, writer)
+    for evidence in plan.files:
+        yield from _stored_file(plan, writer, fmt.file_path(evidence.sha256), evidence)
     yield from writer.finish(_bag_info(plan, writer))

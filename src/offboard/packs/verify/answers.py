@@ -1,13 +1,19 @@
 """The five questions, answered PROVEN or NOT PROVEN from what an evidence pack verified.
 
-Only events whose inclusion proof led to a trusted checkpoint are used, and the registers
-only from a `data/case.json` whose state digest is the one the verified `case.closed` event
-recorded. Pure: the standard library and the ledger core only.
+Nothing is PROVEN unless every check passed and the pack is anchored outside itself (a key
+the user gave, or the closure receipt the client holds). Only anchored events are used —
+with a receipt, only those up to its checkpoint; the registers only from a data/case.json
+whose state digest is the one the closure event recorded. Every fact says how it is known
+(a system's read, the client in the portal, a vendor's document, or staff's word) and when it
+happened, and a claim the events do not back is NOT PROVEN (decision 0010).
+
+Pure: the standard library and the ledger core only.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +26,7 @@ QUESTIONS = (
     "Who approved final closure?",
     "Can this be proven later?",
 )
+LATE_AFTER = dt.timedelta(hours=1)  # recorded later than this after it happened: say both
 
 
 @dataclass(frozen=True)
@@ -48,23 +55,30 @@ class VerifiedEvent:
         actor = self.body.get("actor")
         return actor.get("id") if isinstance(actor, dict) else None
 
+    @property
+    def by_contact(self) -> bool:
+        actor = self.body.get("actor")
+        return isinstance(actor, dict) and actor.get("role") == "client_contact"
+
 
 @dataclass
 class Evidence:
     """What the checks established, for the answers."""
 
     case_ref: str | None = None
-    events: list[VerifiedEvent] = field(default_factory=list)  # verified, in index order
-    redacted: list[int] = field(default_factory=list)
-    state: dict[str, Any] | None = None  # case.json's state, bound by the closure digest
-    case_document: dict[str, Any] = field(default_factory=dict)
-    timestamps: list[tuple[str, dt.datetime, str, bool]] = field(default_factory=list)
-    client_size: int | None = None
-    all_checks_ok: bool = False
+    outcome: str = "failed"  # verified | failed | unanchored
     failed_checks: list[str] = field(default_factory=list)
-    key_given: bool = False
+    events: list[VerifiedEvent] = field(default_factory=list)  # anchored, up to the cutoff
+    redacted: list[int] = field(default_factory=list)  # anchored placeholders, same range
+    state: dict[str, Any] | None = None  # case.json's state, bound by the closure digest
+    timestamps: list[tuple[str, dt.datetime, str, bool]] = field(default_factory=list)
     checkpoint: Checkpoint | None = None
-    signed_by: str = ""
+    pack_trusted: bool = False  # data/checkpoint is signed by a key the user trusts
+    signed_by: str = ""  # key id that signed data/checkpoint
+    anchors: list[str] = field(default_factory=list)  # "--key", "--receipt", "--checkpoint"
+    receipt_size: int | None = None  # the receipt's checkpoint, shown to be a prefix
+    receipt_key: str = ""
+    client_size: int | None = None
 
     def last(self, type_: str) -> VerifiedEvent | None:
         return next((e for e in reversed(self.events) if e.type == type_), None)
@@ -88,22 +102,51 @@ class Answer:
 
 def when(value: Any) -> str:
     """An RFC 3339 time as a reader writes it (UTC, to the minute); other values as given."""
-    if isinstance(value, dt.datetime):
-        parsed: dt.datetime | None = value
-    else:
-        try:
-            parsed = dt.datetime.fromisoformat(str(value))
-        except ValueError:
-            parsed = None
+    parsed = value if isinstance(value, dt.datetime) else _parse(value)
     if parsed is None:
-        return str(value) if value else "an unrecorded time"
+        return str(value) if value else "at an unrecorded time"
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=dt.UTC)
     return parsed.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _parse(value: Any) -> dt.datetime | None:
+    try:
+        parsed = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _detail(item: dict[str, Any]) -> dict[str, Any]:
+    detail = item.get("source_detail")
+    return detail if isinstance(detail, dict) else {}
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _quote(value: Any) -> str:
+    return f"“{value}”"
+
+
+def _plural(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+# Phrases for how a fact is known; the summary counts items by these, strongest first.
+SOURCE_ORDER = ("observed", "client_portal", "vendor_document", "staff")
+SOURCE_PHRASES = {
+    "observed": "observed by a system read",
+    "client_portal": "acknowledged by the client in the portal",
+    "vendor_document": "confirmed by a vendor's document",
+    "staff": "recorded by staff",
+}
+
+
 class _Case:
-    """The closed case as the verified events and the bound case.json show it."""
+    """The closed case as the anchored events and the bound case.json show it."""
 
     def __init__(self, evidence: Evidence, closed: VerifiedEvent) -> None:
         self.evidence = evidence
@@ -134,98 +177,184 @@ class _Case:
 
     def cite(self, prefix: str, item: dict[str, Any]) -> str:
         event = self.latest.get((prefix, item.get("id")))
-        if event is None:
-            return "(as set when the case was opened)"
-        return f"(recorded by {event.actor}, {event.path})"
+        return f"{event.path}" if event is not None else "as set when the case was opened"
 
     def person(self, user_id: Any) -> str:
         return self.people.get(user_id) or (f"user #{user_id}" if user_id else "someone")
 
-
-def _dicts(value: Any) -> list[dict[str, Any]]:
-    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
-
-
-def _parse(value: Any) -> dt.datetime | None:
-    try:
-        parsed = dt.datetime.fromisoformat(str(value))
-    except ValueError:
+    def portal_event(self, register: str, item: dict[str, Any]) -> VerifiedEvent | None:
+        """The client's own acknowledgement of this item: a portal event by a contact."""
+        for e in reversed(self.evidence.events):
+            if e.type != "portal.acknowledged" or not e.by_contact:
+                continue
+            for ref in _dicts(e.data.get("items")):
+                if ref.get("register") == register and ref.get("id") == item.get("id"):
+                    return e
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+    def connector_read(self, item: dict[str, Any]) -> VerifiedEvent | None:
+        """A connector's read of the system that found the grant absent."""
+        for e in reversed(self.evidence.events):
+            if (
+                e.type == "connector.verified"
+                and e.data.get("grant_id") == item.get("id")
+                and e.data.get("result") == "absent"
+            ):
+                return e
+        return None
 
 
-def _quote(value: Any) -> str:
-    return f"“{value}”"
+def _times(item: dict[str, Any], fallback: Any = None) -> str:
+    """When it happened, and when it was recorded if that was notably later (a late entry)."""
+    occurred = item.get("occurred_at") or fallback
+    recorded = item.get("recorded_at")
+    text = when(occurred)
+    happened, noted = _parse(occurred), _parse(recorded)
+    if happened is not None and noted is not None and noted - happened > LATE_AFTER:
+        text += f" (recorded {when(noted)})"
+    return text
 
 
-def _not_closed(evidence: Evidence) -> str | None:
-    """Why the closure questions cannot be answered, or None when they can."""
-    if not evidence.events:
-        return "no event of this case verified, so nothing about it is proven"
-    cancelled = evidence.last("case.cancelled")
-    if cancelled is not None:
-        return f"the case was cancelled, not closed ({cancelled.path})"
-    if evidence.last("case.closed") is None:
-        return "case not closed: the pack holds no verified case.closed event (an interim pack)"
-    return None
-
-
-def _needs_state(evidence: Evidence) -> str | None:
-    if evidence.state is None:
+def _source(case: _Case, register: str, item: dict[str, Any]) -> tuple[bool, str, str]:
+    """(backed by the record, how it is known in words, the source key for the summary)."""
+    source = str(item.get("source") or "")
+    detail = _detail(item)
+    if source == "client_portal":
+        event = case.portal_event(register, item)
+        if event is None:
+            return (
+                False,
+                "recorded as acknowledged by the client in the portal, but no acknowledgement "
+                "by a client contact in the pack shows it",
+                source,
+            )
+        digest = str(event.data.get("manifest_sha256") or "")
         return (
-            "data/case.json is missing or is not the state the case was closed on, so the "
-            "registers are not proven"
+            True,
+            f"acknowledged by the client in the portal: {event.actor} signed with their typed "
+            f"name {when(event.body.get('at'))} for the list with sha256 {digest[:16]}… "
+            f"({event.path})",
+            source,
         )
-    return None
+    if source == "observed":
+        event = case.connector_read(item)
+        if event is None:
+            return (
+                False,
+                "recorded as observed by a system read, but no connector read in the pack shows it",
+                source,
+            )
+        return True, f"observed absent by a system read ({event.path})", source
+    if source == "vendor_document":
+        sha = str(detail.get("document_sha256") or "")
+        if not sha or sha not in (item.get("evidence") or []):
+            return False, "said to be confirmed by a vendor's document that is not attached", source
+        vendor = f" from {detail['vendor']}" if detail.get("vendor") else ""
+        return True, f"confirmed by a vendor's document{vendor} (data/files/{sha})", source
+    if source == "staff":
+        name = detail.get("name") or case.person(item.get("recorded_by_id"))
+        if detail.get("deemed"):
+            events = ", ".join(f"#{i}" for i in detail.get("reminder_events") or [])
+            return (
+                True,
+                f"deemed by staff ({name}) after the client's silence"
+                + (f" despite logged reminders ({events})" if events else ""),
+                "staff",
+            )
+        return True, f"recorded by staff ({name}): their statement, not the client's", source
+    return True, "how this is known was not recorded", "unrecorded"
+
+
+ACCESS_PHRASES = {
+    "observed": "observed absent by a system read",
+    "vendor_document": "confirmed by the vendor's document",
+    "staff": "attested by staff",
+}
+
+
+def _summary(
+    noun: str,
+    sources: list[tuple[str, str]],
+    others: Counter[str],
+    phrases: dict[str, str] = SOURCE_PHRASES,
+) -> str:
+    """`9 handover items: 3 acknowledged by the client in the portal (Nina North), 6 recorded
+    by staff (Alice Whitford)`."""
+    total = len(sources) + sum(others.values())
+    parts = []
+    for key in (*SOURCE_ORDER, "unrecorded"):
+        names = [name for source, name in sources if source == key]
+        if not names:
+            continue
+        who = ", ".join(dict.fromkeys(n for n in names if n))
+        phrase = phrases.get(key, "with no recorded source")
+        parts.append(f"{len(names)} {phrase}" + (f" ({who})" if who else ""))
+    parts += [f"{n} {what}" for what, n in others.items()]
+    return f"{_plural(total, noun)}: " + ", ".join(parts) if parts else f"no {noun}s"
+
+
+def _who(case: _Case, item: dict[str, Any]) -> str:
+    detail = _detail(item)
+    if item.get("source") == "client_portal":
+        contact = detail.get("contact")
+        return str(contact.get("name") or "") if isinstance(contact, dict) else ""
+    if item.get("source") == "staff":
+        return str(detail.get("name") or case.person(item.get("recorded_by_id")))
+    return str(detail.get("vendor") or "")
 
 
 def _deliverables(case: _Case) -> tuple[bool, list[str]]:
     items = case.items("deliverables")
     if not items:
         return True, ["no contractual deliverables were recorded for this case"]
-    proven, reasons = True, []
+    proven, reasons, sources, others = True, [], [], Counter[str]()
     for d in items:
         title, status = _quote(d.get("title")), d.get("status")
         if status in ("accepted", "deemed_accepted"):
             word = "accepted" if status == "accepted" else "deemed accepted"
+            backed, how, key = _source(case, "deliverables", d)
+            proven = proven and backed
+            sources.append((key, _who(case, d)))
             reasons.append(
-                f"{title} {word} {when(d.get('accepted_at'))} {case.cite('deliverable', d)}"
+                f"{title} {word} {_times(d, d.get('accepted_at'))} — {how} "
+                f"({case.cite('deliverable', d)})"
             )
-        elif case.is_waived("deliverable", d) or (status == "waived"):
-            if not case.is_waived("deliverable", d):
-                proven = False
-                reasons.append(f"{title} is marked waived but no waiver was in force at closure")
-            else:
-                reasons.append(f"{title} waived under a waiver in force at closure")
+        elif case.is_waived("deliverable", d):
+            others["waived"] += 1
+            reasons.append(f"{title} waived under a waiver in force at closure")
         else:
             proven = False
-            reasons.append(f"{title} is {status}, not accepted or waived")
-    return proven, reasons
+            others[str(status)] += 1
+            extra = " (marked waived, but no waiver was in force)" if status == "waived" else ""
+            reasons.append(f"{title} is {status}, not accepted or waived{extra}")
+    return proven, [_summary("deliverable", sources, others), *reasons]
 
 
 def _handover(case: _Case) -> tuple[bool, list[str]]:
-    proven, reasons = True, []
+    proven, reasons, sources, others = True, [], [], Counter[str]()
     items = case.items("handover_items")
-    if not items:
-        reasons.append("no handover items were recorded for this case")
     for h in items:
         name, status = _quote(h.get("name")), h.get("status")
         if status in ("handed_over", "acknowledged"):
-            ack = (
-                f", acknowledged by the client {when(h.get('acknowledged_at'))}"
-                if status == "acknowledged"
-                else ""
-            )
+            backed, how, key = _source(case, "handover_items", h)
+            proven = proven and backed
+            sources.append((key, _who(case, h)))
+            word = "acknowledged" if status == "acknowledged" else "handed over"
             reasons.append(
-                f"{name} handed over to {h.get('new_owner') or 'the client'} "
-                f"{when(h.get('handed_over_at'))} — {h.get('method') or 'method not stated'}"
-                f"{ack} {case.cite('handover_item', h)}"
+                f"{name} {word} {_times(h, h.get('handed_over_at'))}, to "
+                f"{h.get('new_owner') or 'the client'} ({h.get('method') or 'method not stated'})"
+                f" — {how} ({case.cite('handover_item', h)})"
             )
         elif case.is_waived("handover_item", h):
+            others["waived"] += 1
             reasons.append(f"{name} not handed over, under a waiver in force at closure")
         else:
             proven = False
+            others[str(status)] += 1
             reasons.append(f"{name} is {status}, not handed over")
+    lead = [_summary("handover item", sources, others)] if items else [
+        "no handover items were recorded for this case"
+    ]  # fmt: skip
     for d in case.items("data_dispositions"):
         dataset, action = _quote(d.get("dataset")), d.get("action")
         if action == "retain":
@@ -235,54 +364,107 @@ def _handover(case: _Case) -> tuple[bool, list[str]]:
                 proven = False
                 reasons.append(f"data {dataset} retained without a stated basis")
         elif d.get("status") == "done":
+            backed, how, _ = _source(case, "data_dispositions", d)
+            proven = proven and backed
             verb = "returned" if action == "return" else "deleted"
             reasons.append(
-                f"data {dataset} {verb} {when(d.get('completed_at'))} by method "
-                f"{d.get('method') or 'not stated'} {case.cite('data_disposition', d)}"
+                f"data {dataset} {verb} {_times(d, d.get('completed_at'))} by method "
+                f"{d.get('method') or 'not stated'} — {how} ({case.cite('data_disposition', d)})"
             )
         elif case.is_waived("data_disposition", d):
             reasons.append(f"data {dataset} not {action}ed, under a waiver in force at closure")
         else:
             proven = False
             reasons.append(f"data {dataset} is still to be {action}ed")
-    return proven, reasons
+    return proven, [*lead, *reasons]
+
+
+# How a revocation's verification level is counted in the summary.
+VERIFICATION = {
+    "observed": "observed",
+    "vendor_confirmed": "vendor_document",
+    "attested": "staff",
+}
+
+
+def _verification(case: _Case, grant: dict[str, Any], level: str) -> tuple[bool, str]:
+    """How a revocation's verification is known, and whether the record backs it."""
+    if level == "observed":
+        event = case.connector_read(grant)
+        if event is None:
+            return False, (
+                "recorded as observed by a system read, but no connector read in the pack shows it"
+            )
+        return True, f"observed absent by a system read ({event.path})"
+    if level == "vendor_confirmed":
+        detail = _detail(grant)
+        files = grant.get("evidence") or []
+        sha = str(detail.get("document_sha256") or (files[0] if files else ""))
+        if not sha or sha not in files:
+            return False, "said to be confirmed by the vendor, but no vendor document is attached"
+        vendor = f" from {detail['vendor']}" if detail.get("vendor") else ""
+        return True, f"confirmed by a vendor's document{vendor} (data/files/{sha})"
+    name = case.person(grant.get("verified_by_id"))
+    return True, f"attested by staff ({name}): their statement, with what they saw attached"
+
+
+def _verifier_name(case: _Case, grant: dict[str, Any], level: str) -> str:
+    if level == "attested":
+        return case.person(grant.get("verified_by_id"))
+    detail = _detail(grant)
+    return str(detail.get("vendor") or "")
 
 
 def _access(case: _Case) -> tuple[bool, list[str]]:
     items = case.items("access_grants")
     if not items:
         return True, ["no access grants were recorded for this case"]
-    proven, reasons = True, []
+    proven, reasons, sources, others = True, [], [], Counter[str]()
     for g in items:
         label = f"{g.get('system')} ({g.get('principal') or g.get('direction')})"
         waived = case.is_waived("access_grant", g)
         status, level = g.get("status"), g.get("verification_level")
         if g.get("planned_action") == "keep":
+            others["kept under a waiver" if waived else "kept without a waiver"] += 1
             if waived:
                 reasons.append(f"{label} kept, under a waiver in force at closure")
             else:
                 proven = False
                 reasons.append(f"{label} kept without a waiver in force")
         elif status == "revoked":
-            revoked = f"{label} revoked {when(g.get('actioned_at'))} by {case.person(g.get('actioned_by_id'))}"
-            if level and (level != "waived" or waived):
+            revoked = (
+                f"{label} revoked {_times(g, g.get('actioned_at'))} by "
+                f"{case.person(g.get('actioned_by_id'))}"
+            )
+            if level in VERIFICATION:
+                backed, how = _verification(case, g, level)
+                proven = proven and backed
+                sources.append((VERIFICATION[level], _verifier_name(case, g, level)))
                 reasons.append(
-                    f"{revoked}, verified ({level}) {when(g.get('verified_at'))} "
-                    f"{case.cite('access_grant', g)}"
+                    f"{revoked}; verified {when(g.get('verified_at'))} — {how} "
+                    f"({case.cite('access_grant', g)})"
                 )
+            elif level == "waived" and waived:
+                others["verification waived"] += 1
+                reasons.append(f"{revoked}; verification waived under a waiver in force")
             else:
                 proven = False
+                others["not verified"] += 1
                 reasons.append(f"{revoked}, but the revocation was not verified")
         elif status == "transferred":
+            others["transferred"] += 1
             reasons.append(
-                f"{label} transferred {when(g.get('actioned_at'))} {case.cite('access_grant', g)}"
+                f"{label} transferred {_times(g, g.get('actioned_at'))} "
+                f"({case.cite('access_grant', g)})"
             )
         elif waived:
+            others["still active under a waiver"] += 1
             reasons.append(f"{label} still {status}, under a waiver in force at closure")
         else:
             proven = False
+            others[f"still {status}"] += 1
             reasons.append(f"{label} is still {status}")
-    return proven, reasons
+    return proven, [_summary("access grant", sources, others, ACCESS_PHRASES), *reasons]
 
 
 def _approvals(evidence: Evidence, closed: VerifiedEvent) -> tuple[bool, list[str]]:
@@ -307,7 +489,7 @@ def _approvals(evidence: Evidence, closed: VerifiedEvent) -> tuple[bool, list[st
             proven = False
             reasons.append(
                 f"the approval by user #{a.get('approver_id')} listed in {closed.path} has no "
-                "verified case.approved event of the same state in the pack"
+                "anchored case.approved event of the same state in the pack"
             )
             continue
         reasons.append(
@@ -322,54 +504,82 @@ def _approvals(evidence: Evidence, closed: VerifiedEvent) -> tuple[bool, list[st
 
 
 def _provable(evidence: Evidence) -> tuple[bool, list[str]]:
+    """Yes only when something outside the organization fixes the record: the receipt the
+    client holds, or a trusted timestamp over a checkpoint signed by a trusted key."""
     cp = evidence.checkpoint
-    if not evidence.all_checks_ok:
-        failed = ", ".join(evidence.failed_checks)
-        return False, [f"not every check passed ({failed}): see the checks below"]
-    if cp is None:
-        return False, ["the pack has no usable checkpoint"]
-    reasons = [
-        f"all {len(evidence.events) + len(evidence.redacted)} events of case "
-        f"{evidence.case_ref} in the pack are leaves of the append-only log {cp.origin}, "
-        f"included in its checkpoint of size {cp.size} (root {cp.root.hex()[:16]}…)"
-    ]
+    assert cp is not None
+    reasons = []
+    count = len(evidence.events) + len(evidence.redacted)
+    if evidence.receipt_size is not None:
+        reasons.append(
+            f"the {count} events of case {evidence.case_ref} up to its closure are leaves of "
+            f"the log your closure receipt fixed at size {evidence.receipt_size}, signed by "
+            f"key {evidence.receipt_key}: nothing you were given at closure was rewritten, "
+            "and none of those events is missing"
+        )
+    else:
+        reasons.append(
+            f"all {count} events of case {evidence.case_ref} are leaves of the append-only log "
+            f"{cp.origin} at size {cp.size} (root {cp.root.hex()[:16]}…), signed by key "
+            f"{evidence.signed_by}, the key you gave; none of the case's events is missing"
+        )
     if evidence.redacted:
         shown = ", ".join(f"#{i}" for i in evidence.redacted[:10])
         reasons.append(
             f"{len(evidence.redacted)} of them ({shown}) were erased on a lawful request; "
             "their leaf hashes are still proven"
         )
-    key = evidence.signed_by.split("+")[1] if "+" in evidence.signed_by else "?"
-    anchors = []
-    if evidence.key_given:
-        anchors.append("--key")
-        reasons.append(f"the checkpoint is signed by key {key}, the key you gave with --key")
-    else:
-        reasons.append(
-            f"the checkpoint is signed by key {key}, found in the pack itself (give the "
-            "organization's published key with --key to anchor it)"
-        )
-    if evidence.client_size is not None:
-        anchors.append("--checkpoint")
-        reasons.append(
-            f"the log is an extension of the checkpoint of size {evidence.client_size} you hold "
-            "(--checkpoint): nothing you were shown was rewritten"
-        )
+    anchored_times = [t for t in evidence.timestamps if t[3] and evidence.pack_trusted]
     for path, at, tsa, anchored in evidence.timestamps:
-        if anchored:
-            anchors.append("--tsa-roots")
-        chain = "anchored to --tsa-roots" if anchored else "chain not anchored"
-        reasons.append(f"{tsa} timestamped the checkpoint at {when(at)} ({path}, {chain})")
-    if not evidence.timestamps:
-        reasons.append("no trusted timestamp is in the pack: the checkpoint's time is not proven")
-    if not anchors:
-        return False, [
-            "everything verifies, but only against keys and certificates carried in the pack: "
-            "give --key (the organization's published verifier key), --checkpoint (the one you "
-            "received at closure) or --tsa-roots",
-            *reasons,
-        ]
-    return True, reasons
+        chain = "anchored to --tsa-roots" if anchored else "chain not anchored: give --tsa-roots"
+        reasons.append(f"{tsa} timestamped data/checkpoint at {when(at)} ({path}, {chain})")
+    if evidence.receipt_size is not None or anchored_times:
+        return True, reasons
+    return False, [
+        "nothing outside the organization fixes when this record existed: the key you gave "
+        "signs what the organization says, and it could sign a rewritten history today. Give "
+        "--receipt (the closure receipt you received) or --tsa-roots (to anchor a trusted "
+        "timestamp)",
+        *reasons,
+    ]
+
+
+def _not_closed(evidence: Evidence) -> str | None:
+    """Why the closure questions cannot be answered, or None when they can."""
+    if not evidence.events:
+        return "no anchored event of this case is in the pack, so nothing about it is proven"
+    cancelled = evidence.last("case.cancelled")
+    if cancelled is not None:
+        return f"the case was cancelled, not closed ({cancelled.path})"
+    if evidence.last("case.closed") is None:
+        return "case not closed: the pack holds no anchored case.closed event (an interim pack)"
+    return None
+
+
+def _needs_state(evidence: Evidence) -> str | None:
+    if evidence.state is None:
+        return (
+            "data/case.json is missing or is not the state the case was closed on, so the "
+            "registers are not proven"
+        )
+    return None
+
+
+def _refused(evidence: Evidence) -> str | None:
+    if evidence.outcome == "failed":
+        failed = ", ".join(evidence.failed_checks) or "reading the pack"
+        return (
+            f"a check failed ({failed}): nothing in a pack that fails a check is proven; see "
+            "the checks below"
+        )
+    if evidence.outcome == "unanchored":
+        return (
+            "the pack is internally consistent but unanchored: nothing outside it says whose "
+            "record it is (keys inside a pack say which key signed, never whether to trust "
+            "it). Give --receipt (the closure receipt the client received) or --key (the "
+            "organization's verifier key, obtained from them directly)"
+        )
+    return None
 
 
 def answer_questions(evidence: Evidence, unreadable: str | None = None) -> list[Answer]:
@@ -377,6 +587,9 @@ def answer_questions(evidence: Evidence, unreadable: str | None = None) -> list[
     if unreadable is not None:
         unread = f"the pack could not be read: {unreadable}"
         return [Answer(n, q, False, [unread]) for n, q in enumerate(QUESTIONS, start=1)]
+    refused = _refused(evidence)
+    if refused is not None:
+        return [Answer(n, q, False, [refused]) for n, q in enumerate(QUESTIONS, start=1)]
     answers: list[Answer] = []
     blocked = _not_closed(evidence)
     closed = evidence.last("case.closed")
@@ -385,8 +598,7 @@ def answer_questions(evidence: Evidence, unreadable: str | None = None) -> list[
         if why is not None or closed is None:
             answers.append(Answer(number, QUESTIONS[number - 1], False, [why or ""]))
             continue
-        case = _Case(evidence, closed)
-        proven, reasons = ask(case)
+        proven, reasons = ask(_Case(evidence, closed))
         answers.append(Answer(number, QUESTIONS[number - 1], proven, reasons))
     if blocked is not None or closed is None:
         answers.append(Answer(4, QUESTIONS[3], False, [blocked or ""]))

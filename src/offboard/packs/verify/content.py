@@ -1,4 +1,5 @@
-"""What the events refer to and say: evidence files, the case state, the timestamps."""
+"""What the events refer to and commit to: evidence files, the case state, the README, the
+certificate, and the timestamps over the checkpoint."""
 
 from __future__ import annotations
 
@@ -10,22 +11,18 @@ from cryptography import x509
 from rfc3161_client import VerificationError, VerifierBuilder, decode_timestamp_response
 
 from offboard.packs.verify import layout as fmt
+from offboard.packs.verify.chain import closed_events, export_event
 from offboard.packs.verify.run import Run
 
 
 def check_files(run: Run) -> None:
     problems: list[str] = []
     referenced: dict[str, str] = {}
-    for index in sorted({fmt.number_in(p) for p in run.paths("event")}):
-        path = fmt.event_path(index)
-        try:
-            body = json.loads((run.archive.members[path].content or b"").decode("utf-8"))
-        except ValueError:
-            continue  # reported by the events check
-        files = body.get("files") if isinstance(body, dict) else None
+    for entry in run.ordered():
+        files = (entry.body or {}).get("files")
         for sha in files if isinstance(files, list) else []:
             if isinstance(sha, str):
-                referenced.setdefault(sha, path)
+                referenced.setdefault(sha, entry.path)
     for sha, by in sorted(referenced.items()):
         path = fmt.file_path(sha)
         member = run.archive.members.get(path)
@@ -43,6 +40,44 @@ def check_files(run: Run) -> None:
         "files",
         f"{len(referenced)} evidence files referenced by the events are present, each with the "
         "SHA-256 its name gives",
+        problems,
+    )
+
+
+def _sha256_of(run: Run, path: str) -> str | None:
+    member = run.archive.members.get(path)
+    return member.sha256 if member is not None else None
+
+
+def check_bound(run: Run) -> None:
+    """The pack's own export event commits to the exact bytes of data/case.json and
+    data/README.txt (and, for a closed case, of the issued certificate)."""
+    problems: list[str] = []
+    exported = export_event(run)
+    if exported is None:
+        run.add(
+            "bound",
+            "",
+            [
+                f"no case.exported event at the last leaf of {fmt.CHECKPOINT}: nothing binds "
+                f"{fmt.CASE_JSON} and {fmt.README} to the record"
+            ],
+        )
+        return
+    data = exported.data
+    for path, key in ((fmt.CASE_JSON, "case_json_sha256"), (fmt.README, "readme_sha256")):
+        found = _sha256_of(run, path)
+        if found is None:
+            problems.append(f"{path} is missing or unreadable")
+        elif found != data.get(key):
+            problems.append(
+                f"{path} is not the file {exported.path} committed to (sha256 {found[:16]}…, "
+                f"the event says {str(data.get(key))[:16]}…)"
+            )
+    run.add(
+        "bound",
+        f"{fmt.CASE_JSON} and {fmt.README} are the files the export event {exported.path} "
+        "committed to",
         problems,
     )
 
@@ -72,70 +107,83 @@ def check_case_json(run: Run) -> None:
     ref = state["case"].get("ref")
     if ref != run.case_ref:
         problems.append(f"{path} is the state of case {ref!r}, not {run.case_ref}")
-    closed = run.evidence.last("case.closed")
+    shown = doc.get("case") if isinstance(doc.get("case"), dict) else {}
+    exported = export_event(run)
+    if exported is not None:
+        if exported.data.get("state_digest") != computed:
+            problems.append(
+                f"{path}: the state digest {computed[:16]}… is not the one {exported.path} recorded"
+            )
+        if shown.get("state") != exported.data.get("case_state") or shown.get("ref") != ref:
+            problems.append(
+                f"{path} says case {shown.get('ref')!r} is {shown.get('state')!r}; "
+                f"{exported.path} says {exported.data.get('case_state')!r}"
+            )
+    closures = closed_events(run)
     if problems:
         summary = f"{path} is not a consistent case state"
-    elif closed is not None:
-        recorded = closed.body["data"].get("state_digest")
+    elif closures:
+        closed = closures[0]
+        recorded = closed.data.get("state_digest")
         if recorded != computed:
             problems.append(
                 f"{path}: the state digest {computed} is not the one the case was closed on "
                 f"({recorded}, {closed.path})"
             )
         else:
-            run.evidence.state = state
+            run.bound_state = state
             summary = (
                 f"{path} is exactly the state the case was closed on (state digest "
                 f"{computed[:16]}… = {closed.path})"
             )
     else:
         summary = (
-            f"{path} is consistent with its state digest {computed[:16]}…; the case is not "
-            "closed, so no event binds it (informational)"
+            f"{path} is the state the export event recorded (state digest {computed[:16]}…); "
+            "the case is not closed, so no closure binds it"
         )
-    run.evidence.case_document = doc if isinstance(doc, dict) else {}
     run.add("case", summary, problems)
 
 
 def check_certificate(run: Run) -> None:
-    """For a closed case, data/certificate.pdf must be the certificate issued at closure: the
-    file a verified `case.certificate_issued` event names. Otherwise only fixity covers it."""
+    """A closed case's data/certificate.pdf is the certificate issued at closure: the file
+    its `case.certificate_issued` event names (and the export event repeats). An interim
+    pack's report is bound by nothing, and the check says so."""
     path = fmt.CERTIFICATE
     member = run.archive.members.get(path)
-    issued = run.evidence.last("case.certificate_issued")
     if member is None:
         unreadable = path in run.archive.unreadable
         run.add(
-            "certificate",
-            f"{path}",
-            [f"{path} {'could not be read' if unreadable else 'is missing'}"],
+            "certificate", "", [f"{path} {'could not be read' if unreadable else 'is missing'}"]
         )
         return
-    if issued is None:
+    issued = [e for e in run.ordered() if e.type == "case.certificate_issued"]
+    if not closed_events(run):
         run.add(
             "certificate",
-            f"{path} is covered by the bag's fixity only: no verified event issues it (an open "
-            "case, or a closed one exported before its certificate was issued) (informational)",
+            f"{path} is an interim report rendered at export (the case is not closed): no event "
+            "binds it, so nothing in it is evidence (informational)",
             [],
         )
         return
-    files = issued.body.get("files") or []
-    if member.sha256 in files:
-        run.add(
-            "certificate",
-            f"{path} is the certificate issued at closure ({issued.path}, sha256 "
-            f"{member.sha256[:16]}…)",
-            [],
+    if not issued:
+        run.add("certificate", "", [f"{path}: no case.certificate_issued event issues it"])
+        return
+    files = issued[-1].body.get("files") if issued[-1].body else []
+    exported = export_event(run)
+    problems = []
+    if member.sha256 not in (files or []):
+        problems.append(
+            f"{path} has sha256 {member.sha256}, but {issued[-1].path} issued "
+            f"{', '.join(files or []) or 'no file'}"
         )
-    else:
-        run.add(
-            "certificate",
-            f"{path} is not the certificate issued at closure",
-            [
-                f"{path} has sha256 {member.sha256}, but {issued.path} issued "
-                f"{', '.join(files) or 'no file'}"
-            ],
-        )
+    if exported is not None and exported.data.get("certificate_sha256") != member.sha256:
+        problems.append(f"{path} is not the certificate {exported.path} committed to")
+    run.add(
+        "certificate",
+        f"{path} is the certificate issued at closure ({issued[-1].path}, sha256 "
+        f"{member.sha256[:16]}…)",
+        problems,
+    )
 
 
 # --- timestamps --------------------------------------------------------------------------------
@@ -157,16 +205,28 @@ def unique_certificates(certs: list[x509.Certificate]) -> list[x509.Certificate]
     return out
 
 
-def _tsa_name(response: Any) -> str:
-    try:
-        for der in response.signed_data.certificates:
+def tsa_signer(response: Any) -> x509.Certificate | None:
+    """The certificate that signed the token: the one its SignerInfo names (issuer and serial
+    number), never one picked from the token's unordered certificate set."""
+    infos = list(response.signed_data.signer_infos)
+    if len(infos) != 1:
+        return None
+    info = infos[0]
+    for der in response.signed_data.certificates:
+        try:
             cert = x509.load_der_x509_certificate(der)
-            names = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
-            if names:
-                return str(names[0].value)
-    except ValueError:
-        pass
-    return "an unnamed TSA"
+        except ValueError:
+            continue
+        if cert.issuer == info.issuer and cert.serial_number == info.serial_number:
+            return cert
+    return None
+
+
+def _name(cert: x509.Certificate | None) -> str:
+    if cert is None:
+        return "an unnamed TSA"
+    names = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    return str(names[0].value) if names else cert.subject.rfc4514_string() or "an unnamed TSA"
 
 
 def check_timestamps(run: Run) -> None:
@@ -212,7 +272,7 @@ def check_timestamps(run: Run) -> None:
         gen_time = response.tst_info.gen_time
         if gen_time.tzinfo is None:
             gen_time = gen_time.replace(tzinfo=dt.UTC)
-        run.evidence.timestamps.append((path, gen_time, _tsa_name(response), anchored))
+        run.timestamps.append((path, gen_time, _name(tsa_signer(response)), anchored))
     if not tokens:
         summary = (
             f"no timestamp tokens in {fmt.TIMESTAMPS_DIR} (no time-stamping authority was "
@@ -221,7 +281,7 @@ def check_timestamps(run: Run) -> None:
     elif run.tsa_roots is not None:
         summary = (
             f"{verified} of {len(tokens)} timestamp tokens verify over {fmt.CHECKPOINT}, "
-            "their TSA chains anchored to --tsa-roots"
+            "their TSA chains anchored to --tsa-roots (a timestamp proves when, never who)"
         )
     else:
         summary = (

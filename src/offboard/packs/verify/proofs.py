@@ -1,5 +1,9 @@
-"""The log proofs: the checkpoint and its signature, every event's inclusion, consistency
-with earlier checkpoints and with the one the client holds."""
+"""The log proofs: the checkpoint and who signed it, the client's receipt, every entry's
+inclusion, consistency with earlier checkpoints and with the ones the user holds.
+
+Trust comes only from outside the pack (decision 0010): keys given with --key and the key in
+the closure receipt. data/keys/ only says which key signed data/checkpoint.
+"""
 
 from __future__ import annotations
 
@@ -15,10 +19,14 @@ from offboard.ledger.note import (
     open_note,
     parse_note,
 )
+from offboard.ledger.receipt import ReceiptError, open_receipt
 from offboard.ledger.tlogproof import TlogProofError, parse_tlog_proof
 from offboard.packs.verify import layout as fmt
-from offboard.packs.verify.answers import VerifiedEvent
-from offboard.packs.verify.run import Run
+from offboard.packs.verify.run import Entry, Run
+
+
+def _key_id(verifier_key: str) -> str:
+    return verifier_key.split("+")[1] if verifier_key.count("+") >= 2 else "?"
 
 
 def _pack_keys(run: Run, problems: list[str]) -> list[Verifier]:
@@ -31,53 +39,60 @@ def _pack_keys(run: Run, problems: list[str]) -> list[Verifier]:
             keys.append(Verifier.from_verifier_key(text[:-1]))
         except (ValueError, NoteError) as exc:
             problems.append(f"{path}: not a note verifier key: {exc}")
-    if not keys and not problems:
-        problems.append(f"{fmt.KEYS_DIR} holds no verifier key")
     return keys
+
+
+def _trusted_signer(raw: bytes, keys: list[Verifier]) -> Verifier | None:
+    """The trusted key that signed this checkpoint for its own log, if one did."""
+    for key in keys:
+        try:
+            open_checkpoint(raw, [key], origin=key.name)
+        except NoteError:
+            continue
+        return key
+    return None
 
 
 def check_checkpoint(run: Run) -> None:
     problems: list[str] = []
     keys = _pack_keys(run, problems)
-    summary = "data/checkpoint is a signed checkpoint that verifies with the key in data/keys/"
     if not run.has(fmt.CHECKPOINT):
-        run.add("checkpoint", summary, problems or [f"{fmt.CHECKPOINT} is missing"])
+        run.add("checkpoint", "", [*problems, f"{fmt.CHECKPOINT} is missing"])
         return
     raw = run.archive.members[fmt.CHECKPOINT].content or b""
     run.checkpoint_raw = raw
     try:
         run.checkpoint = Checkpoint.parse(parse_note(raw).text)
     except NoteError as exc:
-        problems.append(f"{fmt.CHECKPOINT}: {exc}")
-    if run.checkpoint is not None and not keys:
+        run.add("checkpoint", "", [*problems, f"{fmt.CHECKPOINT}: {exc}"])
+        return
+    cp = run.checkpoint
+    # Which key signed it, as the pack tells it: informational, and the pack must at least
+    # be consistent with itself.
+    try:
+        note = open_note(raw, keys) if keys else None
+    except NoteError as exc:
+        problems.append(f"{fmt.CHECKPOINT} is not signed by any key in {fmt.KEYS_DIR}: {exc}")
+        note = None
+    if note is not None:
+        signed = {(s.name, s.key_id) for s in note.signatures if s.verified}
+        signer = next(k for k in keys if (k.name, k.key_id) in signed)
+        run.signed_by = signer.verifier_key()
+        if signer.name != cp.origin:
+            problems.append(
+                f"{fmt.CHECKPOINT} is signed by key {signer.name}, not by a key of its log "
+                f"{cp.origin}"
+            )
+    elif not keys:
         _name_missing_key(run, raw, problems)
-    if run.checkpoint is not None and keys:
-        try:
-            note = open_note(raw, keys)
-        except NoteError as exc:
-            problems.append(f"{fmt.CHECKPOINT} does not verify with the pack's keys: {exc}")
-            _name_missing_key(run, raw, problems)
-        else:
-            signed = {(s.name, s.key_id) for s in note.signatures if s.verified}
-            signer = next(k for k in keys if (k.name, k.key_id) in signed)
-            run.signed_by = signer.verifier_key()
-            if signer.name != run.checkpoint.origin:
-                problems.append(
-                    f"{fmt.CHECKPOINT} is signed by key {signer.name}, not by the key of its "
-                    f"log {run.checkpoint.origin}"
-                )
-            else:
-                run.trusted = run.key is None
-    if run.checkpoint is not None:
-        cp = run.checkpoint
-        summary = (
-            f"{fmt.CHECKPOINT}: log {cp.origin}, size {cp.size}, root {cp.root.hex()[:16]}…, "
-            f"signed by {run.signed_by.split('+')[1] if run.signed_by else '?'} (key in "
-            f"{fmt.KEYS_DIR})"
-        )
+    summary = (
+        f"{fmt.CHECKPOINT}: log {cp.origin}, size {cp.size}, root {cp.root.hex()[:16]}…, "
+        f"signed by key {_key_id(run.signed_by)} (named in {fmt.KEYS_DIR}: that says which key "
+        "signed, not whether to trust it)"
+    )
     run.add("checkpoint", summary, problems)
-    if run.key is not None:
-        check_given_key(run, raw)
+    if run.given_keys:
+        _check_given_keys(run, raw)
 
 
 def _name_missing_key(run: Run, raw: bytes, problems: list[str]) -> None:
@@ -92,32 +107,76 @@ def _name_missing_key(run: Run, raw: bytes, problems: list[str]) -> None:
             problems.append(f"{path} is missing: it is the key of the signature by {sig.name}")
 
 
-def check_given_key(run: Run, raw: bytes) -> None:
-    """With --key: the checkpoint must be signed by that key, and the key be its log's."""
-    if run.key is None:
-        return
-    given = f"{run.key.name}+{run.key.key_id.hex()}"
-    try:
-        open_checkpoint(raw, [run.key], origin=run.key.name)
-        run.trusted = run.checkpoint is not None
-        run.add("key", f"{fmt.CHECKPOINT} is signed by the key you gave ({given})", [])
-    except NoteError as exc:
+def _check_given_keys(run: Run, raw: bytes) -> None:
+    """With --key: data/checkpoint must be signed by one of those keys, for its own log."""
+    shown = ", ".join(f"{k.name}+{k.key_id.hex()}" for k in run.given_keys)
+    signer = _trusted_signer(raw, run.given_keys)
+    if signer is None:
         run.add(
             "key",
             "",
-            [f"{fmt.CHECKPOINT} is not signed by the key given with --key ({given}): {exc}"],
+            [
+                f"{fmt.CHECKPOINT} is not signed by the key you gave with --key ({shown}): the "
+                "pack is not the organization's record, or you gave another organization's key"
+            ],
         )
+        return
+    run.pack_trusted = True
+    run.add("key", f"{fmt.CHECKPOINT} is signed by the key you gave ({signer.key_id.hex()})", [])
 
 
-# --- events and their inclusion proofs ---------------------------------------------------------
+def check_receipt(run: Run) -> None:
+    """With --receipt: the receipt proves itself (its key signed its checkpoint, its closure
+    event is a leaf of it), is of this case and of this log. Its key becomes trusted."""
+    if run.receipt_raw is None:
+        return
+    try:
+        receipt, checkpoint = open_receipt(run.receipt_raw)
+    except ReceiptError as exc:
+        run.add("receipt", "", [f"your closure receipt: {exc}"])
+        return
+    problems: list[str] = []
+    if run.case_ref is not None and receipt.case_ref != run.case_ref:
+        problems.append(
+            f"your closure receipt is for case {receipt.case_ref}; this pack is of case "
+            f"{run.case_ref}"
+        )
+    if run.checkpoint is not None and checkpoint.origin != run.checkpoint.origin:
+        problems.append(
+            f"your closure receipt is of log {checkpoint.origin}; this pack's is "
+            f"{run.checkpoint.origin}"
+        )
+    if receipt.closed_index != checkpoint.size - 1:
+        problems.append(
+            f"your closure receipt's checkpoint (size {checkpoint.size}) does not end at its "
+            f"closure event #{receipt.closed_index}: it is not a closure receipt Offboard issues"
+        )
+    if problems:
+        run.add("receipt", "", problems)
+        return
+    run.receipt, run.receipt_checkpoint = receipt, checkpoint
+    run.case_ref = receipt.case_ref
+    signed = run.checkpoint_raw is not None and _trusted_signer(run.checkpoint_raw, [receipt.key])
+    if signed and not run.given_keys:  # with --key, data/checkpoint must be signed by that
+        run.pack_trusted = True
+    run.add(
+        "receipt",
+        f"your closure receipt of case {receipt.case_ref} proves itself: its checkpoint (size "
+        f"{checkpoint.size}) is signed by key {receipt.key.key_id.hex()}, and its closure event "
+        f"#{receipt.closed_index} is that checkpoint's last leaf",
+        [],
+    )
 
 
-def _leaf_of(run: Run, index: int, problems: list[str]) -> tuple[bytes | None, Any]:
-    """The leaf hash of entry `index` and its parsed body (None when redacted or unusable)."""
+# --- entries and their inclusion proofs --------------------------------------------------------
+
+
+def _leaf_of(run: Run, index: int, problems: list[str]) -> tuple[bytes | None, Any, bool]:
+    """The leaf hash of entry `index`, its parsed body, and whether it is a placeholder."""
     event, redacted = fmt.event_path(index), fmt.redacted_path(index)
     if run.has(event) and run.has(redacted):
         problems.append(f"{event} and {redacted} both exist; an event is one or the other")
-        return None, None
+        return None, None, False
     if run.has(redacted):
         try:
             text = run.archive.text(redacted)
@@ -126,8 +185,8 @@ def _leaf_of(run: Run, index: int, problems: list[str]) -> tuple[bytes | None, A
             text, raw = "", b""
         if len(raw) != HASH_SIZE or text != raw.hex() + "\n":
             problems.append(f"{redacted} must hold the 64-hex-digit leaf hash and a newline")
-            return None, None
-        return raw, None
+            return None, None, True
+        return raw, None, True
     body = run.archive.members[event].content or b""
     try:
         parsed = json.loads(body.decode("utf-8"))
@@ -137,7 +196,7 @@ def _leaf_of(run: Run, index: int, problems: list[str]) -> tuple[bytes | None, A
     except ValueError as exc:
         problems.append(f"{event} is not JSON: {exc}")
         parsed = None
-    return leaf_hash(body), parsed
+    return leaf_hash(body), parsed, False
 
 
 def _event_problems(run: Run, path: str, body: Any) -> list[str]:
@@ -180,12 +239,15 @@ def check_events(run: Run) -> None:
     cp, note_text = run.checkpoint, (run.checkpoint_raw or b"").decode("utf-8", "replace")
     included = redacted = 0
     for index in sorted(events):
-        shown = (
-            fmt.redacted_path(index) if run.has(fmt.redacted_path(index)) else fmt.event_path(index)
-        )
-        leaf, body = _leaf_of(run, index, problems)
+        placeholder = run.has(fmt.redacted_path(index))
+        shown = fmt.redacted_path(index) if placeholder else fmt.event_path(index)
+        leaf, body, placeholder = _leaf_of(run, index, problems)
         found = [] if body is None else _event_problems(run, shown, body)
         problems += found
+        entry = Entry(
+            index, shown, leaf, body if body is not None and not found else None, placeholder
+        )
+        run.entries[index] = entry
         if index not in proofs:
             if index not in unreadable:
                 problems.append(f"{shown} has no inclusion proof ({fmt.proof_path(index)})")
@@ -210,22 +272,20 @@ def check_events(run: Run) -> None:
                 f"{leaf.hex()[:16]}… with {path} does not lead to the root of {fmt.CHECKPOINT})"
             )
             continue
+        entry.included = True
         included += 1
-        if body is None:  # redacted, or not JSON (said above)
-            if run.has(fmt.redacted_path(index)):
-                redacted += 1
-                if run.trusted:
-                    run.evidence.redacted.append(index)
-            continue
-        if not found and run.trusted:
-            run.evidence.events.append(VerifiedEvent(index, body, shown))
+        redacted += placeholder
     size = cp.size if cp else "?"
     run.add(
         "events",
-        f"{included} events ({redacted} redacted) of case {run.case_ref} are leaves of the log at "
-        f"size {size}: each leaf hash and its {fmt.PROOFS_DIR} proof lead to the checkpoint root",
+        f"{included} entries ({redacted} erased) of case {run.case_ref} are leaves of the log "
+        f"at size {size}: each leaf hash and its {fmt.PROOFS_DIR} proof lead to the "
+        "checkpoint root",
         problems,
     )
+
+
+# --- consistency -------------------------------------------------------------------------------
 
 
 def _proofs_by_size(run: Run, problems: list[str]) -> dict[int, fmt.ConsistencyProof]:
@@ -266,60 +326,72 @@ def check_consistency(run: Run) -> None:
         f"earlier checkpoint sizes to {fmt.CHECKPOINT}",
         problems,
     )
+    if run.receipt is not None and run.receipt_checkpoint is not None:
+        size = _extends(run, "receipt-log", "your receipt's", run.receipt_checkpoint, proofs)
+        run.receipt_size = size
     if run.client_checkpoint is not None:
-        check_client_checkpoint(run, proofs)
+        _check_client_checkpoint(run, proofs)
 
 
-def check_client_checkpoint(run: Run, proofs: dict[int, fmt.ConsistencyProof]) -> None:
-    """With --checkpoint: the pack's checkpoint must be the client's or extend it."""
-    if run.client_checkpoint is None:
+def _check_client_checkpoint(run: Run, proofs: dict[int, fmt.ConsistencyProof]) -> None:
+    """With --checkpoint: it must be signed by a key the user trusts, and the pack's log must
+    be it or extend it."""
+    trusted = run.trusted_keys
+    signer = _trusted_signer(run.client_checkpoint or b"", trusted)
+    if signer is None:
+        run.add(
+            "client-checkpoint",
+            "",
+            ["your checkpoint (--checkpoint) is not signed by a key you gave (--key or the "
+             "key in your receipt)"],
+        )  # fmt: skip
         return
+    theirs = open_checkpoint(run.client_checkpoint or b"", [signer], origin=signer.name)
+    run.client_size = _extends(run, "client-checkpoint", "your", theirs, proofs)
+
+
+def _extends(
+    run: Run, name: str, whose: str, theirs: Checkpoint, proofs: dict[int, fmt.ConsistencyProof]
+) -> int | None:
+    """Check that data/checkpoint is `theirs` or extends it; the size it anchors, or None."""
     cp = run.checkpoint
-    trusted = [run.key] if run.key is not None else _pack_keys(run, [])
     problems: list[str] = []
     summary = ""
-    try:
-        theirs = open_checkpoint(run.client_checkpoint, trusted)
-    except NoteError as exc:
-        which = "--key" if run.key is not None else "the pack's key"
-        run.add("client-checkpoint", "", [f"your checkpoint does not verify with {which}: {exc}"])
-        return
     if cp is None:
-        problems.append(f"{fmt.CHECKPOINT} is unusable, so your checkpoint cannot be compared")
+        problems.append(f"{fmt.CHECKPOINT} is unusable, so {whose} checkpoint cannot be compared")
     elif theirs.origin != cp.origin:
-        problems.append(f"your checkpoint is of log {theirs.origin}, the pack's of {cp.origin}")
+        problems.append(f"{whose} checkpoint is of log {theirs.origin}, the pack's of {cp.origin}")
     elif theirs.size > cp.size:
         problems.append(
-            f"your checkpoint (size {theirs.size}) is newer than {fmt.CHECKPOINT} (size "
+            f"{whose} checkpoint (size {theirs.size}) is newer than {fmt.CHECKPOINT} (size "
             f"{cp.size}): this pack cannot show it extends yours; ask for a newer pack"
         )
     elif theirs.size == cp.size:
         if theirs.root != cp.root:
             problems.append(
-                f"your checkpoint and {fmt.CHECKPOINT} have the same size {cp.size} but different "
-                "roots: the log was forked or rewritten"
+                f"{whose} checkpoint and {fmt.CHECKPOINT} have the same size {cp.size} but "
+                "different roots: the log was forked or rewritten"
             )
-        summary = f"your checkpoint of size {theirs.size} is {fmt.CHECKPOINT} itself (same root)"
+        summary = f"{whose} checkpoint of size {theirs.size} is {fmt.CHECKPOINT} itself"
     else:
         path = fmt.consistency_path(theirs.size)
         proof = proofs.get(theirs.size)
         if proof is None:
             problems.append(
                 f"{path} is missing or invalid: the pack does not show that {fmt.CHECKPOINT} "
-                f"extends your checkpoint of size {theirs.size}"
+                f"extends {whose} checkpoint of size {theirs.size}"
             )
         elif proof.old_root != theirs.root or not verify_consistency(
             theirs.size, cp.size, theirs.root, cp.root, proof.hashes
         ):
             problems.append(
-                f"{fmt.CHECKPOINT} (size {cp.size}) is not an extension of your checkpoint of "
-                f"size {theirs.size}: {path} does not lead from your root "
-                f"{theirs.root.hex()[:16]}… to it — the log was forked or rewritten"
+                f"{fmt.CHECKPOINT} (size {cp.size}) is not an extension of {whose} checkpoint "
+                f"of size {theirs.size}: {path} does not lead from its root "
+                f"{theirs.root.hex()[:16]}… — the log was forked or rewritten"
             )
         summary = (
-            f"{fmt.CHECKPOINT} (size {cp.size}) extends your checkpoint of size {theirs.size} "
-            f"({path})"
+            f"{fmt.CHECKPOINT} (size {cp.size}) extends {whose} checkpoint of size "
+            f"{theirs.size} ({path}): nothing it held was rewritten"
         )
-    if not problems:
-        run.evidence.client_size = theirs.size
-    run.add("client-checkpoint", summary, problems)
+    run.add(name, summary, problems)
+    return None if problems else theirs.size
