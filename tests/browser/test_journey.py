@@ -203,8 +203,13 @@ def test_from_opening_to_a_verified_evidence_pack(
     path = tmp_path / download.value.suggested_filename
     download.value.save_as(path)
     assert path.name == f"{case.ref}-evidence-pack.zip" and zipfile.is_zipfile(path)
+    from offboard.notifications.receipt_email import closure_receipt_file
     from offboard.notifications.selectors import receipt_for
 
-    key = receipt_for(case).checkpoint.key.verifier_key
-    report_ = verify_pack(path, key=parse_key(key))
-    assert report_.ok, report_
+    closure = receipt_for(case).checkpoint
+    # The client checks it with the receipt they were sent at closure, trusting nothing else.
+    held = closure_receipt_file(case, closure).encode()
+    report_ = verify_pack(path, receipt=held)
+    assert report_.outcome == "verified", [c.as_dict() for c in report_.checks if not c.ok]
+    assert all(a.proven for a in report_.answers[:4]), report_.answers
+    assert verify_pack(path, key=parse_key(closure.key.verifier_key)).outcome == "verified"

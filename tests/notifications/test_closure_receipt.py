@@ -575,6 +575,23 @@ def test_the_cli_shows_a_failed_receipt_and_retries_it_now(
     assert len(smtp.received) == 1
 
 
+def test_the_cli_writes_the_receipt_the_client_was_sent(
+    smtp: LocalSMTP, case: Any, cast: dict[str, Any], tmp_path: Any
+) -> None:
+    case = closed(case, cast)
+    receipts.process_pending()
+    (received,) = smtp.received
+    sent = received.attachments()[f"{case.ref}-closure-receipt.txt"].get_payload(decode=True)
+    out = tmp_path / "again.txt"
+    done = CliRunner().invoke(
+        offboard_app,
+        ["case", "receipt", case.ref, "--out", str(out), "--org", "acme", "--as", "erin"],
+    )
+    assert done.exit_code == 0, done.output
+    assert out.read_bytes() == sent  # the same bytes: made from what never changes
+    assert f"--receipt {case.ref}-closure-receipt.txt" in done.output
+
+
 def test_the_certificate_shows_the_closure_checkpoint_s_timestamp(
     smtp: LocalSMTP, tsa: LocalTSA, settings: Any, case: Any, cast: dict[str, Any]
 ) -> None:

@@ -396,3 +396,43 @@ def test_the_signed_note_of_a_real_checkpoint_cannot_be_reused_for_another_tree(
     members[fmt.CHECKPOINT] = packs.closure
     path = write_pack(tmp_path / "reused.zip", base, rebag(members))
     refused(verify(path, key=packs.key()))
+
+
+def test_the_tsa_named_is_the_one_whose_certificate_signed_the_token(
+    packs: BuiltPacks, tmp_path: Path
+) -> None:
+    """A certificate slipped into the token's (unsigned, unordered) certificate set must not
+    lend its name to the timestamp: the name comes from the SignerInfo's certificate."""
+    from asn1crypto import cms, tsp
+    from asn1crypto import x509 as asn1_x509
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "Trusted Global Timestamping")])
+    decoy = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(7)
+        .not_valid_before(x509.load_pem_x509_certificate(packs.roots_pem.read_bytes()).not_valid_before_utc)
+        .not_valid_after(x509.load_pem_x509_certificate(packs.roots_pem.read_bytes()).not_valid_after_utc)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    base, members = members_of(packs.closed)
+    reply = tsp.TimeStampResp.load(members[f"{fmt.TIMESTAMPS_DIR}1.tsr"])
+    signed = reply["time_stamp_token"]["content"]
+    certs = [
+        cms.CertificateChoices(
+            {"certificate": asn1_x509.Certificate.load(decoy.public_bytes(Encoding.DER))}
+        )
+    ]
+    signed["certificates"] = cms.CertificateSet(certs + list(signed["certificates"]))
+    members[f"{fmt.TIMESTAMPS_DIR}1.tsr"] = reply.dump(force=True)
+    path = write_pack(tmp_path / "decoy.zip", base, rebag(members))
+    report = verify(path, receipt=packs.receipt, tsa_roots=packs.roots())
+    (stamps,) = [c for c in report.checks if c.name == "timestamps"]
+    assert stamps.ok, stamps.problems  # the certificate set is not signed: still a valid token
+    proof = " ".join(report.answers[4].reasons)
+    assert "Test TSA timestamped" in proof
+    assert "Trusted Global Timestamping" not in proof

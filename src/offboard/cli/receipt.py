@@ -1,9 +1,13 @@
-"""`offboard case receipt REF [--retry]`: where a closed case's closure receipt stands.
+"""`offboard case receipt REF [--retry] [--out FILE]`: where a closed case's closure receipt
+stands.
 
 `--retry` makes a waiting receipt due now and works on it in this process (after fixing the
-mail settings, say); the worker would otherwise retry it at its next attempt time.
+mail settings, say); the worker would otherwise retry it at its next attempt time. `--out`
+writes the receipt file the client was sent (to hand it over again): the same bytes, since
+it is made from the closure checkpoint and the closure event, which never change.
 """
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -19,6 +23,14 @@ def receipt(
             "--retry", help="Issue the certificate and send the receipt now, if not done yet."
         ),
     ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            dir_okay=False,
+            help="Write the closure receipt file (<REF>-closure-receipt.txt) the client was sent.",
+        ),
+    ] = None,
     org: OrgOption = None,
     as_user: AsOption = None,
 ) -> None:
@@ -46,5 +58,10 @@ def receipt(
         say(f"Certificate: {found.certificate.original_name} (sha256 {found.certificate.sha256})")
     else:
         say("Certificate: not issued yet.")
+    if out is not None:
+        from offboard.notifications.receipt_email import closure_receipt_file, verify_command
+
+        out.write_text(closure_receipt_file(case, found.checkpoint), encoding="utf-8")
+        say(f"Receipt written to {out}; the client checks a pack with: {verify_command(case)}")
     if found.state == ClosureReceipt.State.FAILED:
         raise typer.Exit(1)
