@@ -1,5 +1,7 @@
 """The demo organization: everyone and everything a newcomer needs to see, loaded once."""
 
+import datetime as dt
+
 import pytest
 from typer.testing import CliRunner
 
@@ -194,3 +196,63 @@ def test_offboard_demo_prints_the_logins(transactional_db, monkeypatch):
     for username in ("alice", "bob", "carol", "dave", "erin", "oscar"):
         assert username in result.stdout
     assert "closed" in result.stdout
+
+
+def test_the_closed_case_took_weeks_and_the_log_is_in_time_order(demo):
+    from offboard.ledger.models import LedgerEntry
+
+    closed = brightline_cases()["closed"]
+    times = [e.at for e in closed.events.order_by("index")]
+    assert times == sorted(times)
+    assert times[-1] - times[0] >= dt.timedelta(weeks=3)
+    everything = list(
+        LedgerEntry.objects.filter(org__slug="brightline")
+        .order_by("index")
+        .values_list("at", flat=True)
+    )
+    assert everything == sorted(everything)  # across every case of the organization
+    assert everything[-1] < dt.datetime.now(dt.UTC)
+
+
+def test_the_closed_case_has_a_plausible_timeline(demo):
+    closed = brightline_cases()["closed"]
+    end = dt.datetime.combine(closed.effective_end_date, dt.time(), tzinfo=dt.UTC)
+    accepted = {d.accepted_at.date() for d in closed.deliverables.all()}
+    assert len(accepted) == closed.deliverables.count()  # on different days
+    handed = sorted(h.handed_over_at for h in closed.handover_items.all())
+    assert handed[-1] - handed[0] >= dt.timedelta(days=6)  # the handover took a week
+    revoked = [g.actioned_at for g in closed.access_grants.all()]
+    assert all(abs(at - end) <= dt.timedelta(days=3) for at in revoked)  # near the end date
+    returned = closed.data_dispositions.get(action="return").completed_at
+    deleted = [d.completed_at for d in closed.data_dispositions.filter(action="delete")]
+    assert deleted and min(deleted) > returned  # data deleted after it was returned
+    invoice = closed.settlements.get(kind="final_invoice")
+    assert invoice.status == "paid" and invoice.settled_at > end + dt.timedelta(days=14)
+
+
+def test_the_closed_case_mixes_the_sources_of_its_facts(demo):
+    from offboard.portal.models import PortalResponse
+
+    closed = brightline_cases()["closed"]
+    handover = list(closed.handover_items.all())
+    by_client = [h for h in handover if h.source == "client_portal"]
+    by_staff = [h for h in handover if h.source == "staff"]
+    assert by_client and by_staff and len(by_client) + len(by_staff) == len(handover)
+    (response,) = PortalResponse.objects.filter(case=closed, kind="acknowledged")
+    for h in by_client:
+        assert h.source_detail["contact"]["name"] == response.contact.name
+        assert h.source_detail["typed_name"] == response.typed_name
+        assert h.source_detail["manifest_sha256"] == response.manifest_sha256
+        assert h.recorded_by_id is None
+    late = [h for h in by_staff if h.recorded_at - h.acknowledged_at > dt.timedelta(hours=1)]
+    assert late, "some acknowledgements were recorded days after they happened"
+    grants = list(closed.access_grants.all())
+    (vendor,) = [g for g in grants if g.source == "vendor_document"]
+    assert vendor.verification_level == "vendor_confirmed"
+    assert vendor.source_detail["document_sha256"] in {f.sha256 for f in vendor.evidence.all()}
+    assert {g.verification_level for g in grants if g is not vendor} == {"attested"}
+    from offboard.cases.models import AccessGrant
+
+    assert not AccessGrant.objects.filter(
+        case__org__slug="brightline", verification_level="observed"
+    ).exists()

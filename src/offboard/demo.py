@@ -1,47 +1,40 @@
 """The demo organization "Brightline Digital": its people, clients and a case in every state.
 
 Everything is loaded through the service functions, so every change is an event, exactly as if
-the team had done the work. Dates are relative to today. Needs Django set up; used by
-`offboard demo` and `make run`.
+the team had done the work. Dates are relative to today, and the work happens when a team
+would have done it: the clock is pinned to four months ago and moved forward only
+(`clock.pinned`), so the closed case's deliverables are accepted on different days, its
+handover takes a week, access is revoked near the end date and the invoice is paid weeks
+later — and the organization's log stays in time order across every case. The cases' stories
+are in `demo_cases.py`. Needs Django set up; used by `offboard demo` and `make run`.
 """
 
 import datetime as dt
+import heapq
 import io
-from collections.abc import Callable, Sequence
+import itertools
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.core.mail import get_connection
 from django.core.management import call_command
+from django.test.utils import override_settings
 
 from offboard.accounts.models import Organization
 from offboard.accounts.selectors import members
 from offboard.accounts.services import create_organization, create_user
-from offboard.cases.models import AccessGrant, DataDisposition, OffboardingCase, Step
+from offboard.cases.models import OffboardingCase, Step
 from offboard.cases.selectors import cases, get_step
-from offboard.cases.services import (
-    add_addendum,
-    approve_case,
-    cancel_case,
-    close_case,
-    complete_step,
-    enter_closing,
-    grant_waiver,
-    mark_step_not_applicable,
-    open_case,
-    start_step,
-    update_register_item,
-)
-from offboard.cases.state import fresh, state_digest
+from offboard.cases.services import complete_step, mark_step_not_applicable, open_case
 from offboard.clients.services import add_contact, create_client, create_contract
 from offboard.core import clock
 from offboard.core.actor import Actor
 from offboard.core.permissions import can
 from offboard.evidence.models import EvidenceFile
 from offboard.evidence.services import store_file
-from offboard.notifications import receipts
-from offboard.notifications.models import ClosureReceipt
 from offboard.playbooks.selectors import suggest_playbook
 from offboard.playbooks.services import install_builtin_playbooks
 
@@ -69,6 +62,8 @@ STAGES = (
     "Active case (Kestrel Freight)",
     "Cancelled and draft cases",
 )
+# When the organization starts using Offboard, in days from today: before every case.
+START_DAY = -130
 
 Progress = Callable[[str, int, int], None]
 
@@ -198,12 +193,26 @@ def pdf(title: str, lines: Sequence[str]) -> bytes:
     return bytes(body)
 
 
+LOCMEM = "django.core.mail.backends.locmem.EmailBackend"
+FILEBASED = "django.core.mail.backends.filebased.EmailBackend"
+
+
 def demo_mail() -> Any:
     """The demo's clients are fictitious: their closure receipt never goes through a real
     mail server. It is written under var/mail (file backend), or kept in memory in tests."""
-    if settings.EMAIL_BACKEND == "django.core.mail.backends.locmem.EmailBackend":
+    if settings.EMAIL_BACKEND == LOCMEM:
         return get_connection()
-    return get_connection("django.core.mail.backends.filebased.EmailBackend")
+    return get_connection(FILEBASED)
+
+
+@contextmanager
+def demo_mailbox() -> Iterator[None]:
+    """Mail the portal sends the demo's contacts (confirmations) goes where `demo_mail` does."""
+    if settings.EMAIL_BACKEND == LOCMEM:
+        yield
+        return
+    with override_settings(EMAIL_BACKEND=FILEBASED):
+        yield
 
 
 def load_demo(reset: bool = False, *, progress: Progress | None = None) -> dict[str, Any]:
@@ -214,7 +223,7 @@ def load_demo(reset: bool = False, *, progress: Progress | None = None) -> dict[
         existing = Organization.objects.filter(slug=ORG_SLUG).first()
         if existing is not None:
             return summary(existing, created=False)
-    org = _Loader(progress or (lambda stage, done, total: None)).run()
+    org = Loader(progress or (lambda stage, done, total: None)).run()
     return summary(org, created=True)
 
 
@@ -241,28 +250,39 @@ def summary(org: Organization, *, created: bool) -> dict[str, Any]:
     }
 
 
-class _Loader:
+class Loader:
+    """Builds the demo: people and clients first, then every case's story as actions on one
+    agenda, run in time order with the clock pinned to each action's time."""
+
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
-        self.today = clock.today()
+        self.now = clock.now()  # the real time: the demo's history ends before it
+        self.today = self.now.date()
         self.actors: dict[str, Actor] = {}
         self.clients: dict[str, Any] = {}
         self.contracts: dict[str, list[Any]] = {}
         self.contacts: dict[str, dict[str, Any]] = {}
+        self.cases: dict[str, OffboardingCase] = {}
+        self.agenda: list[tuple[dt.datetime, int, str, Callable[[], Any]]] = []
+        self.order = itertools.count()
+        self.done = 0
 
     def run(self) -> Organization:
-        stages = (
-            self._people,
-            self._clients,
-            self._closed_case,
-            self._closing_case,
-            self._harbourview,
-            self._kestrel,
-            self._cancelled_and_draft,
-        )
-        for done, (label, stage) in enumerate(zip(STAGES, stages, strict=True)):
-            self.progress(label, done, len(STAGES))
-            stage()
+        from offboard import demo_cases
+
+        with clock.pinned(self.at(START_DAY, 9)) as self.timeline, demo_mailbox():
+            self.progress(STAGES[0], 0, len(STAGES))
+            self._people()
+            self.timeline.advance(minutes=45)
+            self.progress(STAGES[1], 1, len(STAGES))
+            self._clients()
+            demo_cases.plan(self)
+            while self.agenda:
+                when, _, label, action = heapq.heappop(self.agenda)
+                self.timeline.to(when)  # forward only: an action planned in the past fails here
+                action()
+                self.done += 1
+                self.progress(label, self.done, self.done + len(self.agenda))
         self.progress("Done", len(STAGES), len(STAGES))
         return self.org
 
@@ -271,8 +291,20 @@ class _Loader:
     def day(self, offset: int) -> dt.date:
         return self.today + dt.timedelta(days=offset)
 
-    def at(self, offset: int, hour: int = 10) -> dt.datetime:
-        return dt.datetime.combine(self.day(offset), dt.time(hour, 0), tzinfo=dt.UTC)
+    def moment(self, offset: int, hour: int = 10, minute: int = 0) -> dt.datetime:
+        """`offset` days from today, at hour:minute UTC."""
+        return dt.datetime.combine(self.day(offset), dt.time(hour, minute), tzinfo=dt.UTC)
+
+    def at(self, offset: int, hour: int = 10, minute: int = 0) -> dt.datetime:
+        """A moment of the demo's history: always before the real now."""
+        moment = self.moment(offset, hour, minute)
+        if moment >= self.now:
+            raise ValueError(f"the demo's history must end before now; {moment} is not past")
+        return moment
+
+    def later(self, when: dt.datetime, label: str, action: Callable[[], Any]) -> None:
+        """Do `action` at `when` (not before anything already done)."""
+        heapq.heappush(self.agenda, (when, next(self.order), label, action))
 
     def file(self, by: str, name: str, title: str, *lines: str) -> EvidenceFile:
         content = pdf(title, [*lines, "", f"Brightline Digital - {ORG_NAME} client operations"])
@@ -283,7 +315,7 @@ class _Loader:
         version = suggest_playbook(self.org, contracts[0].service_type)
         if version is None:
             raise RuntimeError(f"no playbook for {contracts[0].service_type}")
-        return open_case(
+        case = open_case(
             actor=self.actors["alice"],
             client=self.clients[key],
             contracts=contracts,
@@ -293,6 +325,8 @@ class _Loader:
             playbook_version=version,
             **extra,
         )
+        self.cases[key] = case
+        return case
 
     def worker(self, case: OffboardingCase, step: Step) -> Actor:
         """The step's owner if their role may work steps, else the case owner."""
@@ -315,7 +349,7 @@ class _Loader:
                     step.title,
                     f"Case {case.ref} - {self.clients[client_key].name}",
                     f"Step: {key}",
-                    f"Recorded by {actor.display_name} on {self.today.isoformat()}",
+                    f"Recorded by {actor.display_name} on {clock.today().isoformat()}",
                 )
             ]
         if "note" in kinds and not note:
@@ -331,7 +365,39 @@ class _Loader:
             )
         return complete_step(actor=actor, step=step, evidence=evidence or [], note=note, **given)
 
-    # --- stages -------------------------------------------------------------------------------
+    def finish_steps(self, case: OffboardingCase, label: str, *, by: dt.datetime) -> dt.datetime:
+        """Plan every open step of the case for its due date (16:00), after the steps it depends
+        on and no later than `by` — optional ones that do not apply are marked so. Returns when
+        the last one is done."""
+        steps = list(Step.objects.filter(case=case).order_by("position"))
+        opened = clock.now()
+        planned: dict[str, dt.datetime] = {
+            s.key: opened for s in steps if s.status in ("done", "not_applicable")
+        }
+        pending = [s for s in steps if s.key not in planned]
+        while pending:
+            ready = [s for s in pending if all(dep in planned for dep in s.depends_on)]
+            if not ready:
+                raise RuntimeError(f"steps never become ready: {[s.key for s in pending]}")
+            for s in ready:
+                due = dt.datetime.combine(s.due_date, dt.time(16, 0), tzinfo=dt.UTC)
+                after = max([opened, *(planned[d] for d in s.depends_on)])
+                planned[s.key] = max(min(due, by), after + dt.timedelta(hours=1))
+                self.later(planned[s.key], label, self._settle_step(case, s))
+                pending.remove(s)
+        return max(planned.values(), default=opened)
+
+    def _settle_step(self, case: OffboardingCase, step: Step) -> Callable[[], Any]:
+        def settle() -> Any:
+            if not step.required and step.key in NOT_APPLICABLE:
+                return mark_step_not_applicable(
+                    actor=self.actors["alice"], step=step, reason=NOT_APPLICABLE[step.key]
+                )
+            return self.complete(case, step.key)
+
+        return settle
+
+    # --- people and clients -------------------------------------------------------------------
 
     def _people(self) -> None:
         self.org = create_organization(slug=ORG_SLUG, name=ORG_NAME)
@@ -346,8 +412,6 @@ class _Loader:
                 email=f"{username}@{EMAIL_DOMAIN}",
                 first_name=first,
                 last_name=last,
-                # alice also gets the Django admin (read-only for cases) to look behind the scenes
-                is_superuser=username == "alice",
             )
             self.actors[username] = Actor.from_membership(m, auth_method="demo")
             admin = admin or self.actors[username]
@@ -388,398 +452,3 @@ class _Loader:
                 )
                 for ref, title, service_type, fee_type, start, end, notice, received in seed.contracts
             ]
-
-    def _settle(self, case: OffboardingCase, key: str, invoice: tuple[str, str]) -> OffboardingCase:
-        """Work every register item and step the way the team would, ready to enter closing."""
-        case = fresh(case)
-        self._deliver(case, key)
-        self._hand_over(case, key)
-        self._revoke_access(case)
-        self._dispose_of_data(case)
-        self._settle_accounts(case, key, invoice)
-        self._finish_steps(case)
-        return fresh(case)
-
-    def _deliver(self, case: OffboardingCase, key: str) -> None:
-        alice, oscar = self.actors["alice"], self.actors["oscar"]
-        client, contact = self.clients[key], self.contacts[key]["primary"]
-        for n, d in enumerate(case.deliverables.all(), start=1):
-            sent = self.file(
-                "oscar",
-                f"{case.ref}-deliverable-{n}.pdf",
-                d.title,
-                f"Delivered to {client.name} for case {case.ref}.",
-                "Files listed with their SHA-256 in the delivery manifest.",
-            )
-            update_register_item(
-                actor=oscar,
-                item=d,
-                evidence=[sent],
-                values={
-                    "status": "delivered",
-                    "delivery_method": "Client portal upload with manifest",
-                },
-            )
-            update_register_item(
-                actor=alice,
-                item=d,
-                values={
-                    "status": "accepted",
-                    "acceptance_note": f"Accepted by {contact.name} by email ({contact.email}).",
-                },
-            )
-
-    def _hand_over(self, case: OffboardingCase, key: str) -> None:
-        alice, oscar = self.actors["alice"], self.actors["oscar"]
-        client, tech = self.clients[key], self.contacts[key]["technical"]
-        for h in case.handover_items.all():
-            update_register_item(
-                actor=oscar,
-                item=h,
-                values={
-                    "status": "handed_over",
-                    "new_owner": f"{tech.name}, {client.name}",
-                    "method": h.method or "Transferred to the client's own account",
-                },
-            )
-            update_register_item(
-                actor=alice,
-                item=h,
-                values={"status": "acknowledged", "notes": f"Acknowledged by {tech.name}."},
-            )
-
-    def _revoke_access(self, case: OffboardingCase) -> None:
-        """Transfers first, our own access revoked last, each revocation verified."""
-        oscar = self.actors["oscar"]
-        grants = sorted(case.access_grants.all(), key=lambda g: g.planned_action != "transfer")
-        for n, g in enumerate(grants):
-            if g.planned_action == AccessGrant.PlannedAction.TRANSFER:
-                update_register_item(actor=oscar, item=g, values={"status": "transferred"})
-                continue
-            if g.planned_action == AccessGrant.PlannedAction.KEEP:
-                grant_waiver(
-                    actor=self.actors["bob"],
-                    case=case,
-                    target_type="access_grant",
-                    target_id=g.pk,
-                    expires_at=self.at(90),
-                    justification="The client asked us to keep read-only access for "
-                    "90 days of warranty support.",
-                )
-                continue
-            update_register_item(actor=oscar, item=g, values={"status": "revoked"})
-            if n % 3 == 2:
-                shot = self.file(
-                    "oscar",
-                    f"{case.ref}-access-{g.pk}.pdf",
-                    f"Revocation statement: {g.system}",
-                    f"Principal: {g.principal}",
-                    "Screenshot of the user list after removal attached to the ticket.",
-                )
-                update_register_item(
-                    actor=oscar, item=g, evidence=[shot], values={"verification_level": "attested"}
-                )
-            else:
-                update_register_item(
-                    actor=oscar,
-                    item=g,
-                    values={
-                        "verification_level": "observed",
-                        "verification_note": f"Re-read the user list of {g.system} after revoking: "
-                        f"no Brightline principal remains ({g.principal}).",
-                    },
-                )
-
-    def _dispose_of_data(self, case: OffboardingCase) -> None:
-        oscar = self.actors["oscar"]
-        for data in case.data_dispositions.all():
-            if data.action == DataDisposition.Action.RETAIN:
-                continue
-            title = "Data return receipt" if data.action == "return" else "Certificate of deletion"
-            proof = self.file(
-                "oscar",
-                f"{case.ref}-data-{data.pk}.pdf",
-                f"{title}: {data.dataset}",
-                f"Location: {data.location}",
-                f"Method: {data.method or 'export'}",
-            )
-            update_register_item(
-                actor=oscar,
-                item=data,
-                evidence=[proof],
-                values={"status": "done", "method": data.method or "export"},
-            )
-
-    def _settle_accounts(self, case: OffboardingCase, key: str, invoice: tuple[str, str]) -> None:
-        dave, client = self.actors["dave"], self.clients[key]
-        amount, reference = invoice
-        for s in case.settlements.all():
-            if s.kind != "final_invoice":
-                update_register_item(
-                    actor=dave,
-                    item=s,
-                    values={
-                        "status": "written_off",
-                        "amount": "0.00",
-                        "currency": "GBP",
-                        "notes": "Nothing was prepaid beyond the end date; no balance remains.",
-                    },
-                )
-                continue
-            receipt = self.file(
-                "dave",
-                f"{case.ref}-{s.kind}.pdf",
-                f"Remittance: {reference}",
-                f"Amount: GBP {amount}",
-                f"Client: {client.name}",
-            )
-            update_register_item(
-                actor=dave,
-                item=s,
-                evidence=[receipt],
-                values={
-                    "status": "paid",
-                    "amount": amount,
-                    "currency": "GBP",
-                    "reference": reference,
-                    "zero_balance_confirmed": True,
-                },
-            )
-
-    def _finish_steps(self, case: OffboardingCase) -> None:
-        """Settle every open step in dependency order: optional ones may not apply."""
-        steps = list(Step.objects.filter(case=case).order_by("position"))
-        settled = {s.key for s in steps if s.status in ("done", "not_applicable")}
-        pending = [s for s in steps if s.key not in settled]
-        while pending:
-            ready = [s for s in pending if all(dep in settled for dep in s.depends_on)]
-            if not ready:
-                raise RuntimeError(f"steps never become ready: {[s.key for s in pending]}")
-            for s in ready:
-                if not s.required and s.key in NOT_APPLICABLE:
-                    mark_step_not_applicable(
-                        actor=self.actors["alice"], step=s, reason=NOT_APPLICABLE[s.key]
-                    )
-                else:
-                    self.complete(case, s.key)
-                settled.add(s.key)
-                pending.remove(s)
-
-    def _closed_case(self) -> None:
-        case = self.open(
-            "northgate",
-            "contract_expiry",
-            -120,
-            trigger_notes="Fixed-fee relaunch campaign and paid social both end "
-            "on the contract end date; the client confirmed it will not renew.",
-        )
-        case = self._settle(case, "northgate", ("24850.00", "INV-2025-0412"))
-        enter_closing(actor=self.actors["alice"], case=case)
-        digest = state_digest(fresh(case))
-        approve_case(
-            actor=self.actors["bob"],
-            case=case,
-            decision="approved",
-            state_digest_seen=digest,
-            comment="Checked deliverables and access: complete.",
-        )
-        approve_case(
-            actor=self.actors["carol"],
-            case=case,
-            decision="approved",
-            state_digest_seen=digest,
-            comment="Final invoice paid; data certificates on file.",
-        )
-        with receipts.inline():  # no background thread: the receipt goes out before the addendum
-            close_case(actor=self.actors["alice"], case=case)
-        receipt = ClosureReceipt.objects.get(case=case)
-        receipts.process_pending(receipt_id=receipt.pk, connection=demo_mail())
-        copy = self.file(
-            "alice",
-            f"{case.ref}-report-resent.pdf",
-            "Final campaign report (copy)",
-            "Sent again on request of the client's auditors.",
-        )
-        add_addendum(
-            actor=self.actors["alice"],
-            case=case,
-            evidence=[copy],
-            text="Northgate's finance team asked for another copy of the final campaign "
-            "report for their auditors; sent from the archived copy (attached). "
-            "Nothing else changed.",
-        )
-
-    def _closing_case(self) -> None:
-        case = self.open(
-            "pemberton",
-            "contract_expiry",
-            -45,
-            trigger_notes="Phase 2 of the portal build ends with the contract; "
-            "the client's own team takes over maintenance.",
-        )
-        case = self._settle(case, "pemberton", ("38400.00", "INV-2025-0457"))
-        enter_closing(actor=self.actors["alice"], case=case)
-        approve_case(
-            actor=self.actors["bob"],
-            case=case,
-            decision="approved",
-            state_digest_seen=state_digest(fresh(case)),
-            comment="Repositories transferred and secrets rotated; looks complete.",
-        )
-
-    def _harbourview(self) -> None:
-        alice, bob, oscar = self.actors["alice"], self.actors["bob"], self.actors["oscar"]
-        notice = self.file(
-            "alice",
-            "harbourview-termination-notice.pdf",
-            "Termination notice - Harbourview Hotels Group",
-            "We give 60 days' notice to end the paid media and SEO retainer.",
-        )
-        case = self.open(
-            "harbourview",
-            "termination_by_client",
-            -21,
-            trigger_evidence=[notice],
-            trigger_notes="Termination notice by email from Olivia Grant, "
-            "giving the contractual 60 days.",
-        )
-        self.complete(case, "confirm_notice")
-        self.complete(case, "send_non_renewal_notice")
-        self.complete(
-            case,
-            "exit_kickoff",
-            note="Kickoff held: no new insertion orders after today; Bob speaks to "
-            "the client; #exit-harbourview is the channel.",
-        )
-        # Started but not finished: its due date (trigger + 7 days) has passed, so it is overdue.
-        start_step(actor=oscar, step=get_step(case, "inventory_accounts"))
-        creative = fresh(case).deliverables.get(title__startswith="Outstanding creative")
-        grant_waiver(
-            actor=bob,
-            case=case,
-            target_type="deliverable",
-            target_id=creative.pk,
-            expires_at=self.at(180),
-            justification="Olivia Grant agreed by email that the three remaining "
-            "summer banners are cancelled and will not be invoiced.",
-        )
-        update_register_item(
-            actor=alice,
-            item=creative,
-            values={"status": "waived", "notes": "Cancelled by agreement; see the waiver."},
-        )
-        console = fresh(case).handover_items.get(name="Google Search Console property")
-        update_register_item(
-            actor=oscar,
-            item=console,
-            values={"status": "handed_over", "new_owner": "Ben Carter, Harbourview Hotels Group"},
-        )
-
-    def _kestrel(self) -> None:
-        alice, oscar, dave = self.actors["alice"], self.actors["oscar"], self.actors["dave"]
-        case = self.open(
-            "kestrel",
-            "non_renewal",
-            -50,
-            trigger_notes="Kestrel chose an in-house IT team and gave notice "
-            "not to renew at the end of the term.",
-        )
-        for key in ("confirm_notice", "send_non_renewal_notice"):
-            self.complete(case, key)
-        self.complete(
-            case,
-            "transition_plan",
-            note="Agreed with Sam Nakamura: cut-over weekend before the end date, "
-            "admin control first, our agents removed last.",
-        )
-        for key in (
-            "inventory_estate",
-            "handover_documentation",
-            "transfer_admin_control",
-            "transfer_licences",
-        ):
-            self.complete(case, key)
-        start_step(actor=oscar, step=get_step(case, "transfer_domains_dns"))
-        case = fresh(case)
-        grants = {g.system: g for g in case.access_grants.all()}
-        update_register_item(
-            actor=oscar,
-            item=grants["Shared break-glass accounts"],
-            values={"status": "transferred"},
-        )
-        firewall = grants["Firewall, VPN and switches"]
-        update_register_item(actor=oscar, item=firewall, values={"status": "revoked"})
-        update_register_item(
-            actor=oscar,
-            item=firewall,
-            values={
-                "verification_level": "observed",
-                "verification_note": "Listed administrators over the firewall's REST API after "
-                "removal: bl-admin and bl-vpn are gone; VPN profile 'brightline-support' deleted.",
-            },
-        )
-        directory = grants["On-premises Active Directory"]
-        update_register_item(actor=oscar, item=directory, values={"status": "revoked"})
-        shot = self.file(
-            "oscar",
-            f"{case.ref}-domain-admins.pdf",
-            "Domain Admins membership after removal",
-            "Members: KF-Admin, svc-backup (client-owned). No Brightline accounts.",
-        )
-        update_register_item(
-            actor=oscar, item=directory, evidence=[shot], values={"verification_level": "attested"}
-        )
-        items = {h.name: h for h in case.handover_items.all()}
-        docs = items["IT documentation export (diagrams, asset list, runbooks, vendor contacts)"]
-        update_register_item(
-            actor=oscar,
-            item=docs,
-            values={"status": "handed_over", "new_owner": "Sam Nakamura, Kestrel Freight"},
-        )
-        update_register_item(actor=alice, item=docs, values={"status": "acknowledged"})
-        for name in (
-            "Break-glass and privileged admin credentials",
-            "Microsoft 365 CSP subscriptions",
-        ):
-            update_register_item(
-                actor=oscar,
-                item=items[name],
-                values={"status": "handed_over", "new_owner": "Sam Nakamura, Kestrel Freight"},
-            )
-        backup = case.data_dispositions.get(dataset="Final full backup")
-        receipt = self.file(
-            "oscar",
-            f"{case.ref}-backup-return.pdf",
-            "Final backup handed over",
-            "Backup vault restored into the client's Azure subscription.",
-        )
-        update_register_item(
-            actor=oscar, item=backup, evidence=[receipt], values={"status": "done"}
-        )
-        invoice = case.settlements.get(kind="final_invoice")
-        update_register_item(
-            actor=dave,
-            item=invoice,
-            values={"amount": "8640.00", "currency": "GBP", "reference": "INV-2025-0471"},
-        )
-
-    def _cancelled_and_draft(self) -> None:
-        alice = self.actors["alice"]
-        case = self.open("meridian", "termination_by_client", -30)
-        self.complete(case, "confirm_notice")
-        cancel_case(
-            actor=alice,
-            case=case,
-            reason="Meridian withdrew its termination notice: the engagement continues "
-            "under amendment BD-CON-2025-011-A1 with quarterly advisory days only.",
-        )
-        self.open(
-            "alder",
-            "scope_reduction",
-            -3,
-            draft=True,
-            scope="partial",
-            scope_notes="Only VAT returns and payroll move to the client's new in-house "
-            "finance team; bookkeeping stays with us.",
-            trigger_notes="Email from Helen Morris (finance) announcing the in-house hire.",
-        )

@@ -127,13 +127,33 @@ class Step(CaseItem):
         return f"{self.key}: {self.title}"
 
 
+class Source(models.TextChoices):
+    """How the fact a register item's status asserts is known (decision 0008)."""
+
+    OBSERVED = "observed", "Observed by a system read"
+    CLIENT_PORTAL = "client_portal", "Signed by the client in the portal"
+    VENDOR_DOCUMENT = "vendor_document", "Confirmed by a vendor's document"
+    STAFF = "staff", "Recorded by staff"
+
+
 class RegisterItem(CaseItem):
-    """Common shape of the registers: an owner, a status, evidence files."""
+    """Common shape of the registers: an owner, a status, evidence files — and for the fact
+    the status asserts, when it happened (`occurred_at`), how it is known (`source`,
+    `source_detail`) and when and by whom it was recorded."""
 
     register: ClassVar[str]
     event_prefix: ClassVar[str]
+    # The field holding the time of the fact each status asserts; statuses not named assert
+    # no dated fact (pending, planned, waived, …).
+    occurred_fields: ClassVar[dict[str, str]]
     owner = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
     notes = models.TextField(blank=True)
+    source = models.CharField(max_length=20, choices=Source.choices, blank=True)
+    source_detail = models.JSONField(default=dict, blank=True)
+    recorded_at = models.DateTimeField(null=True, blank=True)
+    recorded_by = models.ForeignKey(
+        USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()
 
@@ -144,10 +164,27 @@ class RegisterItem(CaseItem):
     def label(self) -> str:
         raise NotImplementedError
 
+    @property
+    def occurred_field(self) -> str | None:
+        return self.occurred_fields.get(self.status)  # type: ignore[attr-defined]
+
+    @property
+    def occurred_at(self) -> Any:
+        """When the fact the current status asserts happened (None if it asserts none)."""
+        name = self.occurred_field
+        return getattr(self, name) if name else None
+
 
 class Deliverable(RegisterItem):
     register = "deliverables"
     event_prefix = "deliverable"
+    occurred_fields = {
+        "delivered": "delivered_at",
+        "accepted": "accepted_at",
+        "conditionally_accepted": "accepted_at",
+        "deemed_accepted": "accepted_at",
+        "rejected": "accepted_at",
+    }
 
     class Status(models.TextChoices):
         PENDING = "pending"
@@ -177,6 +214,7 @@ class Deliverable(RegisterItem):
 class HandoverItem(RegisterItem):
     register = "handover_items"
     event_prefix = "handover_item"
+    occurred_fields = {"handed_over": "handed_over_at", "acknowledged": "acknowledged_at"}
 
     class Kind(models.TextChoices):
         DOMAIN = "domain"
@@ -218,6 +256,11 @@ class HandoverItem(RegisterItem):
 class AccessGrant(RegisterItem):
     register = "access_grants"
     event_prefix = "access_grant"
+    occurred_fields = {
+        "revoked": "actioned_at",
+        "transferred": "actioned_at",
+        "kept": "actioned_at",
+    }
 
     class Direction(models.TextChoices):
         PROVIDER_IN_CLIENT = "provider_in_client", "Our access to their systems"
@@ -270,6 +313,7 @@ class AccessGrant(RegisterItem):
 class DataDisposition(RegisterItem):
     register = "data_dispositions"
     event_prefix = "data_disposition"
+    occurred_fields = {"done": "completed_at"}
 
     class Action(models.TextChoices):
         RETURN = "return"
@@ -309,6 +353,7 @@ class DataDisposition(RegisterItem):
 class Settlement(RegisterItem):
     register = "settlements"
     event_prefix = "settlement"
+    occurred_fields = {"paid": "settled_at", "written_off": "settled_at"}
 
     class Kind(models.TextChoices):
         FINAL_INVOICE = "final_invoice"

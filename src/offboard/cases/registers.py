@@ -149,24 +149,43 @@ REGISTERS: dict[str, RegisterSpec] = {
     ),
 }
 assert set(REGISTERS) == set(REGISTER_MODELS)
+assert all(set(s.model.occurred_fields) <= set(s.statuses) for s in REGISTERS.values())
 
 # The register an event prefix or waiver target names.
 BY_PREFIX = {spec.event_prefix: spec for spec in REGISTERS.values()}
 
 
+def _plain(value: Any) -> Any:
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return value
+
+
 def item_state(spec: RegisterSpec, item: RegisterItem) -> dict[str, Any]:
-    """The item as it stands: what events carry and the state digest covers."""
+    """The item as it stands: what events carry and the state digest covers.
+
+    Besides its fields: `occurred_at` (when the fact its status asserts happened),
+    `recorded_at` / `recorded_by_id` (when and by which staff member it was recorded; null
+    for the portal), `source` and `source_detail` (how it is known; decision 0008)."""
     state: dict[str, Any] = {"id": item.pk, "owner_id": item.owner_id}
     for f in spec.fields:
-        value = getattr(item, f.name)
-        if isinstance(value, decimal.Decimal):
-            value = str(value)
-        elif isinstance(value, dt.datetime | dt.date):
-            value = value.isoformat()
-        state[f.name] = value
+        state[f.name] = _plain(getattr(item, f.name))
     extra = {
         "access_grants": ("actioned_by_id", "verified_by_id"),
     }.get(spec.key, ())
     for name in extra:
         state[name] = getattr(item, name)
+    state["occurred_at"] = _plain(item.occurred_at)
+    state["recorded_at"] = _plain(item.recorded_at)
+    state["recorded_by_id"] = item.recorded_by_id
+    state["source"] = item.source
+    state["source_detail"] = dict(item.source_detail or {})
     return state
+
+
+def fact_time_fields(spec: RegisterSpec) -> tuple[str, ...]:
+    """The register's date-time fields: each is the time a fact happened (delivered,
+    accepted, revoked, …), never bookkeeping."""
+    return tuple(f.name for f in spec.fields if f.kind == "datetime")

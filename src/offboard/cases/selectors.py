@@ -69,7 +69,7 @@ def register_items(case: OffboardingCase, register: str) -> QuerySet[Any]:
     model = REGISTER_MODELS.get(register)
     if model is None:
         raise NotFound(f"No register '{register}'.")
-    items: Any = model.objects.filter(case=case).select_related("owner")
+    items: Any = model.objects.filter(case=case).select_related("owner", "recorded_by")
     return items.prefetch_related("evidence").order_by("id")
 
 
@@ -77,7 +77,11 @@ def get_register_item(case: OffboardingCase, register: str, item_id: int) -> Reg
     model = REGISTER_MODELS.get(register)
     if model is None:
         raise NotFound(f"No register '{register}'.")
-    item = model.objects.filter(case=case, pk=item_id).select_related("case").first()
+    item = (
+        model.objects.filter(case=case, pk=item_id)
+        .select_related("case", "owner", "recorded_by")
+        .first()
+    )
     if item is None:
         raise NotFound(f"No {model.event_prefix.replace('_', ' ')} {item_id} in case {case.ref}.")
     return item

@@ -14,7 +14,8 @@ from offboard.cases.models import Addendum, OffboardingCase, Step, Waiver
 from offboard.cases.registers import REGISTERS, item_state
 from offboard.core.canonical import digest
 
-DIGEST_VERSION = 1
+# 2: register items carry occurred_at, recorded_at, recorded_by_id, source, source_detail
+DIGEST_VERSION = 2
 
 
 def with_everything(qs: Any) -> Any:
@@ -36,7 +37,7 @@ def with_everything(qs: Any) -> Any:
         "approvals__approver",
     ]
     for spec in REGISTERS.values():
-        items: Any = spec.model.objects.select_related("owner")
+        items: Any = spec.model.objects.select_related("owner", "recorded_by")
         lookups.append(Prefetch(spec.key, queryset=items.prefetch_related("evidence")))
     return qs.select_related("client", "owner", "playbook_version__playbook").prefetch_related(
         *lookups

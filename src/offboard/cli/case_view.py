@@ -1,5 +1,6 @@
 """How a case looks on the command line: plain dicts for --json, Rich tables for people."""
 
+from datetime import UTC
 from itertools import groupby
 from typing import Any
 
@@ -101,6 +102,7 @@ def case_detail(
                 **item_state(spec, item),
                 "label": item.label(),
                 "owner": item.owner.username,
+                "recorded_by": _username(item.recorded_by),
                 "evidence": _evidence(item),
             }
             for item in sorted(getattr(case, key).all(), key=lambda i: i.pk)
@@ -243,6 +245,30 @@ def _register_detail(key: str, item: dict[str, Any]) -> str:
     return ""
 
 
+def _minute(value: Any) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if value is not None else ""
+
+
+def known(item: dict[str, Any]) -> str:
+    """How a settled item's fact is known and when: `Acknowledged by the client in the portal
+    — Nina North · 2026-10-21 14:02 · list sha256 3fa9…`; a late entry shows both times."""
+    from offboard.cases.models import Source
+    from offboard.cases.provenance import from_state
+
+    p = from_state(item)
+    if p is None:
+        return ""
+    parts = [p.how()]
+    if p.late:
+        parts.append(f"happened {_minute(p.occurred_at)} · recorded {_minute(p.recorded_at)}")
+    elif p.occurred_at is not None or p.recorded_at is not None:
+        parts.append(_minute(p.occurred_at or p.recorded_at))
+    if p.digest:
+        what = "list" if p.source == Source.CLIENT_PORTAL else "document"
+        parts.append(f"{what} sha256 {p.digest[:8]}…")
+    return " · ".join(parts)
+
+
 def _registers(registers: dict[str, list[dict[str, Any]]]) -> None:
     from offboard.cases.registers import REGISTERS
 
@@ -251,7 +277,7 @@ def _registers(registers: dict[str, list[dict[str, Any]]]) -> None:
         table = Table(
             title=f"{REGISTERS[key].label} ({len(items)})", title_justify="left", show_edge=False
         )
-        for column in ("#", "Item", "Status", "Owner", "Detail"):
+        for column in ("#", "Item", "Status", "Owner", "Detail", "How it is known"):
             table.add_column(column, no_wrap=column in ("#", "Status"))
         for item in items:
             table.add_row(
@@ -260,6 +286,7 @@ def _registers(registers: dict[str, list[dict[str, Any]]]) -> None:
                 plain(item["status"]),
                 plain(item["owner"]),
                 plain(_register_detail(key, item)),
+                plain(known(item)),
             )
         out.print(table)
 

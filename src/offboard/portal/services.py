@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.mail import get_connection
 from django.db import transaction
 
-from offboard.cases.models import Deliverable, HandoverItem, OffboardingCase
+from offboard.cases.models import Deliverable, HandoverItem, OffboardingCase, Source
 from offboard.cases.services.common import ensure_open, ensure_started, lock_case, record_change
 from offboard.clients.models import Contact
 from offboard.core import clock
@@ -67,6 +67,23 @@ class IssuedLink:
 
 def _contact(contact: Contact) -> dict[str, Any]:
     return {"id": contact.pk, "name": contact.name, "email": contact.email}
+
+
+# What a response through the portal writes on each item besides its status: the client's
+# own word is the source (decision 0008), naming the contact, the name they typed (empty for
+# a dispute, which is not signed) and the digest of the list they were shown.
+PROVENANCE_FIELDS = ["source", "source_detail", "recorded_at", "recorded_by"]
+
+
+def _client_said(obj: Any, contact: Contact, typed_name: str, digest: str, now: Any) -> None:
+    obj.source = Source.CLIENT_PORTAL
+    obj.source_detail = {
+        "contact": _contact(contact),
+        "typed_name": typed_name,
+        "manifest_sha256": digest,
+    }
+    obj.recorded_at = now
+    obj.recorded_by = None
 
 
 def may_manage_links(actor: Actor, case: OffboardingCase) -> bool:
@@ -349,13 +366,29 @@ def mark_deemed_accepted(
             numbers = ", ".join(f"#{r.event_index}" for r in cited[d.pk])
             d.status = Deliverable.Status.DEEMED_ACCEPTED
             d.accepted_at = now
+            # Staff decide it, citing the reminders: the client said nothing (decision 0008).
+            d.source = Source.STAFF
+            d.source_detail = {
+                "name": actor.display_name,
+                "deemed": True,
+                "reminder_events": [r.event_index for r in cited[d.pk]],
+            }
+            d.recorded_at, d.recorded_by = now, actor.user
             d.acceptance_note = (
                 f"Deemed accepted: {contact.name} <{contact.email}> did not respond by "
                 f"{emails.when(link.respond_by)} after {_plural(len(cited[d.pk]), 'logged reminder')} "
                 f"(events {numbers}) through portal link {link.pk}."
             )
             d.updated_at = now
-            d.save(update_fields=["status", "accepted_at", "acceptance_note", "updated_at"])
+            d.save(
+                update_fields=[
+                    "status",
+                    "accepted_at",
+                    "acceptance_note",
+                    "updated_at",
+                    *PROVENANCE_FIELDS,
+                ]
+            )
             items.append(
                 {
                     "register": "deliverables",
@@ -544,8 +577,9 @@ def acknowledge_items(
                 obj.status = HandoverItem.Status.ACKNOWLEDGED
                 obj.acknowledged_at = now
                 fields = ["status", "acknowledged_at", "updated_at"]
+            _client_said(obj, contact, typed, digest, now)
             obj.updated_at = now
-            obj.save(update_fields=fields)
+            obj.save(update_fields=[*fields, *PROVENANCE_FIELDS])
             files += list(obj.evidence.all())
             refs.append({**entry.as_ref(), "old_status": old, "status": obj.status})
         effects = record_change(case)
@@ -635,13 +669,15 @@ def dispute_item(
         old = obj.status
         if isinstance(obj, Deliverable):
             obj.status = Deliverable.Status.REJECTED
+            obj.accepted_at = now  # the time of the client's answer, whichever it was
             obj.acceptance_note = f"Disputed by {contact.name} through the client portal: {comment}"
-            fields = ["status", "acceptance_note", "updated_at"]
+            fields = ["status", "accepted_at", "acceptance_note", "updated_at"]
         else:
             obj.status = HandoverItem.Status.DISPUTED
             fields = ["status", "updated_at"]
+        _client_said(obj, contact, "", digest, now)
         obj.updated_at = now
-        obj.save(update_fields=fields)
+        obj.save(update_fields=[*fields, *PROVENANCE_FIELDS])
         effects = record_change(case)
         ref = {**entry.as_ref(), "old_status": old, "status": obj.status}
         event = record_event(

@@ -32,6 +32,7 @@ from offboard.cases.state import state_digest, with_everything
 from offboard.core import clock
 from offboard.ledger.models import Checkpoint, LedgerEntry
 from offboard.ledger.selectors import case_events
+from offboard.reports.sources import breakable, how_known, row_fact, sources_line, when
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 TEMPLATE = "reports/certificate.html"
@@ -80,15 +81,6 @@ def _engine_instance() -> Engine:
 # --- words for values -------------------------------------------------------------------------
 
 
-def when(value: dt.datetime | dt.date | None) -> str:
-    """A time as a reader writes it: UTC, to the minute; dates as ISO dates."""
-    if value is None:
-        return "—"
-    if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return value.isoformat()
-
-
 def words(value: str) -> str:
     """A stored code (`time_and_materials`) as words (`Time and materials`)."""
     text = str(value or "").replace("_", " ").strip()
@@ -111,7 +103,7 @@ def short(sha256: str) -> str:
 
 def _files_of(found: Iterable[Any]) -> list[dict[str, str]]:
     return [
-        {"name": f.original_name, "sha256": f.sha256, "short": short(f.sha256)}
+        {"name": breakable(f.original_name), "sha256": f.sha256, "short": short(f.sha256)}
         for f in sorted(found, key=lambda f: (f.original_name, f.sha256))
     ]
 
@@ -209,7 +201,7 @@ def covering_checkpoint(
         return None
     qs = (
         Checkpoint.objects.filter(org_id=case.org_id, size__gt=first_index)
-        .select_related("key")
+        .select_related("key", "case")
         .prefetch_related("timestamps")
     )
     found = list(qs.order_by("-size", "-id")[:1])
@@ -240,6 +232,7 @@ def _deliverables(case: OffboardingCase, waived: set[tuple[str, int]]) -> Questi
             "method": d.delivery_method,
             "accepted": when(d.accepted_at),
             "note": d.acceptance_note,
+            "fact": row_fact(d),
             "files": files(d),
         }
         for d in items
@@ -273,13 +266,15 @@ def _deliverables(case: OffboardingCase, waived: set[tuple[str, int]]) -> Questi
             f"{len(done)} of {len(items)} accepted."
         )
         settled = False
+    if known := how_known(items):
+        answer += " " + known
     return Question(
         1,
         "q1",
         "Were all contractual deliverables completed?",
         answer,
         settled,
-        {"deliverables": rows},
+        {"deliverables": rows, "sources": sources_line(items, "deliverable")},
     )
 
 
@@ -295,14 +290,14 @@ def _handover(case: OffboardingCase, waived: set[tuple[str, int]]) -> Question:
             "date": when(h.handed_over_at),
             "status": words(h.status),
             "ack": when(h.acknowledged_at)
-            if h.acknowledged_at
+            if h.status == HandoverItem.Status.ACKNOWLEDGED and h.acknowledged_at
             else ("Disputed" if h.status == HandoverItem.Status.DISPUTED else "Not yet"),
+            "fact": row_fact(h),
             "files": files(h),
         }
         for h in items
     ]
     handed = [h for h in items if h.status in HANDED]
-    acknowledged = [h for h in items if h.status == HandoverItem.Status.ACKNOWLEDGED]
     open_ = [
         h
         for h in items
@@ -313,10 +308,12 @@ def _handover(case: OffboardingCase, waived: set[tuple[str, int]]) -> Question:
     if not items:
         answer = "No handover items are recorded for this case."
     elif not open_:
-        answer = (
-            f"All {plural(len(items), 'handover item')} are accounted for: "
-            f"{len(handed)} handed over, of which the client acknowledged {len(acknowledged)}"
+        every = (
+            "The one handover item is"
+            if len(items) == 1
+            else f"All {len(items)} handover items are"
         )
+        answer = f"{every} accounted for: {len(handed)} handed over"
         rest = len(items) - len(handed)
         answer += f"; {rest} waived." if rest else "."
     else:
@@ -325,6 +322,10 @@ def _handover(case: OffboardingCase, waived: set[tuple[str, int]]) -> Question:
             f"({', '.join(h.name for h in open_[:5])}{', …' if len(open_) > 5 else ''}); "
             f"{len(handed)} of {len(items)} handed over."
         )
+    # Who acknowledged what is said by source: staff recording an acknowledgement is not the
+    # client acknowledging (decision 0008).
+    if known := how_known(items):
+        answer += " " + known
 
     data = list(case.data_dispositions.all())
     data_rows = [
@@ -340,6 +341,7 @@ def _handover(case: OffboardingCase, waived: set[tuple[str, int]]) -> Question:
             or "—",
             "status": words(d.status),
             "completed": when(d.completed_at),
+            "fact": row_fact(d),
             "files": files(d),
         }
         for d in data
@@ -369,6 +371,8 @@ def _handover(case: OffboardingCase, waived: set[tuple[str, int]]) -> Question:
         data_answer += (
             f"; {len(pending)} still to be returned or deleted." if pending else "; none pending."
         )
+        if known := how_known(data):
+            data_answer += " " + known
     return Question(
         2,
         "q2",
@@ -377,9 +381,11 @@ def _handover(case: OffboardingCase, waived: set[tuple[str, int]]) -> Question:
         not open_,
         {
             "handover": rows,
+            "sources": sources_line(items, "handover item"),
             "data": data_rows,
             "data_answer": data_answer,
             "data_settled": not pending,
+            "data_sources": sources_line(data, "data set"),
         },
     )
 
@@ -404,6 +410,7 @@ def _access(case: OffboardingCase, waived: set[tuple[str, int]], users: dict[int
             "verified_at": when(g.verified_at),
             "verified_by": person(users.get(g.verified_by_id)) if g.verified_by_id else "—",
             "waived": ("access_grant", g.pk) in waived,
+            "fact": row_fact(g),
             "files": files(g),
         }
         for g in items
@@ -433,21 +440,26 @@ def _access(case: OffboardingCase, waived: set[tuple[str, int]], users: dict[int
             + ", ".join(o for o in outcomes if o)
             + "."
         )
-        last = max((g.actioned_at for g in revoked if g.actioned_at), default=None)
-        if last:
-            answer += f" The last revocation was recorded at {when(last)}."
+        dated = [(g.actioned_at, g.pk, g) for g in revoked if g.actioned_at is not None]
+        if dated:
+            at, _, last = max(dated, key=lambda d: (d[0], d[1]))
+            answer += f" The last revocation happened at {when(at)}"
+            fact = row_fact(last)
+            answer += f" (recorded at {fact['recorded']})." if fact["recorded"] else "."
     else:
         answer = (
             f"Not complete — {plural(len(active), 'access grant')} still active: "
             f"{', '.join(g.system for g in active[:5])}{', …' if len(active) > 5 else ''}."
         )
+    if known := how_known(items):
+        answer += " " + known
     return Question(
         3,
         "q3",
         "When was access revoked — and to which systems?",
         answer,
         not active,
-        {"grants": rows},
+        {"grants": rows, "sources": sources_line(items, "access grant")},
     )
 
 
@@ -500,6 +512,7 @@ def _approvals(case: OffboardingCase, digest: str, now: dt.datetime, closed_by: 
             "status": words(s.status),
             "settled": when(s.settled_at),
             "zero": "Yes" if s.zero_balance_confirmed else "No",
+            "fact": row_fact(s),
             "files": files(s),
         }
         for s in settlements
@@ -512,10 +525,12 @@ def _approvals(case: OffboardingCase, digest: str, now: dt.datetime, closed_by: 
             f"{plural(len(open_settlements), 'settlement item')} not settled "
             f"({', '.join(words(s.status).lower() for s in open_settlements)})."
         )
+    elif len(settlements) == 1:
+        settlement_answer = f"The one settlement item is {words(settlements[0].status).lower()}."
     else:
-        settlement_answer = (
-            f"All {plural(len(settlements), 'settlement item')} are paid or written off."
-        )
+        settlement_answer = f"All {len(settlements)} settlement items are paid or written off."
+    if known := how_known(settlements):
+        settlement_answer += " " + known
     waiver_rows = [
         {
             "target": f"{words(w.target_type)}: {w.target_label}",
@@ -540,9 +555,27 @@ def _approvals(case: OffboardingCase, digest: str, now: dt.datetime, closed_by: 
             "approvals": rows,
             "settlements": settlement_rows,
             "settlement_answer": settlement_answer,
+            "settlement_sources": sources_line(settlements, "settlement item"),
             "waivers": waiver_rows,
         },
     )
+
+
+CHECKPOINT_REASONS = {
+    "periodic": "signed periodically as the log grew",
+    "requested": "signed on request",
+    "key_rotated": "signed when the signing key was rotated",
+}
+
+
+def checkpoint_reason(checkpoint: Checkpoint, case: OffboardingCase) -> str:
+    """Why the checkpoint was signed; "at this case's closure" only if it really was."""
+    if checkpoint.reason == "case_closed":
+        if checkpoint.case_id == case.pk:
+            return "signed at this case's closure"
+        other = checkpoint.case.ref if checkpoint.case is not None else "another case"
+        return f"signed at the closure of case {other}, which it covers along with this one"
+    return CHECKPOINT_REASONS.get(checkpoint.reason, f"signed: {words(checkpoint.reason).lower()}")
 
 
 def _proof(
@@ -560,7 +593,7 @@ def _proof(
             "key_id": checkpoint.key.key_id,
             "verifier_key": checkpoint.key.verifier_key,
             "created_at": when(checkpoint.created_at),
-            "reason": words(checkpoint.reason),
+            "reason": checkpoint_reason(checkpoint, case),
             "note_lines": [line for line in note_lines if line],
         }
         parts["timestamps"] = [

@@ -145,12 +145,11 @@ def register_add(request: HttpRequest, ref: str, register: str) -> HttpResponse:
     spec = _spec_or_404(register)
 
     def do(actor: Actor, case: OffboardingCase) -> None:
+        values = forms.values_to_add(spec, request.POST, str(case.owner_id))
+        files = _evidence(actor, request)
+        forms.resolve_attached(values, files)
         item = services.add_register_item(
-            actor=actor,
-            case=case,
-            register=register,
-            values=forms.values_to_add(spec, request.POST, str(case.owner_id)),
-            evidence=_evidence(actor, request),
+            actor=actor, case=case, register=register, values=values, evidence=files
         )
         added.append(item.pk)
 
@@ -181,15 +180,20 @@ def register_item_action(
         if action == "edit":
             values = forms.values_to_update(spec, item, post)
         elif action == "transfer":
-            values = {"status": "transferred"}
+            values = {"status": "transferred", **forms.fact_time(spec, post, "actioned_at")}
         else:
-            values = {"status": "revoked"} if action == "revoke" else {}
+            if action == "revoke":
+                values = {"status": "revoked", **forms.fact_time(spec, post, "actioned_at")}
+            else:
+                values = forms.fact_time(spec, post, "verified_at")
             if post.get("verification_level") or action == "verify":
                 values["verification_level"] = post.get("verification_level", "")
                 values["verification_note"] = post.get("verification_note", "")
-        services.update_register_item(
-            actor=actor, item=item, values=values, evidence=_evidence(actor, request)
-        )
+        if action != "edit":
+            values.update(forms.source_values(post, item, status_set=action != "verify"))
+        files = _evidence(actor, request)
+        forms.resolve_attached(values, files)
+        services.update_register_item(actor=actor, item=item, values=values, evidence=files)
 
     anchor = item_anchor(register, item_id)
     return act(

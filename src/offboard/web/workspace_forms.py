@@ -12,6 +12,8 @@ from typing import Any
 from django.http import QueryDict
 from django.utils import timezone
 
+from offboard.cases.models import Source
+from offboard.cases.provenance import STAFF_SOURCES
 from offboard.cases.registers import Field, RegisterSpec
 
 LABELS = {
@@ -39,6 +41,15 @@ WIDGETS = {
     "currency": "currency",
 }
 DATETIME_INPUT = "%Y-%m-%dT%H:%M"
+# How staff say a fact is known (decision 0008): the client portal and connectors set the rest.
+SOURCE_CHOICES = [
+    (Source.STAFF.value, "Recorded by staff — I attest it"),
+    (Source.VENDOR_DOCUMENT.value, "Confirmed by a vendor's document"),
+]
+# The vendor's document is "the file attached with this change": its sha256 is known only
+# once the request's files are stored (`resolve_attached`).
+ATTACHED = "attached"
+ATTACHED_LABEL = "The file attached with this change"
 
 
 @dataclass
@@ -69,6 +80,15 @@ def choice_labels(spec: RegisterSpec, name: str) -> list[tuple[str, str]]:
     return [
         (value, str(labels.get(value, value)).replace("_", " ")) for value in _values(spec, name)
     ]
+
+
+def _choices_for(spec: RegisterSpec, f: Field, item: Any) -> list[tuple[str, str]]:
+    """A select's options; `observed` is a connector's to set, so staff are not offered it
+    (an item a connector verified still shows it)."""
+    choices = choice_labels(spec, f.name)
+    if f.name == "verification_level" and getattr(item, f.name, "") != "observed":
+        choices = [c for c in choices if c[0] != "observed"]
+    return choices
 
 
 def _values(spec: RegisterSpec, name: str) -> tuple[str, ...]:
@@ -138,13 +158,14 @@ def register_fields(
                 widget=WIDGETS[f.kind],
                 id=f"{prefix}-{f.name}",
                 value=value,
-                choices=choice_labels(spec, f.name) if f.kind == "choice" else [],
+                choices=_choices_for(spec, f, item) if f.kind == "choice" else [],
                 required=f.required,
                 blank=not f.required and f.name != "status",
                 max_length=f.max_length if f.kind in ("text", "currency") else 20000,
                 errors=errors.get(f.name, []),
             )
         )
+    views += source_fields(prefix=prefix, item=item, submitted=submitted, errors=errors)
     owner = str(item.owner_id) if item is not None else default_owner
     if submitted is not None and "owner_id" in submitted:
         owner = submitted["owner_id"]
@@ -164,6 +185,106 @@ def register_fields(
     return views
 
 
+def shown_source(item: Any) -> tuple[str, str, str]:
+    """(source, document sha256, vendor) as an item's form shows them: only what staff may set."""
+    if item is None or item.source not in STAFF_SOURCES:
+        return "", "", ""
+    detail = (item.source_detail or {}) if item.source == Source.VENDOR_DOCUMENT else {}
+    return item.source, str(detail.get("document_sha256", "")), str(detail.get("vendor", ""))
+
+
+def document_choices(item: Any) -> list[tuple[str, str]]:
+    """The files a vendor's document can be: the item's evidence, or one attached now."""
+    files = list(item.evidence.all()) if item is not None else []
+    return [(f.sha256, f"{f.original_name} · {f.sha256[:10]}…") for f in files] + [
+        (ATTACHED, ATTACHED_LABEL)
+    ]
+
+
+def source_fields(
+    *,
+    prefix: str,
+    item: Any = None,
+    submitted: dict[str, str] | None = None,
+    errors: dict[str, list[str]] | None = None,
+) -> list[FieldView]:
+    """How the fact is known: staff or a vendor's document (which file, which vendor)."""
+    errors = errors or {}
+    source, document, vendor = shown_source(item)
+    if item is None:
+        source = Source.STAFF.value
+    shown = {"source": source, "source_document": document, "source_vendor": vendor}
+    if submitted is not None:
+        shown = {k: submitted.get(k, v) for k, v in shown.items()}
+    return [
+        FieldView(
+            name="source",
+            label="How it is known",
+            widget="select",
+            id=f"{prefix}-source",
+            value=shown["source"],
+            choices=SOURCE_CHOICES,
+            blank=item is not None,
+            errors=errors.get("source", []),
+        ),
+        FieldView(
+            name="source_document",
+            label="Vendor's document",
+            widget="select",
+            id=f"{prefix}-source_document",
+            value=shown["source_document"],
+            choices=document_choices(item),
+            errors=errors.get("source_document", []),
+        ),
+        FieldView(
+            name="source_vendor",
+            label="Vendor",
+            widget="text",
+            id=f"{prefix}-source_vendor",
+            value=shown["source_vendor"],
+            max_length=200,
+            errors=errors.get("source_vendor", []),
+        ),
+    ]
+
+
+def source_values(post: QueryDict, item: Any = None, *, status_set: bool) -> dict[str, Any]:
+    """The source inputs a form gives the service: with a status change whatever is chosen,
+    otherwise only what differs from what the form showed."""
+    given = (
+        post.get("source", "").strip(),
+        post.get("source_document", "").strip(),
+        post.get("source_vendor", "").strip(),
+    )
+    source, document, vendor = given
+    if not any(given):
+        return {}
+    if not status_set:
+        if item is None and source == Source.STAFF and not (document or vendor):
+            return {}  # the add form's default, for an item that settles nothing yet
+        if item is not None and given == shown_source(item):
+            return {}
+    values: dict[str, Any] = {"source": source} if source else {}
+    if document or source == Source.VENDOR_DOCUMENT:
+        values["source_document"] = document
+    if vendor or source == Source.VENDOR_DOCUMENT:
+        values["source_vendor"] = vendor
+    return values
+
+
+def resolve_attached(values: dict[str, Any], files: list[Any]) -> None:
+    """The `ATTACHED` choice names the first file the request stored."""
+    if values.get("source_document") == ATTACHED:
+        values["source_document"] = files[0].sha256 if files else ""
+
+
+def fact_time(spec: RegisterSpec, post: QueryDict, name: str) -> dict[str, Any]:
+    """A quick action's "when it happened" input, if given (empty means now)."""
+    f = spec.field(name)
+    raw = post.get(name, "").strip()
+    return {name: parsed(f, raw)} if f is not None and raw else {}
+
+
 def values_to_add(spec: RegisterSpec, post: QueryDict, default_owner: str) -> dict[str, Any]:
     """What an add form gives: every field filled in (required ones always)."""
     values: dict[str, Any] = {}
@@ -177,6 +298,8 @@ def values_to_add(spec: RegisterSpec, post: QueryDict, default_owner: str) -> di
     owner = post.get("owner_id", "")
     if owner and owner != default_owner:
         values["owner_id"] = owner
+    status = values.get("status")
+    values.update(source_values(post, status_set=bool(status) and status != spec.initial_status))
     return values
 
 
@@ -199,6 +322,7 @@ def values_to_update(spec: RegisterSpec, item: Any, post: QueryDict) -> dict[str
     owner = post.get("owner_id", "")
     if owner and owner != str(item.owner_id):
         values["owner_id"] = owner
+    values.update(source_values(post, item, status_set="status" in values))
     return values
 
 

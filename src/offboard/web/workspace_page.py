@@ -16,6 +16,7 @@ from offboard.accounts.selectors import members
 from offboard.cases import selectors
 from offboard.cases.gates import READINESS, Gate, unmet_gates
 from offboard.cases.models import OffboardingCase, Step
+from offboard.cases.provenance import Provenance, provenance
 from offboard.cases.registers import BY_PREFIX, REGISTERS, RegisterSpec
 from offboard.cases.state import state_digest
 from offboard.core import clock
@@ -126,10 +127,21 @@ class ItemRow:
     failure: Failure | None = None
     details: list[str] = field(default_factory=list)
     dispute: Any = None  # the client's latest dispute of the item, while it stands
+    provenance: Provenance | None = None  # how its settled fact is known, and when
 
     def failed(self, action: str) -> Failure | None:
         f = self.failure
         return f if f and f.form == f"{self.anchor}-{action}" else None
+
+    @property
+    def documents(self) -> list[tuple[str, str]]:
+        """What a quick action's "vendor's document" can name."""
+        return forms.document_choices(self.item)
+
+    @property
+    def shown(self) -> tuple[str, str, str]:
+        """(source, document, vendor) as a quick action's form shows them."""
+        return forms.shown_source(self.item)
 
     @property
     def failed_edit(self) -> Failure | None:
@@ -319,6 +331,7 @@ def _registers(
                     else [],
                     failure=mine,
                     details=_details(key, item),
+                    provenance=provenance(item),
                     dispute=disputes.get((key, item.pk))
                     if item.status in portal_selectors.DISPUTED.get(key, ())
                     else None,

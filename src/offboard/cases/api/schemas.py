@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 from ninja import Field, Schema
 from pydantic import AwareDatetime, create_model
 
-from offboard.cases.models import Approval, OffboardingCase, Step, Waiver
+from offboard.cases.models import Approval, OffboardingCase, Source, Step, Waiver
 from offboard.cases.registers import REGISTERS, RegisterSpec
 from offboard.core import clock
 from offboard.core.schemas import EvidenceRef, EvidenceRefs, Input, UserRef, unset
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     StepStatus: TypeAlias = str
     WaiverTarget: TypeAlias = str
     Decision: TypeAlias = str
+    FactSource: TypeAlias = str
 else:  # enums in the OpenAPI document, from the models' choices
     CaseState = Literal[tuple(OffboardingCase.State.values)]
     Trigger = Literal[tuple(OffboardingCase.Trigger.values)]
@@ -31,6 +32,7 @@ else:  # enums in the OpenAPI document, from the models' choices
     StepStatus = Literal[tuple(Step.Status.values)]
     WaiverTarget = Literal[tuple(Waiver.Target.values)]
     Decision = Literal[tuple(Approval.Decision.values)]
+    FactSource = Literal[tuple(Source.values)]
 AssignableRole = Literal["admin", "manager", "operator", "finance"]
 
 TRIGGER_HELP = "; ".join(f"`{value}`: {label}" for value, label in OffboardingCase.Trigger.choices)
@@ -342,7 +344,12 @@ def _describe(spec: RegisterSpec, f: Any) -> str | None:
     if f.kind == "choice":
         parts.append("One of: " + ", ".join(f.choices) + ".")
     if f.kind == "datetime":
-        parts.append("RFC 3339 with a time zone.")
+        parts.append(
+            "When it happened: RFC 3339 with a time zone, not in the future and not before "
+            "the contract began; a status change without it means now."
+        )
+    if f.name == "verification_level":
+        parts.append("`observed` is set only by a connector's read; input refuses it.")
     if f.kind == "decimal":
         parts.append('Amount with two decimals, e.g. "1200.00".')
     if f.kind == "currency":
@@ -365,11 +372,69 @@ def _input_field(spec: RegisterSpec, f: Any, *, partial: bool) -> tuple[Any, Any
     return _value_type(spec, f, output=False), field
 
 
+SOURCE_IN_HELP = (
+    "How the fact the status asserts is known: `staff` (you attest it; the default when the "
+    "status changes) or `vendor_document` (a vendor's document attached to the item confirms "
+    "it; give `source_document`). `client_portal` and `observed` are refused: only the client "
+    "portal and connectors set them."
+)
+SOURCE_OUT_HELP = (
+    "How the fact the current status asserts is known: `observed` (read back from the system "
+    "by a connector), `client_portal` (signed by the client in the portal), `vendor_document` "
+    "(confirmed by a vendor's document attached to the item), `staff` (attested by a staff "
+    "member); empty while the status settles nothing."
+)
+SOURCE_DETAIL_HELP = (
+    'client_portal: `{"contact": {"id", "name", "email"}, "typed_name", "manifest_sha256"}` '
+    "(the digest of the list the client saw; `typed_name` is empty for a dispute); "
+    'vendor_document: `{"document_sha256", "vendor"}`; staff: `{"name"}` of the member, plus '
+    '`"deemed": true, "reminder_events": [...]` for a deemed acceptance.'
+)
+
+
+def _provenance_fields() -> dict[str, Any]:
+    return {
+        "occurred_at": (
+            dt.datetime | None,
+            Field(
+                description="When the fact the current status asserts happened (accepted_at, "
+                "handed_over_at, actioned_at, …, by status); null if it asserts none."
+            ),
+        ),
+        "recorded_at": (
+            dt.datetime | None,
+            Field(
+                description="When that fact was recorded; later than `occurred_at` for a "
+                "late entry."
+            ),
+        ),
+        "recorded_by": (
+            UserRef | None,
+            Field(description="The staff member who recorded it; null for the client portal."),
+        ),
+        "source": (Literal[(*Source.values, "")], Field(description=SOURCE_OUT_HELP)),
+        "source_detail": (dict[str, Any], Field(description=SOURCE_DETAIL_HELP)),
+    }
+
+
 def _register_schemas(spec: RegisterSpec) -> tuple[type[Schema], type[Schema], type[Schema]]:
     name = "".join(part.capitalize() for part in spec.event_prefix.split("_"))
     common_in: dict[str, Any] = {
         "owner_id": (int, unset(description="Who is responsible (not an auditor).")),
         "evidence": (EvidenceRefs, Field(default_factory=list)),
+        "source": (FactSource, unset(description=SOURCE_IN_HELP)),
+        "source_document": (
+            str,
+            unset(
+                pattern=r"^[0-9a-fA-F]{64}$",
+                description="With `source: vendor_document`: SHA-256 of the vendor's document, "
+                "one of the item's evidence files (attached before or in this request).",
+            ),
+        ),
+        "source_vendor": (
+            str,
+            unset(max_length=200, description="With `source: vendor_document`: who issued it."),
+        ),
     }
     create = create_model(  # type: ignore[call-overload]
         f"{name}CreateIn",
@@ -392,6 +457,7 @@ def _register_schemas(spec: RegisterSpec) -> tuple[type[Schema], type[Schema], t
             f.name: (_value_type(spec, f, output=True), Field(description=_describe(spec, f)))
             for f in spec.fields
         },
+        **_provenance_fields(),
         "evidence": (list[EvidenceRef], ...),
         "created_at": (dt.datetime, ...),
         "updated_at": (dt.datetime, ...),

@@ -27,6 +27,13 @@ from offboard.cases.services.common import (
     member_user,
     record_change,
 )
+from offboard.cases.services.provenance import (
+    check_fact_times,
+    default_fact_time,
+    refuse_observed_verification,
+    settle_provenance,
+    take_source,
+)
 from offboard.core import clock
 from offboard.core.actor import Actor
 from offboard.core.errors import ValidationFailed
@@ -131,15 +138,9 @@ def _check_rules(item: Any, changed: dict[str, Any], has_evidence: bool, errors:
         and not (item.pk and _waiver_in_force(item, item.event_prefix))
     ):
         errors.add("status", "needs a waiver in force for this item; ask a manager to grant one")
+    # The time of the fact the new status asserts is set before these rules run
+    # (provenance.default_fact_time); the rules below fill only the other times.
     if isinstance(item, Deliverable):
-        if status == Deliverable.Status.DELIVERED and "status" in changed and not item.delivered_at:
-            item.delivered_at = now
-        if (
-            status in (Deliverable.Status.ACCEPTED, Deliverable.Status.CONDITIONALLY_ACCEPTED)
-            and "status" in changed
-            and not item.accepted_at
-        ):
-            item.accepted_at = now
         if status == Deliverable.Status.CONDITIONALLY_ACCEPTED and not item.acceptance_note.strip():
             errors.add("acceptance_note", "state the conditions of the conditional acceptance")
         if status == Deliverable.Status.DEEMED_ACCEPTED and not item.acceptance_note.strip():
@@ -161,8 +162,6 @@ def _check_rules(item: Any, changed: dict[str, Any], has_evidence: bool, errors:
             item.handed_over_at = item.handed_over_at or now
             if not item.method.strip():
                 errors.add("method", "say how the item was handed over")
-        if status == HandoverItem.Status.ACKNOWLEDGED and "status" in changed:
-            item.acknowledged_at = item.acknowledged_at or now
     elif isinstance(item, AccessGrant):
         _check_access(item, changed, has_evidence, errors, now)
     elif isinstance(item, DataDisposition):
@@ -182,14 +181,7 @@ def _check_rules(item: Any, changed: dict[str, Any], has_evidence: bool, errors:
                 )
             if item.action == DataDisposition.Action.DELETE and not has_evidence:
                 errors.add("evidence", "attach the deletion certificate or log")
-            if "status" in changed:
-                item.completed_at = item.completed_at or now
     elif isinstance(item, Settlement):
-        if (
-            status in (Settlement.Status.PAID, Settlement.Status.WRITTEN_OFF)
-            and "status" in changed
-        ):
-            item.settled_at = item.settled_at or now
         if status == Settlement.Status.WRITTEN_OFF and not item.notes.strip():
             errors.add("notes", "say why the amount is written off")
         if item.amount is not None and not item.currency:
@@ -209,8 +201,6 @@ def _check_access(
         errors.add("status", f"'{status}' does not match the planned action '{planned}'")
     if planned == AccessGrant.PlannedAction.KEEP and not item.keep_reason.strip():
         errors.add("keep_reason", "access that stays needs a reason")
-    if "status" in changed and status != AccessGrant.Status.ACTIVE:
-        item.actioned_at = item.actioned_at or now
     if (
         status == AccessGrant.Status.REVOKED
         and "status" in changed
@@ -258,10 +248,12 @@ def _apply(
     actor: Actor,
     values: dict[str, Any],
     evidence: Sequence[EvidenceFile],
-    has_old_evidence: bool,
+    old_hashes: set[str],
 ) -> dict[str, Any]:
     errors = Errors()
+    values, given = take_source(values, errors)
     clean = _coerce(spec, values, errors)
+    check_fact_times(spec, clean, item.case, errors)
     if "owner_id" in values:
         try:
             item.owner = member_user(actor.org, values["owner_id"], "owner_id")
@@ -273,6 +265,7 @@ def _apply(
         require(actor, "cases.settle")
     errors.raise_if_any()
     changed = {k: getattr(item, k) for k, v in clean.items() if getattr(item, k) != v}
+    status_set = "status" in changed or item.pk is None
     for k, v in clean.items():
         setattr(item, k, v)
     if isinstance(item, AccessGrant) and "status" in changed:
@@ -283,7 +276,21 @@ def _apply(
         and item.verification_level
     ):
         item.verified_by = actor.user
-    _check_rules(item, changed, bool(evidence) or has_old_evidence, errors)
+    refuse_observed_verification(clean, changed, errors)
+    now = clock.now()
+    default_fact_time(item, clean, status_set, now)
+    _check_rules(item, changed, bool(evidence) or bool(old_hashes), errors)
+    settle_provenance(
+        spec,
+        item,
+        actor=actor,
+        given=given,
+        changed=changed,
+        status_set=status_set,
+        evidence_hashes=old_hashes | {f.sha256 for f in evidence},
+        errors=errors,
+        now=now,
+    )
     errors.raise_if_any()
     return changed
 
@@ -311,7 +318,7 @@ def add_register_item(
     now = clock.now()
     item = spec.model(org=actor.org, case=case, owner=case.owner, created_at=now, updated_at=now)
     item.status = values.get("status") or spec.initial_status  # type: ignore[attr-defined]
-    _apply(spec, item, actor, values, evidence, has_old_evidence=False)
+    _apply(spec, item, actor, values, evidence, old_hashes=set())
     item.save()
     item.evidence.add(*evidence)  # type: ignore[attr-defined]
     effects = record_change(case)
@@ -347,7 +354,8 @@ def update_register_item(
     item.case = case
     if not values and not evidence:
         raise ValidationFailed({"values": ["nothing to change: give fields to update or evidence"]})
-    changed = _apply(spec, item, actor, values, evidence, has_old_evidence=item.evidence.exists())  # type: ignore[attr-defined]
+    old_hashes = set(item.evidence.values_list("sha256", flat=True))  # type: ignore[attr-defined]
+    changed = _apply(spec, item, actor, values, evidence, old_hashes)
     item.updated_at = clock.now()
     item.save()
     item.evidence.add(*evidence)  # type: ignore[attr-defined]

@@ -32,3 +32,9 @@ def filesize(value: int) -> str:
 def humanize(value: str) -> str:
     """A stored code as words: `deemed_accepted` → `deemed accepted`."""
     return str(value or "").replace("_", " ")
+
+
+@register.filter
+def lookup(mapping: object, key: str) -> object:
+    """`mapping|lookup:name`: a value by a key held in a variable ("" when absent)."""
+    return mapping.get(key, "") if isinstance(mapping, dict) else ""
