@@ -40,7 +40,9 @@ def _timed(cmd: list[str], env: dict[str, str]) -> tuple[float, float, int, str]
     return seconds, rss_mb, proc.returncode, err.decode(errors="replace")[-2000:]
 
 
-def _build_case(events: int, mib: int, files: int, state: str) -> tuple[str, str, str, list[str]]:
+def _build_case(
+    events: int, mib: int, files: int, state: str
+) -> tuple[str, str, str, list[str], str]:
     """The demo, plus `files` random evidence files and `events` events on its first case in
     `state` (closed: the pack carries the certificate issued at closure; active: an interim
     certificate is rendered during the export)."""
@@ -92,7 +94,9 @@ def _build_case(events: int, mib: int, files: int, state: str) -> tuple[str, str
                     data={"note": f"bench event {i}: status call with the client's IT lead"},
                 )
     paths = [storage.local_path(f.storage_name) for f in stored]
-    return case.ref, case.org.slug, admin.user.username, paths
+    from offboard.ledger.keys import active_key
+
+    return case.ref, case.org.slug, admin.user.username, paths, active_key(case.org).verifier_key
 
 
 def setup(args: argparse.Namespace) -> int:
@@ -104,8 +108,8 @@ def setup(args: argparse.Namespace) -> int:
     call_command("migrate", verbosity=0)
     print(f"[pack] a case with {args.events:,} events and {args.mib:,} MiB of evidence", flush=True)
     t0 = time.perf_counter()
-    ref, org, user, paths = _build_case(args.events, args.mib, args.files, args.state)
-    info = {"ref": ref, "org": org, "user": user, "paths": paths}
+    ref, org, user, paths, key = _build_case(args.events, args.mib, args.files, args.state)
+    info = {"ref": ref, "org": org, "user": user, "paths": paths, "key": key}
     info["setup_s"] = time.perf_counter() - t0
     (Path(args.workdir) / "case.json").write_text(json.dumps(info))
     return 0
@@ -122,7 +126,8 @@ def measure(args: argparse.Namespace) -> int:
     pack = work / "pack.zip"
     base = work / "base.zip"
     export_cmd = [offboard, "export", ref, "--out", str(pack), "--as", user, "--org", org]
-    verify_cmd = [offboard, "verify", str(pack)]
+    # Anchored by the organization's key, as a third party given it would run it (exit 0).
+    verify_cmd = [offboard, "verify", str(pack), "--key", info["key"]]
 
     def baseline(hasher: tuple[str, ...] = ("sha256sum",)) -> float:
         base.unlink(missing_ok=True)

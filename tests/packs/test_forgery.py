@@ -60,6 +60,9 @@ class Forger:
         *,
         edit: Callable[[list[Body], dict[str, bytes]], None] | None = None,
         rechain: bool = True,
+        renumber: bool = True,
+        relink: bool = True,
+        tamper: Callable[[list[Body]], None] | None = None,
         timestamp_by: Any = None,
         name: str = "forged.zip",
     ) -> Path:
@@ -73,13 +76,19 @@ class Forger:
         if edit is not None:
             edit(events, members)
         if rechain:
+            if renumber:
+                for seq, event in enumerate(events, start=1):
+                    event["seq"] = seq
+            if tamper is not None:  # after numbering, before the links are hashed
+                tamper(events)
             previous: bytes | None = None
-            for seq, event in enumerate(events, start=1):
-                event["seq"], event["prev"] = seq, previous.hex() if previous else None
+            for event in events:
+                if relink:
+                    event["prev"] = previous.hex() if previous else None
                 if event is events[-1] and event["type"] == "case.exported":
                     event["data"] = {
                         **event["data"],
-                        "events": len(events),
+                        "events": event["seq"],
                         "case_json_sha256": hashlib.sha256(members[fmt.CASE_JSON]).hexdigest(),
                         "readme_sha256": hashlib.sha256(members[fmt.README]).hexdigest(),
                     }
@@ -162,6 +171,7 @@ def test_the_forger_s_key_given_as_a_second_key_does_not_make_the_real_key_optio
     path = forger.build(tmp_path, signer)
     report = verify(path, keys=[packs.key()])
     refused(report)
+    assert report.anchors == []  # the key you gave did not sign it: it anchors nothing
     # …and the key carried in the pack is never used as an anchor on its own.
     assert verify(path).anchors == []
 
@@ -310,7 +320,10 @@ def test_leaving_events_out_and_rechaining_with_a_forged_log_is_caught_by_any_an
     """The omission repaired as well as a forger can: chain renumbered and relinked, log and
     export event rebuilt. Internally consistent — so only an anchor can tell, and does."""
     path = forger.build(tmp_path, own_key(forger), edit=_drop(OMISSIONS[what]))
-    refused(verify(path), exit_code=(1, 3))  # consistent enough at best: unanchored
+    alone = verify(path)
+    refused(alone, exit_code=(1, 3))  # consistent enough at best: unanchored
+    if what == "the certificate's event":  # a closed case must hold its certificate's event
+        assert any("holds no case.certificate_issued event" in p for p in problems(alone))
     refused(verify(path, key=packs.key()))
     refused(verify(path, receipt=packs.receipt))
 
@@ -436,3 +449,175 @@ def test_the_tsa_named_is_the_one_whose_certificate_signed_the_token(
     proof = " ".join(report.answers[4].reasons)
     assert "Test TSA timestamped" in proof
     assert "Trusted Global Timestamping" not in proof
+
+
+def _receipt_for(packs: BuiltPacks, signer: Signer, checkpoint_note: str, proof_index: int,
+                 hashes: list[bytes], leaf: bytes) -> bytes:  # fmt: skip
+    from offboard.ledger.receipt import encode_receipt
+
+    return encode_receipt(
+        case_ref=packs.closed_ref,
+        closed_leaf=leaf,
+        verifier_key=signer.verifier_key(),
+        tlog_proof=encode_tlog_proof(proof_index, hashes, checkpoint_note),
+    ).encode()
+
+
+def test_a_receipt_must_end_at_its_closure_and_be_of_the_pack_s_log(
+    packs: BuiltPacks, forger: Forger, tmp_path: Path
+) -> None:
+    """A receipt is the closure checkpoint of this log: a later checkpoint dressed up as one,
+    or a receipt of another log, is refused for what it is."""
+    _, members = members_of(packs.closed)
+    closed_path = next(
+        p for p in members if fmt.kind_of(p) == "event" and b'"type":"case.closed"' in members[p]
+    )
+    leaf = merkle.leaf_hash(members[closed_path])
+    proof = members[fmt.proof_path(fmt.number_in(closed_path))].decode()
+    # The pack's own (later) checkpoint, signed by the real key, presented as the receipt's.
+    from offboard.ledger.tlogproof import parse_tlog_proof
+
+    parsed = parse_tlog_proof(proof)
+    real = Signer.from_signer_key(packs.signer_key)
+    later = _receipt_for(packs, real, parsed.checkpoint_text, parsed.index, parsed.hashes, leaf)
+    report = verify(packs.closed, receipt=later)
+    refused(report)
+    assert any("does not end at its closure event" in p for p in problems(report))
+    # A receipt of another log (another origin), self-consistent.
+    stranger = Signer.generate("other.example/offboard/acme")
+    tree = merkle.MerkleTree([leaf])
+    note = sign_note(Checkpoint(stranger.name, 1, tree.root()).text(), stranger)
+    foreign = _receipt_for(packs, stranger, note, 0, [], leaf)
+    report = verify(packs.closed, receipt=foreign)
+    refused(report)
+    assert any("your closure receipt is of log other.example/offboard/acme" in p
+               for p in problems(report))  # fmt: skip
+
+
+def _completeness(report: Report) -> list[str]:
+    (check,) = [c for c in report.checks if c.name == "completeness"]
+    return check.problems
+
+
+def test_a_forger_who_links_every_event_but_numbers_one_wrong_is_caught_by_the_numbers(
+    packs: BuiltPacks, forger: Forger, tmp_path: Path
+) -> None:
+    def renumber(events: list[Body]) -> None:
+        events[5]["seq"] = events[4]["seq"]  # every `prev` will still be right
+
+    path = forger.build(tmp_path, own_key(forger), tamper=renumber)
+    found = _completeness(verify(path))
+    assert any("is event 5 of the case but the pack's event 6" in p for p in found), found
+
+
+def test_a_forger_who_renumbers_after_dropping_an_event_but_cannot_relink_is_caught(
+    packs: BuiltPacks, forger: Forger, tmp_path: Path
+) -> None:
+    """Numbers made consecutive again after a drop, links left as recorded: the links alone
+    show the gap (each `prev` is a hash a forger cannot choose)."""
+    path = forger.build(
+        tmp_path, own_key(forger), edit=lambda events, m: events.pop(7), relink=False
+    )
+    found = _completeness(verify(path))
+    assert any("does not follow" in p for p in found), found
+    assert not any("is event" in p for p in found), found  # the numbers are consecutive
+
+
+def test_a_pack_ending_with_an_earlier_export_than_its_own_is_incomplete(
+    case: Any, cast: dict[str, Any], tmp_path: Path
+) -> None:
+    """Two exports; the second pack with its own export event left out ends with the first
+    export event — numbered and linked, but not the checkpoint's last leaf."""
+    from offboard.packs.export import iter_pack, start_export
+    from offboard.packs.verify import parse_key, verify_pack
+    from tests.factories import close_with_approvals, settle_everything
+
+    case = close_with_approvals(settle_everything(case, cast), cast)
+    start_export(actor=cast["erin"], case=case)
+    plan = start_export(actor=cast["erin"], case=case)
+    path = tmp_path / "second.zip"
+    path.write_bytes(b"".join(iter_pack(plan)))
+    base, members = members_of(path)
+    last = plan.event_indices[-1]
+    del members[fmt.event_path(last)], members[fmt.proof_path(last)]
+    cut = write_pack(tmp_path / "cut.zip", base, rebag(members))
+    report = verify_pack(cut, key=parse_key(plan.checkpoint.key.verifier_key))
+    refused(report)
+    found = _completeness(report)
+    assert any("does not end with its own case.exported event at the last leaf" in p
+               for p in found), found  # fmt: skip
+
+
+def test_a_pack_whose_closure_event_is_erased_cannot_be_the_receipt_s_closure(
+    case: Any, cast: dict[str, Any], tmp_path: Path
+) -> None:
+    """The closure the client was told about must be in the pack as itself: a placeholder,
+    even a lawfully justified one, does not show it."""
+    from offboard.ledger.models import Checkpoint as StoredCheckpoint
+    from offboard.ledger.models import LedgerEntry
+    from offboard.ledger.services import redact_event
+    from offboard.notifications.receipt_email import closure_receipt_file
+    from offboard.packs.export import iter_pack, start_export
+    from offboard.packs.verify import verify_pack
+    from tests.factories import close_with_approvals, settle_everything
+
+    case = close_with_approvals(settle_everything(case, cast), cast)
+    closure = StoredCheckpoint.objects.get(case=case, reason="case_closed")
+    receipt = closure_receipt_file(case, closure).encode()
+    closed = LedgerEntry.objects.get(case=case, type="case.closed")
+    redact_event(actor=cast["alice"], index=closed.index, reason="test: erase the closure")
+    plan = start_export(actor=cast["erin"], case=case)
+    path = tmp_path / "erased.zip"
+    path.write_bytes(b"".join(iter_pack(plan)))
+    report = verify_pack(path, receipt=receipt)
+    refused(report)
+    assert any(
+        f"the closure in your receipt (event #{closed.index}" in p for p in problems(report)
+    ), problems(report)
+
+
+def test_the_export_event_binds_the_certificate_too(
+    packs: BuiltPacks, forger: Forger, tmp_path: Path
+) -> None:
+    def other_certificate(events: list[Body], members: dict[str, bytes]) -> None:
+        events[-1]["data"] = {**events[-1]["data"], "certificate_sha256": "0" * 64}
+
+    path = forger.build(tmp_path, own_key(forger), edit=other_certificate)
+    (check,) = [c for c in verify(path).checks if c.name == "certificate"]
+    assert any("is not the certificate data/events/" in p for p in check.problems), check
+
+
+def test_after_a_key_rotation_the_receipt_still_anchors_the_closure_and_later_events_are_not(
+    case: Any, cast: dict[str, Any], tmp_path: Path
+) -> None:
+    """The organization rotates its key after closure: the pack's checkpoint is signed by the
+    new key, which the receipt does not hold. The history up to the receipt is still proven
+    (through the consistency proof); what came after is listed as not anchored — until the
+    user gives the new key too."""
+    from offboard.ledger.models import Checkpoint as StoredCheckpoint
+    from offboard.ledger.services import rotate_signing_key
+    from offboard.notifications.receipt_email import closure_receipt_file
+    from offboard.packs.export import iter_pack, start_export
+    from offboard.packs.verify import parse_key, verify_pack
+    from tests.factories import close_with_approvals, settle_everything
+
+    case = close_with_approvals(settle_everything(case, cast), cast)
+    closure = StoredCheckpoint.objects.get(case=case, reason="case_closed")
+    receipt = closure_receipt_file(case, closure).encode()
+    new_key = rotate_signing_key(actor=cast["alice"])
+    plan = start_export(actor=cast["erin"], case=case)
+    assert plan.checkpoint.key == new_key
+    path = tmp_path / "rotated.zip"
+    path.write_bytes(b"".join(iter_pack(plan)))
+
+    report = verify_pack(path, receipt=receipt)
+    assert report.outcome == "verified", problems(report)
+    assert report.anchors == ["--receipt"]
+    assert all(a.proven for a in report.answers[:4])
+    after = report.after_receipt
+    assert [row["type"] for row in after] == ["case.certificate_issued", "case.exported"]
+    assert not any(row["anchored"] for row in after)
+    assert report.checkpoint is not None and report.checkpoint["trusted"] is False
+
+    both = verify_pack(path, receipt=receipt, keys=[parse_key(new_key.verifier_key)])
+    assert both.outcome == "verified" and all(row["anchored"] for row in both.after_receipt)

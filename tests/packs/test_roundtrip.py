@@ -46,6 +46,13 @@ def test_with_the_closure_receipt_a_closed_case_pack_proves_all_five_questions(
     assert "Alice closed the case" in approvers
     proof = " ".join(got[5].reasons)
     assert "the log your closure receipt fixed at size" in proof and "none of those" in proof
+    # Only the events up to the receipt count: the closure is the last of them.
+    _, members = members_of(packs.closed)
+    up_to_closure = [
+        p for p in members
+        if fmt.kind_of(p) == "event" and fmt.number_in(p) < int(packs.closure.split(b"\n")[1])
+    ]  # fmt: skip
+    assert f"the {len(up_to_closure)} events of case {packs.closed_ref} up to its closure" in proof
     assert "anchored to --tsa-roots" in proof and "Test TSA timestamped" in proof
     # The answers are the history up to the receipt; what came later is listed apart.
     after = [row["type"] for row in report.after_receipt]
