@@ -225,3 +225,16 @@ def test_a_long_timeline_lists_the_first_and_last_events_and_counts_the_rest(cas
     assert events[-1].index in listed and events[0].index in listed
     assert not listed & {e.index for e in hidden}
     assert len(pages) < 30
+
+
+def test_question_5_says_yes_only_with_an_anchor_outside_the_organization(closed_case):
+    """The organization's own signature is not enough: a timestamp or the receipt the client
+    receives with the certificate is (decision 0010). No TSA is configured here."""
+    case = fresh(closed_case)
+    alone = _flat(_text(render_certificate(case))[0])
+    assert "Not independently —" in alone
+    assert "nothing outside the organization fixes it yet" in alone
+    assert "Yes — all" not in alone.split("Can this be proven later")[-1][:400]
+    handed = _flat(_text(render_certificate(case, receipt_to=["Nina North"]))[0])
+    assert "handed to Nina North in the closure receipt sent with this certificate" in handed
+    assert "No trusted timestamp was granted for it." in handed

@@ -117,11 +117,13 @@ def _context(receipt: ClosureReceipt, case: OffboardingCase, checkpoint: Checkpo
     ]
     covered = case.events.filter(index__lt=checkpoint.size).count()
     granted = [t for t in certificate["timestamps"] if t["status"] == "Granted"]
+    # "Yes" because the receipt attached is now in the client's hands: an anchor outside us.
     questions[4]["answer"] = (
         f"Yes — all {covered} events of this case up to its closure are entries of "
-        f"{certificate['org_name']}'s append-only log, fixed by the signed checkpoint below"
+        f"{certificate['org_name']}'s append-only log, fixed by the signed checkpoint in the "
+        "closure receipt attached, which you now hold"
         + (
-            f" and timestamped by {len(granted)} independent "
+            f", and timestamped by {len(granted)} independent "
             f"{'authority' if len(granted) == 1 else 'authorities'}."
             if granted
             else "."

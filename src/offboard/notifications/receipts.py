@@ -196,7 +196,11 @@ def _issue_certificate(receipt: ClosureReceipt) -> None:
     _give_timestamps_a_chance(receipt.checkpoint_id)
     checkpoint = Checkpoint.objects.select_related("key").get(pk=receipt.checkpoint_id)
     pdf = sign_certificate(  # the event names the signed file: what is mailed and packed
-        render_certificate(case, checkpoint=checkpoint),
+        render_certificate(
+            case,
+            checkpoint=checkpoint,
+            receipt_to=[r.get("name") or r["email"] for r in receipt.recipients],
+        ),
         org=case.org,
         reason=f"Closure certificate of case {case.ref}",
     )

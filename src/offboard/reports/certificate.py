@@ -12,7 +12,7 @@ The template is loaded by an engine of its own, so `reports` need not be an inst
 import base64
 import datetime as dt
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -579,8 +579,15 @@ def checkpoint_reason(checkpoint: Checkpoint, case: OffboardingCase) -> str:
 
 
 def _proof(
-    case: OffboardingCase, events: list[LedgerEntry], checkpoint: Checkpoint | None
+    case: OffboardingCase,
+    events: list[LedgerEntry],
+    checkpoint: Checkpoint | None,
+    receipt_to: Sequence[str] = (),
 ) -> Question:
+    """Question 5 reads "Yes" only when something outside the organization fixes the record:
+    a trusted timestamp over the checkpoint, or the closure receipt the client receives with
+    this very certificate (`receipt_to`: their names). The organization's own signature alone
+    is not enough — it could sign a rewritten history today (decision 0010)."""
     parts: dict[str, Any] = {"checkpoint": None, "timestamps": []}
     if checkpoint is not None:
         note_lines = checkpoint.signed_note.split("\n")
@@ -624,22 +631,41 @@ def _proof(
             if not later
             else f"{len(covered)} of the {len(events)} events"
         )
-        answer = (
-            f"Yes — {scope} of this case are leaves of the organization's append-only Merkle "
-            f"log, covered by a checkpoint of size {checkpoint.size} signed with key "
+        fixed = (
+            f"{scope} of this case are leaves of the organization's append-only Merkle log, "
+            f"covered by a checkpoint of size {checkpoint.size} signed with key "
             f"{checkpoint.key.key_id}"
         )
-        answer += (
-            f" and timestamped by {plural(len(granted), 'independent authority', 'independent authorities')}."
-            if granted
-            else "; no trusted timestamp has been granted for it."
-        )
+        anchors = []
+        if granted:
+            times = ", ".join(t["time"] for t in granted)
+            anchors.append(
+                f"timestamped by {plural(len(granted), 'independent authority', 'independent authorities')}"
+                f" ({times})"
+            )
+        if receipt_to:
+            anchors.append(
+                f"handed to {', '.join(receipt_to)} in the closure receipt sent with this "
+                "certificate, with which they can check any later evidence pack offline"
+            )
+        if anchors:
+            answer = f"Yes — {fixed}, {' and '.join(anchors)}."
+            if not granted:
+                answer += " No trusted timestamp was granted for it."
+            settled = True
+        else:
+            answer = (
+                f"Not independently — {fixed}, the organization's own key: nothing outside "
+                "the organization fixes it yet (no trusted timestamp was granted and no "
+                "closure receipt was handed to the client). A time-stamping authority "
+                "(OFFBOARD_TSA_URLS) or the closure receipt would."
+            )
+            settled = False
         if later:
             answer += (
                 f" The {plural(later, 'event')} recorded after it (such as addenda) will be "
                 "covered by the next checkpoint."
             )
-        settled = True
     return Question(
         5,
         "q5",
@@ -669,7 +695,11 @@ def _contracts(case: OffboardingCase) -> list[dict[str, Any]]:
 
 
 def certificate_context(
-    case: OffboardingCase, *, checkpoint: Checkpoint | None = None, now: dt.datetime | None = None
+    case: OffboardingCase,
+    *,
+    checkpoint: Checkpoint | None = None,
+    now: dt.datetime | None = None,
+    receipt_to: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Everything the certificate says, as plain values; the template only lays it out."""
     now = now or clock.now()
@@ -696,7 +726,7 @@ def certificate_context(
         _handover(loaded, waived),
         _access(loaded, waived, users),
         _approvals(loaded, digest, now, closed_by),
-        _proof(loaded, events, checkpoint),
+        _proof(loaded, events, checkpoint, receipt_to),
     ]
     shown, omitted = _timeline_events(events)
     timeline = [
@@ -772,12 +802,17 @@ def render_html(case: OffboardingCase, **kwargs: Any) -> str:
 
 
 def render_certificate(
-    case: OffboardingCase, *, checkpoint: Checkpoint | None = None, now: dt.datetime | None = None
+    case: OffboardingCase,
+    *,
+    checkpoint: Checkpoint | None = None,
+    now: dt.datetime | None = None,
+    receipt_to: Sequence[str] = (),
 ) -> bytes:
-    """The certificate of `case` as PDF bytes (interim if the case is not closed)."""
+    """The certificate of `case` as PDF bytes (interim if the case is not closed).
+    `receipt_to`: the client's contacts who receive it in the closure receipt."""
     from weasyprint import CSS, HTML
 
-    html = render_html(case, checkpoint=checkpoint, now=now)
+    html = render_html(case, checkpoint=checkpoint, now=now, receipt_to=receipt_to)
     document = HTML(string=html, base_url=str(TEMPLATE_DIR))
     pdf: bytes = document.write_pdf(stylesheets=[CSS(filename=str(STYLESHEET))])
     return pdf
