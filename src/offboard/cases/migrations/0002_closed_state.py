@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('cases', '0001_initial'),
+        ("cases", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='offboardingcase',
-            name='closed_state',
+            model_name="offboardingcase",
+            name="closed_state",
             field=models.JSONField(blank=True, editable=False, null=True),
         ),
     ]

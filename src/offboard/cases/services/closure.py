@@ -11,9 +11,9 @@ from offboard.cases.models import Addendum, Approval, OffboardingCase, Step
 from offboard.cases.services.common import ensure_open, lock_case, member_user, record_change
 from offboard.cases.state import case_state, fresh, state_digest
 from offboard.core import clock
+from offboard.core.actor import Actor
 from offboard.core.canonical import digest as canonical_digest
 from offboard.core.canonical import to_jsonable
-from offboard.core.actor import Actor
 from offboard.core.errors import Conflict, GatesUnmet, PermissionDenied, ValidationFailed
 from offboard.core.permissions import require
 from offboard.core.validation import Errors
