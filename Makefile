@@ -24,6 +24,8 @@ $(VENV)/.installed-test: $(VENV)/.installed-run tests/browser/package-lock.json
 	else echo "npm not found: the browser tests will be skipped (they need axe-core)"; fi
 	@touch $@
 
+# The demo runs in debug mode (production is the default: OFFBOARD_DEBUG unset means off).
+run: export OFFBOARD_DEBUG ?= true
 run: $(VENV)/.installed-run
 	$(BIN)/offboard demo
 	@echo "Serving on http://$(HOST):$(PORT)/ — log in as alice / offboard-demo (Ctrl-C to stop)"

@@ -1,19 +1,18 @@
 """The REST API at /api/v1/: mounts each area's router and maps domain errors to JSON."""
 
-from ninja import NinjaAPI
-
 from offboard import __version__
 from offboard.accounts.api import router as accounts_router
 from offboard.cases.api import router as cases_router
 from offboard.clients.api import router as clients_router
-from offboard.core.api import BearerToken, install_error_handlers
+from offboard.core.api import BearerToken, OffboardApi, install_error_handlers
+from offboard.core.inputs import check_inputs
 from offboard.evidence.api import router as evidence_router
 from offboard.ledger.api import router as ledger_router
 from offboard.packs.api import router as evidence_pack_router
 from offboard.playbooks.api import router as playbooks_router
 from offboard.portal.api import router as portal_router
 
-api = NinjaAPI(
+api = OffboardApi(
     title="Offboard API",
     version=__version__,
     description="Client offboarding cases, registers, approvals and evidence. Authenticate with "
@@ -24,6 +23,9 @@ api = NinjaAPI(
     openapi_url="/openapi.json",
 )
 install_error_handlers(api)
+# Integers, dates and text out of what the database and the services can hold: a 422 naming
+# the field, for every operation, before its view runs.
+api.add_decorator(check_inputs, mode="operation")  # wraps the view: parsed inputs
 api.add_router("", accounts_router)
 api.add_router("/clients", clients_router)
 api.add_router("/evidence", evidence_router)

@@ -18,11 +18,16 @@ def env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-DEBUG = env_bool("OFFBOARD_DEBUG", True)
+# Production is the default: a deployment that forgets a setting shows no tracebacks. A local
+# demo asks for debug (`make run`, `offboard demo` and `offboard serve` do; so do the tests).
+DEBUG = env_bool("OFFBOARD_DEBUG", False)
 SECRET_KEY = os.environ.get("OFFBOARD_SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
-        raise RuntimeError("OFFBOARD_SECRET_KEY must be set when OFFBOARD_DEBUG is off.")
+        raise RuntimeError(
+            "OFFBOARD_SECRET_KEY must be set: Offboard runs in production mode unless "
+            "OFFBOARD_DEBUG=true (`make run` and `offboard demo` set it for a local demo)."
+        )
     SECRET_KEY = "dev-only-insecure-key-set-OFFBOARD_SECRET_KEY-in-production"
 ALLOWED_HOSTS = os.environ.get("OFFBOARD_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(
     ","
@@ -31,9 +36,16 @@ SITE_HOST = os.environ.get("OFFBOARD_SITE_HOST", "offboard.localhost")
 # Where Offboard is reachable for the people it emails links to (portal links): set it when
 # the app runs behind a proxy; otherwise links use the address the request came to.
 OFFBOARD_BASE_URL = os.environ.get("OFFBOARD_BASE_URL", "").strip()
+# The client portal's rate limits, in requests per minute (0: no limit), counted in the
+# database: per IP address (REMOTE_ADDR) and per link (offboard.portal.ratelimit).
+OFFBOARD_PORTAL_RATE_PER_IP = int(os.environ.get("OFFBOARD_PORTAL_RATE_PER_IP", "30"))
+OFFBOARD_PORTAL_RATE_PER_LINK = int(os.environ.get("OFFBOARD_PORTAL_RATE_PER_LINK", "60"))
 
+# No django.contrib.admin (decision 0011): every change goes through a service and its event.
+# offboard.accounts comes before django.contrib.auth so that its `changepassword` and
+# `createsuperuser` (which refuse, naming the `offboard user` commands) replace Django's.
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "offboard.accounts",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -42,7 +54,6 @@ INSTALLED_APPS = [
     "axes",
     "ninja",  # serves the API docs' Swagger UI from static files, not a CDN
     "offboard.core",
-    "offboard.accounts",
     "offboard.evidence",
     "offboard.clients",
     "offboard.playbooks",
@@ -55,6 +66,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Refuses an oversized or unreadable body before the session, CSRF or a view reads it.
+    "offboard.web.middleware.RequestBodyLimitsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -196,6 +209,11 @@ OFFBOARD_TSA_TIMEOUT = float(os.environ.get("OFFBOARD_TSA_TIMEOUT", "10"))
 # reply is verified against it before it is stored).
 OFFBOARD_TSA_ROOTS = os.environ.get("OFFBOARD_TSA_ROOTS", "")
 OFFBOARD_CHECKPOINT_INTERVAL = int(os.environ.get("OFFBOARD_CHECKPOINT_INTERVAL", "300"))
+# An admin's request for a checkpoint is refused (429) this many seconds after the latest one
+# while the log has not grown: each checkpoint queues a request to every TSA.
+OFFBOARD_CHECKPOINT_REQUEST_INTERVAL = int(
+    os.environ.get("OFFBOARD_CHECKPOINT_REQUEST_INTERVAL", "60")
+)
 # "thread": ask the TSAs right after a checkpoint commits, in the background; "off": leave it
 # to `offboard worker` (tests drive it explicitly).
 OFFBOARD_TSA_ON_COMMIT = os.environ.get("OFFBOARD_TSA_ON_COMMIT", "thread")

@@ -1,10 +1,11 @@
-from django.contrib import admin
+"""The whole site: the REST API, the client portal and the staff pages. No Django admin
+(decision 0011): tests/web/test_isolation.py checks this list."""
+
 from django.urls import include, path
 
 from offboard.api import api
 
 urlpatterns = [
-    path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
     path("portal/", include("offboard.portal.urls")),
     path("", include("offboard.web.urls")),

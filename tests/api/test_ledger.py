@@ -25,14 +25,21 @@ def erin_api(cast, client):
     )
 
 
+@pytest.fixture
+def sign(cast, client):
+    """An admin asks for a checkpoint (the only role that may: each queues TSA requests)."""
+    token = token_for(cast["alice"])
+    return lambda: client.post("/api/v1/ledger/checkpoints", HTTP_AUTHORIZATION=f"Bearer {token}")
+
+
 def test_without_a_checkpoint_the_latest_is_not_found_with_guidance(case, erin_api):
     response = erin_api("get", "/ledger/checkpoint")
     assert response.status_code == 404
     assert "POST /api/v1/ledger/checkpoints" in response.json()["error"]["message"]
 
 
-def test_an_inclusion_proof_leads_to_the_signed_checkpoint(case, erin_api):
-    created = erin_api("post", "/ledger/checkpoints")
+def test_an_inclusion_proof_leads_to_the_signed_checkpoint(case, erin_api, sign):
+    created = sign()
     assert created.status_code == 201
     cp = erin_api("get", "/ledger/checkpoint").json()
     verifier = Verifier.from_verifier_key(cp["verifier_key"])
@@ -52,13 +59,13 @@ def test_an_inclusion_proof_leads_to_the_signed_checkpoint(case, erin_api):
     assert entry["event"]["type"] == "case.opened" and entry["case"] == case.ref
 
 
-def test_a_consistency_proof_between_two_sizes_verifies(case, cast, erin_api):
+def test_a_consistency_proof_between_two_sizes_verifies(case, cast, erin_api, sign):
     with transaction.atomic():
         old = services.issue_checkpoint(actor=cast["alice"])
     from tests.factories import settle_everything
 
     settle_everything(case, cast)
-    new = erin_api("post", "/ledger/checkpoints").json()
+    new = sign().json()
     response = erin_api("get", f"/ledger/proof/consistency?from={old.size}&to={new['size']}")
     proof = response.json()
     assert response.status_code == 200

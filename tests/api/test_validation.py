@@ -204,6 +204,8 @@ def test_a_body_that_is_not_json_is_a_bad_request(api, case, urls):
     assert response.json()["error"] == {
         "code": "bad_request",
         "message": "Cannot parse request body",
-        "details": {},
+        "details": {
+            "fields": {"body": ["is not JSON in UTF-8 that matches the operation's schema"]}
+        },
     }
     assert _rows() == before

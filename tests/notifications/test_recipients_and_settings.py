@@ -61,7 +61,12 @@ SHOW = (
 
 def settings_with(tmp_path: Any, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("OFFBOARD_")}
-    clean.update(DJANGO_SETTINGS_MODULE="offboard.settings", OFFBOARD_VAR_DIR=str(tmp_path), **env)
+    clean.update(
+        DJANGO_SETTINGS_MODULE="offboard.settings",
+        OFFBOARD_VAR_DIR=str(tmp_path),
+        OFFBOARD_DEBUG="true",  # a developer's machine, unless the test says production
+    )
+    clean.update(env)
     return subprocess.run(
         [sys.executable, "-c", SHOW], env=clean, capture_output=True, text=True, timeout=60
     )

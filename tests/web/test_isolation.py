@@ -98,3 +98,92 @@ def test_the_same_request_by_a_member_reaches_the_object(ids, cast, name):
     target = url.format(**ids)
     response = web.get(target) if method == "GET" else web.post(target, data)
     assert response.status_code != 404, (name, target)
+
+
+# --- the Django admin is gone (decision 0011) --------------------------------------------------
+
+# Every address the Django admin answered, with ids of Acme's objects: each must be a 404 for
+# anyone, signed in or not, an organization's admin or an installation superuser.
+FORMER_ADMIN_URLS = [
+    "/admin/",
+    "/admin/login/",
+    "/admin/logout/",
+    "/admin/password_change/",
+    "/admin/jsi18n/",
+    "/admin/auth/group/",
+    "/admin/accounts/",
+    "/admin/accounts/user/",
+    "/admin/accounts/user/add/",
+    "/admin/accounts/user/{bob}/change/",
+    "/admin/accounts/user/{bob}/password/",
+    "/admin/accounts/user/{bob}/delete/",
+    "/admin/accounts/organization/",
+    "/admin/accounts/membership/",
+    "/admin/accounts/membership/add/",
+    "/admin/accounts/apitoken/",
+    "/admin/accounts/apitoken/{token}/change/",
+    "/admin/cases/offboardingcase/",
+    "/admin/cases/accessgrant/",
+    "/admin/portal/portallink/",
+    "/admin/portal/portallink/{portal_link}/change/",
+    "/admin/notifications/closurereceipt/",
+]
+
+
+@pytest.fixture
+def everyone(ids, cast, mallory):
+    """A browser for each kind of visitor: anonymous, each Acme role, another organization's
+    admin, and an installation superuser (as `createsuperuser` or an old demo made them)."""
+    from offboard.accounts.models import User
+
+    root = User.objects.create_superuser("root", "root@example.com", "correct horse 1")
+    browsers = {"anonymous": Client()}
+    for name, user in [
+        *((n, a.user) for n, a in cast.items()),
+        ("mallory", mallory.user),
+        ("superuser", root),
+    ]:
+        browsers[name] = Client()
+        browsers[name].force_login(user)
+    return browsers
+
+
+def test_the_django_admin_is_not_installed():
+    from django.conf import settings
+
+    assert "django.contrib.admin" not in settings.INSTALLED_APPS
+
+
+def test_every_former_admin_url_is_a_404_for_everyone(ids, everyone):
+    from offboard.accounts.models import User
+
+    before = (LedgerEntry.objects.count(), list(User.objects.values_list("password", flat=True)))
+    for who, browser in everyone.items():
+        for url in FORMER_ADMIN_URLS:
+            target = url.format(**ids)
+            got = browser.get(target)
+            assert got.status_code == 404, (who, target, got.status_code)
+            posted = browser.post(target, {"password1": "pwned-pwned-1", "role": "admin"})
+            assert posted.status_code in (403, 404), (who, target, posted.status_code)
+    after = (LedgerEntry.objects.count(), list(User.objects.values_list("password", flat=True)))
+    assert after == before
+
+
+def test_the_root_urls_are_the_api_the_portal_and_the_staff_pages():
+    """A new top-level mount (an admin site, a debug toolbar) needs a row here and a review."""
+    from offboard.urls import urlpatterns
+
+    assert [str(p.pattern) for p in urlpatterns] == ["api/v1/", "portal/", ""]
+
+
+def test_no_page_links_to_the_django_admin(cast):
+    from offboard.accounts.models import User
+
+    root = User.objects.create_superuser("root", "root@example.com", "correct horse 1")
+    web = Client()
+    web.force_login(root)
+    alice = Client()
+    alice.force_login(cast["alice"].user)
+    for browser in (web, alice):
+        assert b"/admin/" not in browser.get("/login/").content
+    assert b"/admin/" not in alice.get("/").content

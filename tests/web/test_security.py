@@ -6,6 +6,8 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -144,3 +146,66 @@ def test_the_api_docs_load_their_scripts_from_our_static_files(db):
         'src="/static/' in tag or 'type="application/json"' in tag for tag in scripts
     ), scripts
     assert "cdn." not in body
+
+
+# --- production is the default (issue 11, item 9) ----------------------------------------------
+
+
+def _fresh(args: list[str], tmp_path: Any, **env: str) -> subprocess.CompletedProcess[str]:
+    """A new process with none of our settings in its environment but `env`."""
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith(("OFFBOARD_", "DJANGO", "DATABASE"))
+    }
+    clean.update(OFFBOARD_VAR_DIR=str(tmp_path), **env)
+    return subprocess.run(
+        args, env=clean, capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+
+
+SHOW_DEBUG = "import offboard.settings as s; print(s.DEBUG)"
+
+
+def test_debug_is_off_unless_asked_for(tmp_path):
+    shown = _fresh([sys.executable, "-c", SHOW_DEBUG], tmp_path, OFFBOARD_SECRET_KEY="k" * 50)
+
+    assert shown.stdout.split() == ["False"], shown.stderr
+    asked = _fresh([sys.executable, "-c", SHOW_DEBUG], tmp_path, OFFBOARD_DEBUG="true")
+    assert asked.stdout.split() == ["True"], asked.stderr
+
+
+def test_production_needs_a_secret_key_and_says_how_to_run_a_demo(tmp_path):
+    script = Path(sys.executable).with_name("offboard")
+    if not script.exists():
+        pytest.skip(f"console script not installed next to {sys.executable}")
+
+    refused = _fresh([str(script), "case", "list"], tmp_path)
+
+    assert refused.returncode == 1
+    assert "Traceback" not in refused.stderr
+    (line,) = refused.stderr.strip().splitlines()
+    assert "OFFBOARD_SECRET_KEY" in line and "OFFBOARD_DEBUG=true" in line
+
+
+@pytest.mark.parametrize("command", ["serve", "demo"])
+def test_the_development_commands_turn_debug_on_for_themselves(command, monkeypatch):
+    """`offboard serve` (Django's development server) and `offboard demo` set OFFBOARD_DEBUG
+    before Django reads its settings, unless it is set already."""
+    from typer.testing import CliRunner
+
+    from offboard import demo
+    from offboard.cli import app, system
+
+    monkeypatch.delenv("OFFBOARD_DEBUG", raising=False)
+    monkeypatch.setattr("django.core.management.call_command", lambda *a, **k: None)
+    monkeypatch.setattr(demo, "load_demo", lambda **k: (_ for _ in ()).throw(SystemExit(0)))
+    monkeypatch.setattr(system, "_migrate", lambda: None)
+
+    CliRunner().invoke(app, [command])
+
+    assert os.environ.get("OFFBOARD_DEBUG") == "true"
+
+
+def test_make_run_turns_debug_on():
+    makefile = (Path(__file__).parents[2] / "Makefile").read_text()
+    run = makefile.split("\nrun:", 1)[1].split("\n\n", 1)[0]
+    assert "OFFBOARD_DEBUG" in run

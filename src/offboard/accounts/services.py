@@ -3,7 +3,10 @@
 import hashlib
 import re
 import secrets
+import warnings
 
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 
 from offboard.accounts.models import ApiToken, Membership, Organization, User
@@ -68,7 +71,18 @@ def create_user(
     last_name: str = "",
     is_superuser: bool = False,
 ) -> Membership:
-    """Create a user with a role in `org`. `actor` is None only when bootstrapping (CLI init)."""
+    """Create a user with a role in `org`. `actor` is None only when bootstrapping (CLI init).
+
+    Nobody is made an installation superuser (decision 0011): `is_superuser` is ignored, with
+    a warning, and goes away once no caller passes it.
+    """
+    if is_superuser:
+        warnings.warn(
+            "create_user(is_superuser=True) is ignored: an organization's member is never an "
+            "installation superuser (decision 0011).",
+            DeprecationWarning,
+            stacklevel=3,  # the caller, past transaction.atomic's wrapper
+        )
     if actor is not None:
         require(actor, "org.manage_members")
         if actor.org.pk != org.pk:
@@ -81,8 +95,6 @@ def create_user(
         email=email,
         first_name=first_name,
         last_name=last_name,
-        is_superuser=is_superuser,
-        is_staff=is_superuser,
     )
     if password:
         user.set_password(password)
@@ -185,6 +197,31 @@ def reactivate_member(*, actor: Actor, membership: Membership) -> Membership:
         actor=actor,
         type="member.reactivated",
         data={"user_id": user.pk, "username": user.username, "role": membership.role},
+    )
+    membership.user = user
+    return membership
+
+
+@transaction.atomic
+def change_password(*, actor: Actor, membership: Membership, password: str) -> Membership:
+    """Set a member's password: their own (any role), or a colleague's (admins). The event
+    says whose and by whom, never the password."""
+    if membership.org_id != actor.org.pk:
+        raise NotFound("No such member.")
+    own = membership.user_id == actor.user.pk
+    if not own:
+        require(actor, "org.manage_members")
+    user = User.objects.select_for_update().get(pk=membership.user_id)
+    try:
+        validate_password(password or "", user)
+    except DjangoValidationError as exc:
+        raise ValidationFailed({"password": list(exc.messages)}) from None
+    user.set_password(password)
+    user.save(update_fields=["password"])
+    record_event(
+        actor=actor,
+        type="member.password_changed",
+        data={"user_id": user.pk, "username": user.username, "own": own},
     )
     membership.user = user
     return membership

@@ -65,9 +65,20 @@ def ensure_django() -> None:
     import django
     from django.conf import settings
 
+    try:
+        var_dir = settings.VAR_DIR
+    except RuntimeError as exc:  # a setting is missing or contradicts another: say which
+        fail(str(exc))
     # The default SQLite file lives under var/; SQLite cannot create its directory itself.
-    Path(settings.VAR_DIR).mkdir(parents=True, exist_ok=True)
+    Path(var_dir).mkdir(parents=True, exist_ok=True)
     django.setup()
+
+
+def development_mode() -> None:
+    """Debug on, unless the environment says otherwise: for the commands that only make sense
+    on a developer's machine (the demo, Django's development server). Must run before Django
+    reads its settings."""
+    os.environ.setdefault("OFFBOARD_DEBUG", "true")
 
 
 # --- errors ----------------------------------------------------------------------------------

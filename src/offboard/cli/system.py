@@ -9,6 +9,7 @@ from rich.table import Table
 from offboard.cli.common import (
     AsOption,
     OrgOption,
+    development_mode,
     ensure_django,
     err,
     fields_as_options,
@@ -104,8 +105,10 @@ def serve(
 ) -> None:
     """Run the web app with Django's development server.
 
-    Fine on a laptop. In production run `gunicorn offboard.wsgi` behind a reverse proxy instead.
+    Fine on a laptop, with debug on unless OFFBOARD_DEBUG says otherwise. In production run
+    `gunicorn offboard.wsgi` behind a reverse proxy instead.
     """
+    development_mode()
     ensure_django()
     from django.core.management import call_command
 
@@ -121,7 +124,9 @@ def demo(
         bool, typer.Option("--yes", help="Do not ask before erasing other organizations.")
     ] = False,
 ) -> None:
-    """Load the demo organization 'Brightline Digital' with clients and cases in every state."""
+    """Load the demo organization 'Brightline Digital' with clients and cases in every state
+    (debug on, unless OFFBOARD_DEBUG says otherwise)."""
+    development_mode()
     ensure_django()
     from offboard import demo as demo_data
     from offboard.accounts.models import Organization
@@ -258,3 +263,30 @@ def reactivate_user_command(
         membership=membership(actor.org, username),
     )
     say(f"Reactivated '{member.user.username}' in '{actor.org.slug}'.", "bold")
+
+
+@user_app.command("set-password")
+def set_password_command(
+    username: Annotated[str, typer.Argument(metavar="USERNAME", help="Whose password.")],
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt="New password",
+            hide_input=True,
+            confirmation_prompt=True,
+            help="The new password (asked, hidden, if missing).",
+        ),
+    ],
+    org: OrgOption = None,
+    as_user: AsOption = None,
+) -> None:
+    """Set a member's password (an admin, or the member themselves), recorded as an event."""
+    ensure_django()
+    from offboard.accounts.services import change_password
+
+    actor = resolve_actor(org, as_user)
+    with fields_as_options({"password": "--password"}):
+        member = change_password(
+            actor=actor, membership=membership(actor.org, username), password=password
+        )
+    say(f"Set the password of '{member.user.username}' in '{actor.org.slug}'.", "bold")

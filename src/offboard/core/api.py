@@ -1,15 +1,21 @@
-"""API plumbing shared by every router: bearer-token auth, the actor, and JSON errors."""
+"""API plumbing shared by every router: bearer-token auth, the actor, JSON errors for every
+failure a request can cause (a 4xx naming the field, never a 500 for bad input), and the
+errors every operation may answer documented in the OpenAPI document."""
 
+import logging
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
+from django.http import Http404, HttpRequest, HttpResponse
+from django.http.multipartparser import MultiPartParserError
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer
 
 from offboard.core.actor import Actor
-from offboard.core.errors import OffboardError
+from offboard.core.errors import OffboardError, RateLimited
 
 
 class BearerToken(HttpBearer):
@@ -77,10 +83,20 @@ def _field_errors(errors: list[dict[str, Any]]) -> dict[str, list[str]]:
     return fields
 
 
+def too_large_message() -> str:
+    return (
+        f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes: send "
+        "less, and files as multipart uploads (POST /api/v1/evidence)."
+    )
+
+
 def install_error_handlers(api: NinjaAPI) -> None:
     @api.exception_handler(OffboardError)
     def domain_error(request: HttpRequest, exc: OffboardError) -> HttpResponse:
-        return _error(api, request, exc.status, exc.code, exc.message, exc.details)
+        response = _error(api, request, exc.status, exc.code, exc.message, exc.details)
+        if isinstance(exc, RateLimited):
+            response["Retry-After"] = str(exc.retry_after)
+        return response
 
     @api.exception_handler(NinjaValidationError)
     def schema_error(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
@@ -99,8 +115,31 @@ def install_error_handlers(api: NinjaAPI) -> None:
             "POST /api/v1/tokens or in Settings.",
         )
 
+    @api.exception_handler(RequestDataTooBig)
+    def too_large(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+        message = too_large_message()
+        return _error(api, request, 413, "too_large", message, {"fields": {"body": [message]}})
+
+    @api.exception_handler(MultiPartParserError)
+    @api.exception_handler(SuspiciousOperation)  # too many fields or files, a bad file name
+    def unreadable_body(request: HttpRequest, exc: Exception) -> HttpResponse:
+        problem = f"is not valid multipart/form-data ({exc})"
+        return _error(
+            api, request, 400, "bad_request", f"body: {problem}", {"fields": {"body": [problem]}}
+        )
+
     @api.exception_handler(HttpError)
     def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+        if exc.status_code == 400 and str(exc).startswith("Cannot parse request body"):
+            problem = "is not JSON in UTF-8 that matches the operation's schema"
+            return _error(
+                api,
+                request,
+                400,
+                "bad_request",
+                "Cannot parse request body",
+                {"fields": {"body": [problem]}},
+            )
         codes = {
             400: "bad_request",
             401: "unauthorized",
@@ -113,11 +152,56 @@ def install_error_handlers(api: NinjaAPI) -> None:
 
     @api.exception_handler(Exception)
     def unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
-        import logging
-
-        from django.http import Http404
-
         if isinstance(exc, Http404):
             return _error(api, request, 404, "not_found", str(exc) or "Not found.")
+        if isinstance(exc, UnicodeDecodeError):
+            problem = "is not UTF-8 text"
+            return _error(
+                api,
+                request,
+                400,
+                "bad_request",
+                f"body: {problem}",
+                {"fields": {"body": [problem]}},
+            )
         logging.getLogger("offboard.api").exception("unhandled API error")
         return _error(api, request, 500, "internal", "Unexpected server error; it has been logged.")
+
+
+# Errors any operation may answer, by what it takes: documented on every operation so the
+# OpenAPI document lists every status code a client can get (tests/api/test_fuzz.py).
+_ANY_INPUT = {"422": "A parameter or a field of the body is invalid: `details.fields` names it."}
+_ANY_BODY = {
+    "400": "The body cannot be read: not JSON, not UTF-8, or broken multipart.",
+    "413": "The body is larger than the server accepts.",
+}
+
+
+class OffboardApi(NinjaAPI):
+    """The project's NinjaAPI: its OpenAPI document lists the errors every operation shares."""
+
+    def get_openapi_schema(self, *args: Any, **kwargs: Any) -> Any:
+        schema = super().get_openapi_schema(*args, **kwargs)
+        error = {"$ref": "#/components/schemas/ErrorOut"}
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                shared: dict[str, str] = {}
+                if operation.get("security"):
+                    shared["401"] = "No valid API token."
+                if operation.get("parameters") or operation.get("requestBody"):
+                    shared.update(_ANY_INPUT)
+                if operation.get("requestBody"):
+                    shared.update(_ANY_BODY)
+                responses = operation.setdefault("responses", {})
+                for status, description in shared.items():
+                    responses.setdefault(
+                        status,
+                        {
+                            "description": description,
+                            "content": {"application/json": {"schema": error}},
+                        },
+                    )
+        schema.setdefault("components", {}).setdefault("schemas", {}).setdefault(
+            "ErrorOut", ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
+        )
+        return schema

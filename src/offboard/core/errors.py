@@ -33,6 +33,17 @@ class Conflict(OffboardError):
     code = "conflict"
 
 
+class RateLimited(OffboardError):
+    """Too many requests of one kind: try again in `retry_after` seconds (HTTP 429)."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, details: Any = None) -> None:
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(message, details={**(details or {}), "retry_after": self.retry_after})
+
+
 class CaseClosed(Conflict):
     code = "case_closed"
 

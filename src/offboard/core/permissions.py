@@ -23,6 +23,8 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     # Portal links: issue, revoke, remind (the case owner may too, whatever their role).
     "portal.links": frozenset({ADMIN, MANAGER}),
     "portal.deem": frozenset({ADMIN, MANAGER}),
+    # Signing a checkpoint on request (each one queues TSA requests); closures sign their own.
+    "ledger.checkpoint": frozenset({ADMIN}),
     "read": frozenset(ROLES),
 }
 

@@ -71,8 +71,11 @@ def latest_checkpoint(request: HttpRequest) -> Any:
 
 @router.post(
     "/checkpoints",
-    response={201: CheckpointOut, **error_responses(403)},
-    summary="Sign a checkpoint of the log as it stands now",
+    response={201: CheckpointOut, **error_responses(403, 429)},
+    summary="Sign a checkpoint of the log as it stands now (admins)",
+    description="Refused with 429 and `Retry-After` while the log has not grown since the "
+    "latest checkpoint and that one is younger than OFFBOARD_CHECKPOINT_REQUEST_INTERVAL "
+    "seconds (60 by default): it already covers every event.",
 )
 def create_checkpoint(request: HttpRequest) -> Any:
     cp = services.issue_checkpoint(actor=actor_of(request))

@@ -1,16 +1,19 @@
 """Ledger actions: start an organization's log, rotate its signing key, issue a checkpoint,
 redact an event for a lawful erasure request."""
 
+import datetime as dt
+import math
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
 from offboard.core import clock
 from offboard.core.actor import Actor
-from offboard.core.errors import Conflict, ValidationFailed
+from offboard.core.errors import Conflict, RateLimited, ValidationFailed
 from offboard.core.permissions import require
 from offboard.core.validation import Errors
-from offboard.ledger import checkpoints, keys
+from offboard.ledger import checkpoints, keys, store
 from offboard.ledger.models import Checkpoint, LedgerEntry, LogHead, SigningKey
 from offboard.ledger.recorder import record_event
 
@@ -49,9 +52,33 @@ def rotate_signing_key(*, actor: Actor) -> SigningKey:
 
 @transaction.atomic
 def issue_checkpoint(*, actor: Actor) -> Checkpoint:
-    """Sign the log as it stands now (an operator's request; also done at every closure)."""
-    require(actor, "read")
+    """Sign the log as it stands now, on an admin's request (closures sign their own).
+
+    While the log has not grown, the latest checkpoint already covers it: another is refused
+    for OFFBOARD_CHECKPOINT_REQUEST_INTERVAL seconds after it, whoever asks from whichever
+    process (the log head's lock serializes the check, the checkpoint table remembers).
+    """
+    require(actor, "ledger.checkpoint")
+    size = store.lock_head(actor.org).size
+    last = checkpoints.latest(actor.org)
+    if last is not None and last.size >= size:
+        interval = dt.timedelta(seconds=settings.OFFBOARD_CHECKPOINT_REQUEST_INTERVAL)
+        wait = last.created_at + interval - clock.now()
+        if wait > dt.timedelta(0):
+            seconds = math.ceil(wait.total_seconds())
+            raise RateLimited(
+                f"The log has not grown since checkpoint of size {last.size} was signed "
+                f"{_ago(clock.now() - last.created_at)} ago, and it covers every event: request "
+                f"another in {seconds} s, or after the next event.",
+                retry_after=seconds,
+                details={"checkpoint": {"size": last.size, "created_at": last.created_at}},
+            )
     return checkpoints.issue_checkpoint(org=actor.org, reason="requested")
+
+
+def _ago(delta: dt.timedelta) -> str:
+    seconds = max(0, int(delta.total_seconds()))
+    return f"{seconds} s" if seconds < 120 else f"{seconds // 60} min"
 
 
 @transaction.atomic

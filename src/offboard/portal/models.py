@@ -106,3 +106,23 @@ class PortalReminder(OrgScopedModel):
 
     def __str__(self) -> str:
         return f"reminder to contact {self.contact_id} at {self.sent_at:%Y-%m-%d}"
+
+
+class RateCount(models.Model):
+    """Requests to the portal in one minute from one IP address or to one link: a counter in
+    the database, so every web process counts the same requests (offboard.portal.ratelimit).
+    Not tenant data: a key is `ip:<address>` or `link:<part of the token's SHA-256>`."""
+
+    key = models.CharField(max_length=100)
+    minute = models.BigIntegerField(help_text="Minutes since the Unix epoch.")
+    count = models.IntegerField(default=0)
+
+    class Meta:
+        db_table = "portal_rate_count"
+        constraints = [
+            models.UniqueConstraint(fields=["key", "minute"], name="portal_rate_count_unique")
+        ]
+        indexes = [models.Index(fields=["minute"], name="portal_rate_count_minute")]
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.count} in minute {self.minute}"

@@ -1,6 +1,7 @@
 """The client portal's pages at /portal/<token>/: no account, the token is the credential.
 
-Every answer carries strict headers (no framing, no referrer, no caching, CSP 'self').
+Every answer carries strict headers (no framing, no referrer, no caching, CSP 'self'). Every
+request counts against a per-address and a per-link rate limit (offboard.portal.ratelimit).
 A token that is unknown, expired or revoked gets the same 404 page, byte for byte, which
 names nothing: not the case, not the organization, not whether the link ever existed.
 """
@@ -21,7 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from offboard.core import clock
 from offboard.core.errors import CaseClosed, Conflict, NotFound, ValidationFailed
 from offboard.evidence.storage import open_stored
-from offboard.portal import selectors, services
+from offboard.portal import ratelimit, selectors, services
 from offboard.portal.models import PortalLink, PortalResponse
 
 PAGE_CSP = (
@@ -64,11 +65,32 @@ def invalid_link(request: HttpRequest) -> HttpResponse:
     return secure(render(request, "portal/invalid.html", {}, status=404))
 
 
+def slow_down(request: HttpRequest, retry_after: int) -> HttpResponse:
+    """Past a rate limit: 429, when to come back, and that an answer sent now was not kept."""
+    response = render(
+        request,
+        "portal/slow_down.html",
+        {"retry_after": retry_after, "posted": request.method == "POST"},
+        status=429,
+    )
+    response["Retry-After"] = str(retry_after)
+    return secure(response)
+
+
+def _limited(request: HttpRequest, token: str | None) -> HttpResponse | None:
+    """The slow-down page when this address or this link is over its limit, else None."""
+    verdict = ratelimit.check_request(_client_ip(request), token)
+    return None if verdict.allowed else slow_down(request, verdict.retry_after)
+
+
 def with_link(view: View) -> View:
-    """Resolve the token to a live link, or answer the one invalid-link page."""
+    """Count the request against the rate limits, then resolve the token to a live link, or
+    answer the one invalid-link page."""
 
     @functools.wraps(view)
     def wrapper(request: HttpRequest, token: str, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if limited := _limited(request, token):
+            return limited
         link = selectors.link_for_token(token)
         if link is None:
             return invalid_link(request)
@@ -338,5 +360,8 @@ def download(request: HttpRequest, link: PortalLink, token: str, sha256: str) ->
 
 
 def not_found(request: HttpRequest, token: str = "", rest: str = "") -> HttpResponse:
-    """Any other address under /portal/: the same page as an invalid link."""
+    """Any other address under /portal/: the same page as an invalid link (rate limited like
+    the rest, so that guessing addresses costs the same)."""
+    if limited := _limited(request, None):
+        return limited
     return invalid_link(request)

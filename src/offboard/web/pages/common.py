@@ -15,6 +15,7 @@ from offboard.accounts.models import Membership
 from offboard.accounts.selectors import membership_for
 from offboard.core.actor import Actor
 from offboard.core.errors import NotFound, PermissionDenied, ValidationFailed
+from offboard.core.inputs import problems as out_of_bounds
 
 View = Callable[..., HttpResponseBase]
 
@@ -81,8 +82,17 @@ def case_anchor(register: str, item_id: int) -> str:
 
 
 class StaffForm(forms.Form):
-    """A form whose labels read as plain words (no trailing colon)."""
+    """A form whose labels read as plain words (no trailing colon), and whose values stay
+    within what the database and the services can hold (offboard.core.inputs): a date at
+    the edge of the calendar is a field error, never a server error."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        for name, value in list(cleaned.items()):
+            for _, problem in out_of_bounds(value, name):
+                self.add_error(name, f"{problem[:1].upper()}{problem[1:]}.")
+        return cleaned

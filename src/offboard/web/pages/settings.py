@@ -8,8 +8,9 @@ from typing import Any
 
 from django.conf import settings as conf
 from django.contrib import messages
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth import views as auth_views
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.views.decorators.http import require_POST
@@ -17,6 +18,7 @@ from django.views.decorators.http import require_POST
 from offboard.accounts import selectors as accounts
 from offboard.accounts.models import Membership
 from offboard.accounts.services import (
+    change_password,
     change_role,
     create_api_token,
     create_user,
@@ -28,7 +30,7 @@ from offboard.core.errors import Conflict, ValidationFailed
 from offboard.core.permissions import ROLES, can
 from offboard.ledger import selectors as ledger
 from offboard.reports.signing import SigningUnavailable, current_certificate
-from offboard.web.pages.common import actor_of, forbidden, staff_page
+from offboard.web.pages.common import actor_of, forbidden, membership_of, staff_page
 
 _BACKENDS = {
     "django.core.mail.backends.smtp.EmailBackend": "smtp",
@@ -228,13 +230,27 @@ def add_member(request: HttpRequest, membership: Membership) -> HttpResponse:
 
 
 class PasswordChange(auth_views.PasswordChangeView):
+    """Django's form checks the old password and the new one; the change itself is the
+    accounts service's, so it is recorded (`member.password_changed`)."""
+
     template_name = "web/settings/password.html"
     success_url = reverse_lazy("web:settings")
 
     def form_valid(self, form: Any) -> HttpResponse:
-        response = super().form_valid(form)
+        membership = membership_of(self.request)
+        try:
+            change_password(
+                actor=actor_of(self.request, membership),
+                membership=membership,
+                password=form.cleaned_data["new_password1"],
+            )
+        except ValidationFailed as exc:
+            for problem in exc.errors.get("password", [exc.message]):
+                form.add_error("new_password2", problem)
+            return self.form_invalid(form)
+        update_session_auth_hash(self.request, membership.user)
         messages.success(self.request, "Your password was changed.")
-        return response
+        return HttpResponseRedirect(self.get_success_url())
 
 
 @require_POST
