@@ -3,14 +3,47 @@
 import datetime as dt
 
 import pytest
-from typer.testing import CliRunner
+
+
+@pytest.fixture(scope="module")
+def _demo_loaded(django_db_setup, django_db_blocker, tmp_path_factory):
+    """The demo, loaded once for this module inside a transaction that is rolled back at the
+    end; each test runs in a savepoint of it (loading takes seconds: weeks of a timeline, a
+    portal, certificates)."""
+    from django.db import transaction
+    from django.test import override_settings
+
+    from offboard.demo import load_demo
+
+    directory = tmp_path_factory.mktemp("demo")
+    where = {"MEDIA_ROOT": str(directory / "files"), "OFFBOARD_KEY_DIR": directory / "keys"}
+    with django_db_blocker.unblock():
+        overrides = override_settings(
+            PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"], **where
+        )
+        overrides.enable()
+        outer = transaction.atomic()
+        outer.__enter__()
+        try:
+            loaded = load_demo()
+        except BaseException:
+            transaction.set_rollback(True)
+            outer.__exit__(None, None, None)
+            overrides.disable()
+            raise
+    yield loaded, where
+    with django_db_blocker.unblock():
+        transaction.set_rollback(True)
+        outer.__exit__(None, None, None)
+        overrides.disable()
 
 
 @pytest.fixture
-def demo(db):
-    from offboard.demo import load_demo
-
-    return load_demo()
+def demo(_demo_loaded, db, settings):
+    loaded, where = _demo_loaded
+    for name, value in where.items():  # where the demo's files and keys are
+        setattr(settings, name, value)
+    return loaded
 
 
 def brightline_cases():
@@ -168,34 +201,6 @@ def test_loading_the_demo_twice_changes_nothing(demo):
         OffboardingCase.objects.count(),
         LedgerEntry.objects.count(),
     )
-
-
-def test_reset_erases_the_database_and_loads_the_demo_again(transactional_db):
-    from offboard.accounts.models import Organization
-    from offboard.accounts.services import create_organization
-    from offboard.cases.models import OffboardingCase
-    from offboard.demo import load_demo
-
-    load_demo()
-    create_organization(slug="scratch", name="Scratch")
-
-    reloaded = load_demo(reset=True)
-
-    assert reloaded["created"] is True
-    assert list(Organization.objects.values_list("slug", flat=True)) == ["brightline"]
-    assert OffboardingCase.objects.count() == 6
-
-
-def test_offboard_demo_prints_the_logins(transactional_db, monkeypatch):
-    from offboard.cli import app
-
-    result = CliRunner().invoke(app, ["demo"])
-
-    assert result.exit_code == 0, result.output
-    assert "offboard-demo" in result.stdout
-    for username in ("alice", "bob", "carol", "dave", "erin", "oscar"):
-        assert username in result.stdout
-    assert "closed" in result.stdout
 
 
 def test_the_closed_case_took_weeks_and_the_log_is_in_time_order(demo):
