@@ -3,11 +3,15 @@
 import datetime as dt
 import decimal
 
+import pytest
 import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from offboard.core.canonical import canonical_json, to_jsonable
+
+# What it checks does not depend on the database: it runs in the SQLite pass only.
+pytestmark = pytest.mark.offline
 
 json_values = st.recursive(
     st.none()

@@ -32,6 +32,9 @@ from offboard.ledger.merkle import (
     verify_inclusion,
 )
 
+# What it checks does not depend on the database: it runs in the SQLite pass only.
+pytestmark = pytest.mark.offline
+
 # A copy of ../shared/testdata/rfc9162-vectors.json (cross-checked against Go's sumdb/tlog),
 # kept in the repository so a checkout tests itself; the test below keeps the two equal.
 VECTORS_PATH = Path(__file__).resolve().parent / "data" / "rfc9162-vectors.json"

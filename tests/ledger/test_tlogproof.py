@@ -20,6 +20,9 @@ from offboard.ledger.tlogproof import (
     verify_tlog_proof,
 )
 
+# What it checks does not depend on the database: it runs in the SQLite pass only.
+pytestmark = pytest.mark.offline
+
 ORIGIN = "offboard.example/offboard/acme"
 # A fixed test key (seed 00 01 .. 1f), so the hypothesis examples below are reproducible.
 _SEED = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))

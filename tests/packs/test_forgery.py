@@ -26,6 +26,9 @@ from offboard.packs.verify import Report
 from offboard.packs.verify import layout as fmt
 from tests.packs.conftest import BuiltPacks, members_of, problems, rebag, verify, write_pack
 
+# What it checks does not depend on the database: it runs in the SQLite pass only.
+pytestmark = pytest.mark.offline
+
 Body = dict[str, Any]
 
 

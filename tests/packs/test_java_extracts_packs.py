@@ -9,6 +9,9 @@ import pytest
 from tests.packs.conftest import BuiltPacks
 from tests.packs.javazip import java_extract
 
+# What it checks does not depend on the database: it runs in the SQLite pass only.
+pytestmark = pytest.mark.offline
+
 
 @pytest.mark.parametrize("which", ["closed", "interim"])
 def test_java_zipinputstream_extracts_every_member_of_a_pack(

@@ -11,6 +11,9 @@ from offboard.packs.verify import archive as packzip
 from offboard.packs.verify import layout as fmt
 from tests.packs.conftest import BuiltPacks, members_of, problems, tampered, verify, write_pack
 
+# What it checks does not depend on the database: it runs in the SQLite pass only.
+pytestmark = pytest.mark.offline
+
 
 def _zip(path: Path, entries: list[tuple[zipfile.ZipInfo | str, bytes]]) -> Path:
     with zipfile.ZipFile(path, "w") as zf:

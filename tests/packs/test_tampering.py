@@ -12,6 +12,9 @@ from offboard.ledger.note import Checkpoint, Signer, parse_note, sign_note
 from offboard.packs.verify import layout as fmt
 from tests.packs.conftest import BuiltPacks, members_of, problems, tampered, verify
 
+# What it checks does not depend on the database: it runs in the SQLite pass only.
+pytestmark = pytest.mark.offline
+
 
 def flip(position: str) -> Callable[[bytes], bytes]:
     def change(content: bytes) -> bytes:

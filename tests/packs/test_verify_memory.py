@@ -23,6 +23,9 @@ from offboard.packs.verify import archive as packzip
 from offboard.packs.verify import layout as fmt
 from tests.packs.conftest import BuiltPacks, members_of, problems, verify
 
+# What it checks does not depend on the database: it runs in the SQLite pass only.
+pytestmark = pytest.mark.offline
+
 MiB = 1024 * 1024
 PEAK_LIMIT = 300 * MiB
 VERIFY = (

@@ -23,6 +23,9 @@ from offboard.packs import zipstream
 from offboard.packs.zipstream import MemberChanged, ZipMember, ZipStream, ZipStreamError, crc32_of
 from tests.packs.javazip import java_extract
 
+# What it checks does not depend on the database: it runs in the SQLite pass only.
+pytestmark = pytest.mark.offline
+
 DATE = (2026, 12, 4, 12, 0, 0)
 MiB = 1024 * 1024
 unzip_missing = pytest.mark.skipif(shutil.which("unzip") is None, reason="unzip is not installed")

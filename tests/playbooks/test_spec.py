@@ -35,6 +35,9 @@ from offboard.playbooks.spec import (
     parse_playbook,
 )
 
+# What it checks does not depend on the database: it runs in the SQLite pass only.
+pytestmark = pytest.mark.offline
+
 BUILTINS = builtin_playbook_paths()
 PHASE_ORDER = ["notice", "delivery", "handover", "access", "data", "finance", "closure"]
 
