@@ -21,15 +21,26 @@ CAST = {
 }
 
 
+BROWSER_TESTS = os.path.join("tests", "browser", "")
+
+
+def _runs_once(item: pytest.Item) -> bool:
+    """What the PostgreSQL pass leaves to the SQLite pass: tests marked `offline` (the offline
+    verifier, pure formats), and the browser tests — what Chromium renders, lays out and runs
+    does not depend on the backend, and every view's queries also run under tests/web, which
+    both passes run."""
+    return bool(item.get_closest_marker("offline")) or BROWSER_TESTS in str(item.path)
+
+
 def pytest_collection_modifyitems(config: Any, items: list[pytest.Item]) -> None:
-    """`make test` runs the suite twice, on SQLite and on PostgreSQL; what is marked `offline`
-    (the offline verifier, pure formats) cannot change with the database and runs once."""
+    """`make test` runs the suite twice, on SQLite and on PostgreSQL; what cannot change with
+    the database runs once (`_runs_once`)."""
     if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
         return
-    offline = [item for item in items if item.get_closest_marker("offline")]
-    if offline:
-        config.hook.pytest_deselected(items=offline)
-        items[:] = [item for item in items if not item.get_closest_marker("offline")]
+    once = [item for item in items if _runs_once(item)]
+    if once:
+        config.hook.pytest_deselected(items=once)
+        items[:] = [item for item in items if not _runs_once(item)]
 
 
 @pytest.fixture(autouse=True)
