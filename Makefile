@@ -27,7 +27,7 @@ $(VENV)/.installed-test: $(VENV)/.installed-run tests/browser/package-lock.json
 # The demo runs in debug mode (production is the default: OFFBOARD_DEBUG unset means off).
 run: export OFFBOARD_DEBUG ?= true
 run: $(VENV)/.installed-run
-	$(BIN)/offboard demo
+	$(BIN)/offboard demo --host $(HOST) --port $(PORT)
 	@echo "Serving on http://$(HOST):$(PORT)/ — log in as alice / offboard-demo (Ctrl-C to stop)"
 	$(BIN)/offboard serve --host $(HOST) --port $(PORT)
 

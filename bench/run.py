@@ -177,6 +177,48 @@ def run_pack(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     return result
 
 
+def run_reminders(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """The daily-digest benchmark (bench/reminders.py) on a scratch SQLite database."""
+    work = workdir / "reminders"
+    out = workdir / "reminders.json"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "offboard.settings",
+        "OFFBOARD_VAR_DIR": str(work / "var"),
+        "OFFBOARD_KEY_DIR": str(work / "keys"),
+        "OFFBOARD_TSA_ON_COMMIT": "off",
+        "OFFBOARD_TSA_URLS": "",
+        "OFFBOARD_DEBUG": "0",
+        "OFFBOARD_SECRET_KEY": "bench-only-not-a-secret",
+        "DATABASE_URL": f"sqlite:///{workdir / 'reminders.sqlite3'}",
+    }
+    console.rule("[bold]daily digest[/bold]")
+    code = subprocess.call(
+        [sys.executable, str(HERE / "reminders.py"), "--out", str(out), "--people", "1000"],
+        env=env,
+    )
+    result: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
+    result["exit_code"] = code
+    result["ok"] = code == 0 and bool(result.get("ok"))
+    return result
+
+
+def _reminder_rows(table: Table, res: dict[str, Any]) -> None:
+    if "baseline_s" not in res:
+        table.add_row("sqlite", "daily digest", "failed", "", "", "", _met(False))
+        return
+    table.add_row(
+        "sqlite",
+        f"daily digests: {res['people']:,} people × {res['steps'] // max(res['people'], 1)} "
+        f"steps, {res['queries']} queries (baseline: one plain query of the same rows)",
+        _fmt(res["ours_s"], "s"),
+        _fmt(res["baseline_s"], "s"),
+        f"{res['ratio']:.2f}",
+        res["target"],
+        _met(res["met"]),
+    )
+
+
 def _fmt(value: float, unit: str) -> str:
     if unit == "/s":
         return f"{value:,.0f}/s"
@@ -192,6 +234,9 @@ def summarize(results: dict[str, Any]) -> Table:
     for backend, res in results.items():
         if backend == "pack":
             _pack_rows(table, res)
+            continue
+        if backend == "reminders":
+            _reminder_rows(table, res)
             continue
         if "skipped" in res:
             table.add_row(backend, "—", "skipped", res["skipped"], "", "", "")
@@ -294,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--proof-budget", type=float, default=60.0, help="seconds at most per proof series"
     )
-    parser.add_argument("--only", default="appends,proofs,verify,pack")
+    parser.add_argument("--only", default="appends,proofs,verify,pack,reminders")
     parser.add_argument("--pack-events", type=int, default=2000)
     parser.add_argument("--pack-mib", type=int, default=1024)
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
@@ -329,6 +374,10 @@ def main(argv: list[str] | None = None) -> int:
         if "pack" in args.only.split(","):
             results["pack"] = run_pack(args, Path(tmp))
             ok &= bool(results["pack"].get("ok"))
+
+        if "reminders" in args.only.split(","):
+            results["reminders"] = run_reminders(args, Path(tmp))
+            ok &= bool(results["reminders"].get("ok"))
 
     report = {
         "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

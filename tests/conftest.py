@@ -22,6 +22,12 @@ CAST = {
 
 
 BROWSER_TESTS = os.path.join("tests", "browser", "")
+# The longest tests start first, so that neither worker is left running one alone at the end.
+SLOW_FIRST = (os.path.join("tests", "browser", "test_phone.py"),)
+
+
+def _on_postgresql() -> bool:
+    return os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
 
 
 def _runs_once(item: pytest.Item) -> bool:
@@ -32,15 +38,28 @@ def _runs_once(item: pytest.Item) -> bool:
     return bool(item.get_closest_marker("offline")) or BROWSER_TESTS in str(item.path)
 
 
+def _belongs_to_the_other_pass(item: pytest.Item, postgresql: bool) -> bool:
+    """`@pytest.mark.one_pass("sqlite" | "postgresql")`: a test that runs in one pass only (the
+    API fuzzing is split between the two: each token's run on one database)."""
+    marker = item.get_closest_marker("one_pass")
+    return marker is not None and marker.args[0] != ("postgresql" if postgresql else "sqlite")
+
+
 def pytest_collection_modifyitems(config: Any, items: list[pytest.Item]) -> None:
     """`make test` runs the suite twice, on SQLite and on PostgreSQL; what cannot change with
-    the database runs once (`_runs_once`)."""
-    if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
-        return
-    once = [item for item in items if _runs_once(item)]
-    if once:
-        config.hook.pytest_deselected(items=once)
-        items[:] = [item for item in items if not _runs_once(item)]
+    the database runs once (`_runs_once`), and what is split between the passes runs in its
+    own (`one_pass`)."""
+    postgresql = _on_postgresql()
+    other = [
+        item
+        for item in items
+        if (postgresql and _runs_once(item)) or _belongs_to_the_other_pass(item, postgresql)
+    ]
+    if other:
+        config.hook.pytest_deselected(items=other)
+        dropped = set(map(id, other))
+        items[:] = [item for item in items if id(item) not in dropped]
+    items.sort(key=lambda item: not any(path in str(item.path) for path in SLOW_FIRST))
 
 
 @pytest.fixture(autouse=True)

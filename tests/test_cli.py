@@ -351,6 +351,26 @@ def test_a_missing_required_option_is_a_usage_error(alice):
     assert "--contract" in result.stderr or "--trigger" in result.stderr
 
 
+def test_a_second_case_for_the_contract_needs_allow_duplicate(case, playbooks):
+    from offboard.cases.models import OffboardingCase
+
+    refused = run(*open_args())
+
+    assert refused.exit_code == 1
+    assert error_lines(refused) == [
+        f"error: Northwind Traders already has an open case for contract NW-2025-01: {case.ref} "
+        "(active). Pass --allow-duplicate to open another case anyway."
+    ]
+    assert OffboardingCase.objects.count() == 1
+
+    opened = run(*open_args(), "--allow-duplicate", "--json")
+
+    assert opened.exit_code == 0, opened.stderr
+    second = OffboardingCase.objects.get(ref=json.loads(opened.stdout)["ref"])
+    event = second.events.get(type="case.opened")
+    assert event.data["duplicate"] == {"open_cases": [case.ref], "acknowledged": True}
+
+
 def test_nothing_is_opened_when_input_is_invalid(alice, playbooks, client_contract):
     from offboard.cases.models import OffboardingCase
 

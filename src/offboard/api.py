@@ -7,10 +7,12 @@ from offboard.clients.api import router as clients_router
 from offboard.core.api import BearerToken, OffboardApi, install_error_handlers
 from offboard.core.inputs import check_inputs
 from offboard.evidence.api import router as evidence_router
+from offboard.inbound.api import router as inbound_router
 from offboard.ledger.api import router as ledger_router
 from offboard.packs.api import router as evidence_pack_router
 from offboard.playbooks.api import router as playbooks_router
 from offboard.portal.api import router as portal_router
+from offboard.webhooks.api import router as webhooks_router
 
 api = OffboardApi(
     title="Offboard API",
@@ -34,3 +36,5 @@ api.add_router("/cases", cases_router)
 api.add_router("/cases", evidence_pack_router)
 api.add_router("/ledger", ledger_router)
 api.add_router("", portal_router)
+api.add_router("/inbound", inbound_router)
+api.add_router("/webhooks", webhooks_router)

@@ -334,8 +334,11 @@ class Loader:
         return actor if can(actor, "cases.work") else self.actors["alice"]
 
     def complete(self, case: OffboardingCase, key: str, note: str = "", **given: Any) -> Step:
-        """Complete a step with evidence of each kind its playbook asks for."""
+        """Complete a step with evidence of each kind its playbook asks for (unless settling
+        the register items it is about has completed it already)."""
         step = get_step(case, key)
+        if step.status == Step.Status.DONE and step.settled_by:
+            return step
         actor = self.worker(case, step)
         kinds = step.evidence_required
         client_key = next(k for k, c in self.clients.items() if c.pk == case.client_id)

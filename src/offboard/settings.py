@@ -61,7 +61,15 @@ INSTALLED_APPS = [
     "offboard.cases",
     "offboard.notifications",
     "offboard.portal",
+    "offboard.inbound",
+    "offboard.calendar",
+    "offboard.webhooks",
+    "offboard.reminders",
+    "offboard.connectors",
+    "offboard.jobs",
     "offboard.web",
+    "django_tasks",
+    "django_tasks_db",
 ]
 
 MIDDLEWARE = [
@@ -145,6 +153,14 @@ STORAGES = {
 OFFBOARD_MAX_UPLOAD_BYTES = int(os.environ.get("OFFBOARD_MAX_UPLOAD_BYTES", str(100 * 1024 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+# Files are counted as they are read and stopped at their limit before they are spooled
+# (core/bodies.py): OFFBOARD_MAX_UPLOAD_BYTES where an endpoint that takes files let the
+# sender in, DATA_UPLOAD_MAX_MEMORY_SIZE anywhere else.
+FILE_UPLOAD_HANDLERS = [
+    "offboard.core.bodies.BoundedUploads",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 # Cookies and headers. In production (OFFBOARD_DEBUG=false) cookies travel over HTTPS only;
 # HSTS and the HTTPS redirect are left to the TLS-terminating proxy (OFFBOARD_HSTS_SECONDS
@@ -218,6 +234,36 @@ OFFBOARD_CHECKPOINT_REQUEST_INTERVAL = int(
 # to `offboard worker` (tests drive it explicitly).
 OFFBOARD_TSA_ON_COMMIT = os.environ.get("OFFBOARD_TSA_ON_COMMIT", "thread")
 
+# Outbound webhooks (docs/webhooks-out.md, decision 0022). Seconds to wait for a receiver; a
+# delivery given up after this many attempts; an endpoint disabled (and its admins emailed)
+# after this many failed attempts in a row spanning at least this many hours. Private and
+# loopback addresses are refused (SSRF) unless allowed here; with OFFBOARD_DEBUG they are.
+OFFBOARD_WEBHOOK_TIMEOUT = float(os.environ.get("OFFBOARD_WEBHOOK_TIMEOUT", "10"))
+OFFBOARD_WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("OFFBOARD_WEBHOOK_MAX_ATTEMPTS", "30"))
+OFFBOARD_WEBHOOK_DISABLE_AFTER = int(os.environ.get("OFFBOARD_WEBHOOK_DISABLE_AFTER", "10"))
+OFFBOARD_WEBHOOK_DISABLE_AFTER_HOURS = float(
+    os.environ.get("OFFBOARD_WEBHOOK_DISABLE_AFTER_HOURS", "24")
+)
+OFFBOARD_WEBHOOKS_ALLOW_PRIVATE = env_bool("OFFBOARD_WEBHOOKS_ALLOW_PRIVATE", DEBUG)
+
+# Reminders and escalation (docs/reminders.md, decision 0023). Hours are UTC.
+OFFBOARD_DIGEST_HOUR = int(os.environ.get("OFFBOARD_DIGEST_HOUR", "7"))
+OFFBOARD_DEADLINE_REMINDER_DAYS = [
+    int(d) for d in os.environ.get("OFFBOARD_DEADLINE_REMINDER_DAYS", "7,1").split(",") if d.strip()
+]
+OFFBOARD_ESCALATE_STEP_DAYS = int(os.environ.get("OFFBOARD_ESCALATE_STEP_DAYS", "3"))
+OFFBOARD_ESCALATE_STEP_MANAGERS_DAYS = int(
+    os.environ.get("OFFBOARD_ESCALATE_STEP_MANAGERS_DAYS", "7")
+)
+OFFBOARD_ESCALATE_APPROVAL_DAYS = int(os.environ.get("OFFBOARD_ESCALATE_APPROVAL_DAYS", "3"))
+OFFBOARD_ESCALATION_INTERVAL = int(os.environ.get("OFFBOARD_ESCALATION_INTERVAL", "900"))
+OFFBOARD_PORTAL_REMINDER_DAYS = [
+    int(d) for d in os.environ.get("OFFBOARD_PORTAL_REMINDER_DAYS", "7,2").split(",") if d.strip()
+]
+# Off by default: whether silence after the deadline is acceptance is the contract's question
+# and staff decide it (decision 0008); an organization whose contracts say so may turn it on.
+OFFBOARD_PORTAL_AUTO_DEEM = env_bool("OFFBOARD_PORTAL_AUTO_DEEM", False)
+
 # Email: the closure receipt (docs/email.md). OFFBOARD_EMAIL_BACKEND is `smtp`, `file` (one
 # file per message under var/mail), `console`, `locmem` or a backend's dotted path. The default
 # never sends mail in development (`file`) and never pretends to in production (`smtp`).
@@ -254,3 +300,28 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # "thread": issue the certificate and send the receipt right after a closure commits, in the
 # background; "off": leave it to `offboard worker` (tests drive it explicitly).
 OFFBOARD_RECEIPT_ON_COMMIT = os.environ.get("OFFBOARD_RECEIPT_ON_COMMIT", "thread")
+
+# Background jobs (docs/jobs.md, decision 0021): Django's tasks API. `database` (the default)
+# keeps the queue in this database, so a job is enqueued in the transaction of the change that
+# causes it; `redis` puts it on RQ queues at OFFBOARD_REDIS_URL, after commit, with the outbox
+# sweep behind it. `offboard worker` runs the jobs and the periodic schedule.
+OFFBOARD_JOBS_BACKEND = os.environ.get("OFFBOARD_JOBS_BACKEND", "database").strip()
+OFFBOARD_REDIS_URL = os.environ.get("OFFBOARD_REDIS_URL", "redis://127.0.0.1:6379/0")
+if OFFBOARD_JOBS_BACKEND == "database":
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+elif OFFBOARD_JOBS_BACKEND == "redis":
+    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
+    RQ_QUEUES = {"default": {"URL": OFFBOARD_REDIS_URL, "DEFAULT_TIMEOUT": 3600}}
+    INSTALLED_APPS.append("django_rq")
+else:
+    raise RuntimeError(
+        f"OFFBOARD_JOBS_BACKEND={OFFBOARD_JOBS_BACKEND!r}: use database (the default) or redis."
+    )
+# How often the outbox sweep re-drives work whose job was lost (a worker killed mid-job, a
+# Redis queue emptied), in seconds.
+OFFBOARD_SWEEP_INTERVAL = float(os.environ.get("OFFBOARD_SWEEP_INTERVAL", "60"))
+# A claimed outbox row is left to its worker for its requests' timeouts plus this margin
+# (seconds; five times it for a closure receipt); a worker killed mid-job holds it no longer.
+OFFBOARD_LEASE_MARGIN = float(os.environ.get("OFFBOARD_LEASE_MARGIN", "60"))
+# How often the worker looks whether a reminder job's period has come (seconds).
+OFFBOARD_REMINDER_TICK = float(os.environ.get("OFFBOARD_REMINDER_TICK", "60"))

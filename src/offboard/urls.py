@@ -8,5 +8,7 @@ from offboard.api import api
 urlpatterns = [
     path("api/v1/", api.urls),
     path("portal/", include("offboard.portal.urls")),
+    path("calendar/", include("offboard.calendar.urls")),
+    path("reminders/", include("offboard.reminders.urls")),
     path("", include("offboard.web.urls")),
 ]

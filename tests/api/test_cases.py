@@ -78,12 +78,17 @@ def test_an_unknown_playbook_is_a_field_error(api, opening):
     assert not OffboardingCase.objects.exists()
 
 
-def test_the_preview_shows_dates_and_steps_and_writes_nothing(api, opening):
+def test_the_preview_shows_dates_and_steps_and_writes_nothing(api, opening, cast):
     events_before = LedgerEntry.objects.count()
 
-    response = api("erin").post(
+    response = api("erin").post(  # an auditor previews, naming an owner who can own work
         "/cases/preview",
-        {**opening, "trigger": "termination_by_client", "trigger_date": "2026-11-02"},
+        {
+            **opening,
+            "trigger": "termination_by_client",
+            "trigger_date": "2026-11-02",
+            "owner_id": cast["carol"].user.pk,
+        },
     )
 
     assert response.status_code == 200, response.content
@@ -112,6 +117,7 @@ def test_cases_are_listed_with_progress_and_filtered(api, case, cast, client_con
         owner_id=cast["bob"].user.pk,
         playbook_version=playbooks["marketing_agency"],
         draft=True,
+        allow_duplicate=True,
     )
     erin = api("erin")
 
@@ -410,3 +416,100 @@ def test_unknown_contracts_and_a_version_without_its_playbook_are_field_errors(a
     assert versionless.status_code == 422
     assert list(versionless.json()["error"]["details"]["fields"]) == ["playbook_version"]
     assert not OffboardingCase.objects.exists()
+
+
+REFUSED_OPENINGS = {
+    "owner of another organization": (
+        lambda ids: {"owner_id": ids["mallory"]},
+        "owner_id",
+        "user {mallory} is not a member of this organization",
+    ),
+    "owner who does not exist": (
+        lambda ids: {"owner_id": 999_999},
+        "owner_id",
+        "user 999999 is not a member of this organization",
+    ),
+    "auditor as owner": (
+        lambda ids: {"owner_id": ids["erin"]},
+        "owner_id",
+        "erin is an auditor and cannot own work",
+    ),
+    "assignee of another organization": (
+        lambda ids: {"assignments": {"operator": ids["mallory"]}},
+        "assignments.operator",
+        "user {mallory} is not a member of this organization",
+    ),
+    "assignee who does not exist": (
+        lambda ids: {"assignments": {"operator": 999_999}},
+        "assignments.operator",
+        "user 999999 is not a member of this organization",
+    ),
+    "evidence of another organization": (
+        lambda ids: {"trigger_evidence": [ids["foreign_sha256"]]},
+        "trigger_evidence",
+        "no evidence file with sha256 {foreign_sha256}; upload it first",
+    ),
+    "evidence never uploaded": (
+        lambda ids: {"trigger_evidence": ["ab" * 32]},
+        "trigger_evidence",
+        f"no evidence file with sha256 {'ab' * 32}; upload it first",
+    ),
+}
+
+
+@pytest.mark.parametrize("refused", REFUSED_OPENINGS)
+def test_the_preview_refuses_what_opening_refuses(api, opening, cast, mallory, refused):
+    from tests.factories import upload
+
+    ids = {
+        "mallory": mallory.user.pk,
+        "erin": cast["erin"].user.pk,
+        "foreign_sha256": upload(mallory, b"%PDF-1.4 Globex only\n").sha256,
+    }
+    change, field, problem = REFUSED_OPENINGS[refused]
+    body = {**opening, **change(ids)}
+    events_before = LedgerEntry.objects.count()
+
+    previewed = api("alice").post("/cases/preview", body)
+    opened = api("alice").post("/cases", body)
+
+    for response in (previewed, opened):
+        assert response.status_code == 422, response.content
+        assert response.json()["error"]["details"]["fields"] == {field: [problem.format(**ids)]}
+    assert not OffboardingCase.objects.exists()
+    assert LedgerEntry.objects.count() == events_before
+
+
+def test_a_second_case_for_the_contract_needs_allow_duplicate(api, case, opening):
+    page, resource = f"http://testserver/cases/{case.ref}/", f"/api/v1/cases/{case.ref}"
+    named = {
+        "ref": case.ref,
+        "state": "active",
+        "url": page,
+        "api_url": "http://testserver" + resource,
+    }
+
+    previewed = api("alice").post("/cases/preview", opening)
+    refused = api("alice").post("/cases", opening)
+
+    assert previewed.status_code == 200
+    assert previewed.json()["open_cases"] == [named]
+    assert refused.status_code == 409
+    error = refused.json()["error"]
+    assert error["code"] == "duplicate_case"
+    assert error["message"] == (
+        f"Northwind Traders already has an open case for contract NW-2025-01: {case.ref} "
+        '(active). Send "allow_duplicate": true to open another case anyway.'
+    )
+    assert error["details"] == {"open_cases": [named]}
+    assert OffboardingCase.objects.count() == 1
+
+    opened = api("alice").post("/cases", {**opening, "allow_duplicate": True})
+
+    assert opened.status_code == 201, opened.content
+    event = LedgerEntry.objects.get(case__ref=opened.json()["ref"], type="case.opened")
+    assert event.data["duplicate"] == {"open_cases": [case.ref], "acknowledged": True}
+
+
+def test_a_preview_without_an_open_case_lists_none(api, opening):
+    assert api("alice").post("/cases/preview", opening).json()["open_cases"] == []

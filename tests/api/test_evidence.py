@@ -41,13 +41,16 @@ def test_an_empty_upload_is_refused(api):
     assert EvidenceFile.objects.count() == 0
 
 
-def test_an_upload_over_the_size_limit_is_refused(api, settings):
+def test_an_upload_over_the_size_limit_is_413_naming_the_file(api, settings):
+    """Cut off as it is read (core/bodies.py), not after it was spooled whole."""
     settings.OFFBOARD_MAX_UPLOAD_BYTES = 1024 * 1024
 
     response = api("alice").upload("/evidence", b"x" * (1024 * 1024 + 1), "big.bin")
 
-    assert response.status_code == 422
-    assert "upload limit" in response.json()["error"]["details"]["fields"]["file"][0]
+    assert response.status_code == 413
+    error = response.json()["error"]
+    assert error["code"] == "too_large"
+    assert error["details"]["fields"] == {"file": ["is larger than the 1 MiB upload limit"]}
     assert EvidenceFile.objects.count() == 0
 
 

@@ -26,6 +26,7 @@ def _open_cases(n: int, cast: dict[str, Any], client_contract: Any, playbooks: A
             trigger_date=dt.date(2026, 11, 1) + dt.timedelta(days=i % 20),
             owner_id=cast["bob" if i % 2 else "carol"].user.pk,
             playbook_version=playbooks["marketing_agency"],
+            allow_duplicate=True,
         )
 
 

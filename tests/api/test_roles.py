@@ -40,6 +40,7 @@ WRITES: list[tuple[str, str, Any]] = [
     ),
     ("POST", "/clients/contracts/{contract}/notice", {"received_at": "2026-11-01T10:00:00Z"}),
     ("UPLOAD", "/clients/contracts/{contract}/documents", None),
+    ("UPLOAD", "/clients/import", None),
     ("UPLOAD", "/evidence", None),
     ("POST", "/playbooks", {"source": "playbook"}),
     ("POST", "/cases", "opening"),
@@ -87,6 +88,12 @@ WRITES: list[tuple[str, str, Any]] = [
     ("POST", "/portal-links/{portal_link}/revoke", {}),
     ("POST", "/portal-links/{portal_link}/reminders", {}),
     ("POST", "/portal-links/{portal_link}/deemed-acceptance", {}),
+    ("POST", "/webhooks", {"name": "CRM 2", "url": "https://crm.example.com/2"}),
+    ("POST", "/webhooks/{webhook}/rotate", {}),
+    ("POST", "/webhooks/{webhook}/disable", {"reason": "x"}),
+    ("POST", "/webhooks/{webhook}/enable", {}),
+    ("DELETE", "/webhooks/{webhook}", None),
+    ("POST", "/webhooks/{webhook}/deliveries/{webhook_delivery}/redeliver", {}),
 ]
 
 
@@ -105,6 +112,11 @@ def _portal_link(case: Any, alice: Any, client: Any) -> Any:
 @pytest.fixture
 def ids(case: Any, cast: dict[str, Any], client_contract: Any) -> dict[str, Any]:
     client, contract = client_contract
+    from offboard.webhooks.services import create_webhook_endpoint
+
+    webhook = create_webhook_endpoint(  # first: the waiver below owes it a delivery
+        actor=cast["alice"], name="CRM", url="https://crm.example.com/hooks"
+    ).endpoint
     step = case.steps.first()
     waiver = grant_waiver(
         actor=cast["bob"],
@@ -123,6 +135,8 @@ def ids(case: Any, cast: dict[str, Any], client_contract: Any) -> dict[str, Any]
         "step_id": step.pk,
         "waiver": waiver.pk,
         "portal_link": _portal_link(case, cast["alice"], client).pk,
+        "webhook": str(webhook.public_id),
+        "webhook_delivery": webhook.deliveries.first().msg_id,
     }
     for register in (
         "deliverables",
@@ -178,6 +192,8 @@ def test_the_auditor_table_covers_every_write_endpoint():
         ("DELETE", "/tokens/{}"),
         # signing a checkpoint changes no record; an auditor signs one before an export
         ("POST", "/ledger/checkpoints"),
+        # authenticated by its signature, not a token: no role (tests/inbound/)
+        ("POST", "/inbound/{}/events"),
     }
 
     def shape(url: str) -> str:

@@ -106,7 +106,9 @@ def axe_violations(page: Any, impacts: tuple[str, ...] = ("serious", "critical")
     """axe-core's violations on the current page at the given impacts, one line each."""
     # Evaluated through the DevTools protocol, not as a <script> tag: the pages' CSP
     # (script-src 'self') rightly refuses inline scripts, and stays in force in the tests.
-    page.evaluate(AXE.read_text(encoding="utf-8"))
+    # Once per page (a context may preload it: add_init_script(path=AXE)).
+    if not page.evaluate("typeof axe !== 'undefined'"):
+        page.evaluate(AXE.read_text(encoding="utf-8"))
     result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
     return [
         f"{v['id']} ({v['impact']}): {v['help']} — "

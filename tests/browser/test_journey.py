@@ -21,6 +21,7 @@ import hashlib
 import zipfile
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import log_in, screenshot
 
@@ -53,7 +54,7 @@ def test_from_opening_to_a_verified_evidence_pack(
     page.wait_for_url("**/cases/C-2026-*/")
     case = OffboardingCase.objects.get(client=client)
     assert case.playbook_version == playbooks["marketing_agency"]
-    assert page.get_by_role("heading", name=f"{case.ref} Northwind Traders").is_visible()
+    expect(page.get_by_role("heading", name=f"{case.ref} Northwind Traders")).to_be_visible()
 
     # --- steps: one done with a dropped file, the next with a note -----------------------------
     notice = case.steps.get(key="confirm_notice")
@@ -74,7 +75,7 @@ def test_from_opening_to_a_verified_evidence_pack(
     row.get_by_label("Note").fill("Kickoff held with the account team on Monday.")
     row.get_by_role("button", name="Mark done").click()
     page.locator(f"#step-{kickoff.pk} .badge.done").wait_for()
-    assert page.locator("#case-header").get_by_text("2 of 17 required").is_visible()
+    expect(page.locator("#case-header").get_by_text("2 of 17 required")).to_be_visible()
 
     # --- an access grant added, then revoked with a dropped screenshot ---------------------------
     page.get_by_role("tab", name="Access").click()
@@ -86,13 +87,10 @@ def test_from_opening_to_a_verified_evidence_pack(
     add.get_by_label("Principal").fill("agency-bot")
     add.get_by_label("Planned action").select_option("revoke")
     add.get_by_role("button", name="Add to access").click()
-    grant = None
-    for _ in range(50):
-        grant = AccessGrant.objects.filter(case=case, system="GitHub").first()
-        if grant:
-            break
-        page.wait_for_timeout(100)
-    assert grant is not None
+    # Wait for the page to show the new row before reading the database: the live server's
+    # thread shares the in-memory SQLite database, and reading while it writes is "table locked".
+    panel.locator("li.item[id^='access_grants-']", has_text="agency-bot").first.wait_for()
+    grant = AccessGrant.objects.get(case=case, system="GitHub")
     row = page.locator(f"#access_grants-{grant.pk}")
     row.wait_for()
     row.locator("summary", has_text="Revoke").click()
@@ -133,7 +131,7 @@ def test_from_opening_to_a_verified_evidence_pack(
     assert url.startswith(live_server.url + "/portal/")
     (message,) = mail.outbox
     assert url in message.body
-    assert portal.get_by_text("emailed to nina@northwind.example").is_visible()
+    expect(portal.get_by_text("emailed to nina@northwind.example")).to_be_visible()
     screenshot(page, "workspace-portal-link-sent", full_page=False)
     report = case.deliverables.order_by("id").first()
     ads = case.handover_items.order_by("id").first()
@@ -156,7 +154,7 @@ def test_from_opening_to_a_verified_evidence_pack(
     page.goto(f"/cases/{case.ref}/")
     page.get_by_role("tab", name="Handover").click()
     row = page.locator(f"#handover_items-{ads.pk}")
-    assert row.locator(".dispute").get_by_text("We have no admin rights yet.").is_visible()
+    expect(row.locator(".dispute").get_by_text("We have no admin rights yet.")).to_be_visible()
     row.scroll_into_view_if_needed()
     screenshot(page, "workspace-dispute", full_page=False)
     row.locator("summary", has_text="Edit").click()
@@ -187,13 +185,16 @@ def test_from_opening_to_a_verified_evidence_pack(
 
     _as(page, "alice")
     page.goto(f"/cases/{case.ref}/")
-    assert page.locator("#closure").get_by_text("the case can be closed").is_visible()
+    expect(page.locator("#closure").get_by_text("the case can be closed")).to_be_visible()
     close = page.get_by_role("button", name="Close case")
     assert close.is_enabled()
-    close.click()
+    close.click()  # closed is final: a dialog says what closing does, and asks
+    dialog = page.get_by_role("dialog", name=f"Close case {case.ref} for good?")
+    expect(dialog.get_by_text("nina@northwind.example")).to_be_visible()
+    dialog.get_by_role("button", name="Close the case for good").click()
     page.wait_for_load_state()
     assert page.locator("#case-header .badge.state").inner_text() == "Closed"
-    assert page.locator("#closure").get_by_text("Closed is final").is_visible()
+    expect(page.locator("#closure").get_by_text("Closed is final")).to_be_visible()
     case.refresh_from_db()
     assert case.state == "closed" and case.closed_at.date() <= dt.date.today()
 

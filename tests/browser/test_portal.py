@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from offboard.cases.models import Deliverable, HandoverItem
 from offboard.portal.services import issue_portal_link, revoke_portal_link
@@ -52,18 +53,18 @@ def test_a_contact_acknowledges_one_item_and_disputes_another(portal_page, link,
     response = page.goto(path)
     assert response.status == 200
     assert "default-src 'self'" in response.headers["content-security-policy"]
-    assert page.get_by_role("heading", name="Handover to Northwind Traders").is_visible()
+    expect(page.get_by_role("heading", name="Handover to Northwind Traders")).to_be_visible()
     assert axe_violations(page) == []
 
     page.get_by_role("link", name=f"Acknowledge {report.title}").click()
     page.wait_for_url("**/acknowledge/**")
-    assert page.get_by_role("heading", name="Acknowledge 1 item").is_visible()
+    expect(page.get_by_role("heading", name="Acknowledge 1 item")).to_be_visible()
     page.get_by_label("Your full name").fill("Nina North")
     page.get_by_label("I confirm that I received").check()
     assert axe_violations(page) == []
     page.get_by_role("button", name="Acknowledge 1 item").click()
     page.wait_for_url("**/?r=*")
-    assert page.get_by_role("heading", name="your acknowledgement is recorded").is_visible()
+    expect(page.get_by_role("heading", name="your acknowledgement is recorded")).to_be_visible()
 
     page.get_by_role("link", name=f"Dispute {ads.name}").click()
     page.wait_for_url("**/dispute/**")
@@ -72,11 +73,11 @@ def test_a_contact_acknowledges_one_item_and_disputes_another(portal_page, link,
     )
     page.get_by_role("button", name="Send dispute").click()
     page.wait_for_url("**/?r=*")
-    assert page.get_by_role("heading", name="your dispute is recorded").is_visible()
+    expect(page.get_by_role("heading", name="your dispute is recorded")).to_be_visible()
 
     assert Deliverable.objects.get(pk=report.pk).status == "accepted"
     assert HandoverItem.objects.get(pk=ads.pk).status == "disputed"
-    assert page.get_by_role("heading", name="Your responses").is_visible()
+    expect(page.get_by_role("heading", name="Your responses")).to_be_visible()
     assert axe_violations(page) == []
     # A screen as tall as the page, so the sticky action bar shows where it sits at the end
     # of the list rather than over the middle of a full-page capture.
@@ -96,7 +97,7 @@ def test_the_review_step_refuses_a_name_that_does_not_match(portal_page, link, c
     page.get_by_label("I confirm that I received").check()
     page.get_by_role("button", name="Acknowledge 4 items").click()
 
-    assert page.get_by_text("does not match the name we have for you").first.is_visible()
+    expect(page.get_by_text("does not match the name we have for you").first).to_be_visible()
     assert page.get_by_label("Your full name").get_attribute("aria-invalid") == "true"
     assert axe_violations(page) == []
     screenshot(page, "portal-review-error")
@@ -109,7 +110,7 @@ def test_an_expired_or_revoked_link_reveals_nothing(portal_page, link, case, cas
     response = page.goto("/portal/" + token_of(link.url) + "/")
 
     assert response.status == 404
-    assert page.get_by_role("heading", name="This link is no longer valid").is_visible()
+    expect(page.get_by_role("heading", name="This link is no longer valid")).to_be_visible()
     content = page.content()
     for revealing in (case.ref, "Northwind", "Nina", "Acme", "Alice"):
         assert revealing not in content

@@ -5,6 +5,7 @@ badges and say who and when — on a desktop and on a 390 px phone without overf
 import datetime as dt
 
 import pytest
+from playwright.sync_api import expect
 
 from offboard.cases.models import HandoverItem
 from offboard.portal.selectors import link_for_token, manifest, manifest_digest
@@ -82,5 +83,5 @@ def test_a_portal_acknowledgement_and_a_staff_record_show_different_badges(page,
     page.goto(f"/cases/{case.ref}/")
     page.get_by_role("tab", name="Handover").click()
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
-    assert page.locator(f"#handover_items-{first.pk} .src-client_portal").is_visible()
+    expect(page.locator(f"#handover_items-{first.pk} .src-client_portal")).to_be_visible()
     screenshot(page, "provenance-badges-phone")

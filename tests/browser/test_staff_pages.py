@@ -5,6 +5,7 @@ checked with axe-core and screenshotted to test-artifacts/."""
 import datetime as dt
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import axe_violations, log_in, screenshot
 from tests.web.test_playbooks_pages import consulting_v2
@@ -48,8 +49,8 @@ def busy_org(case, cast, playbooks, client_contract):
 
 def test_dashboard_clients_and_opening_a_case_with_a_preview(page, busy_org, cast):
     log_in(page, "alice")
-    assert page.get_by_role("heading", name="Dashboard").is_visible()
-    assert page.get_by_text("Access still active after the end date").is_visible()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    expect(page.get_by_text("Access still active after the end date")).to_be_visible()
     assert axe_violations(page) == []
     screenshot(page, "dashboard")
 
@@ -60,7 +61,7 @@ def test_dashboard_clients_and_opening_a_case_with_a_preview(page, busy_org, cas
 
     page.get_by_role("link", name="Northwind Traders").click()
     page.wait_for_url("**/clients/*/")
-    assert page.get_by_role("heading", name="Contacts").is_visible()
+    expect(page.get_by_role("heading", name="Contacts")).to_be_visible()
     assert axe_violations(page) == []
     screenshot(page, "client")
 
@@ -71,11 +72,14 @@ def test_dashboard_clients_and_opening_a_case_with_a_preview(page, busy_org, cas
     page.get_by_role("button", name="Preview steps and dates").click()
     page.wait_for_load_state()
     preview = page.locator("#preview")
-    assert preview.get_by_text("Effective end").is_visible()
-    assert preview.get_by_text("2 Dec 2026").first.is_visible()
+    expect(preview.get_by_text("Effective end")).to_be_visible()
+    expect(preview.get_by_text("2 Dec 2026").first).to_be_visible()
     assert axe_violations(page) == []
     screenshot(page, "open-case-preview")
 
+    # Northwind's case is still open: a second one is opened on purpose.
+    expect(preview.get_by_role("link", name=busy_org.ref)).to_be_visible()
+    page.get_by_label("Open another case anyway").check()
     page.get_by_role("button", name="Confirm and open the case").click()
     page.wait_for_url("**/cases/C-2026-*/")
     from offboard.cases.models import OffboardingCase
@@ -92,14 +96,14 @@ def test_a_new_playbook_version_and_its_diff(page, cast, playbooks):
     page.get_by_label("YAML text").fill(consulting_v2())
     page.get_by_role("button", name="Validate and upload").click()
     page.wait_for_url("**/playbooks/consulting/versions/2/diff/")
-    assert page.get_by_text("archive_engagement_file").first.is_visible()
+    expect(page.get_by_text("archive_engagement_file").first).to_be_visible()
     assert axe_violations(page) == []
     screenshot(page, "playbook-diff")
 
     page.goto("/playbooks/upload/")
     page.get_by_label("YAML text").fill("slug: Bad Slug\nname: x\n")
     page.get_by_role("button", name="Validate and upload").click()
-    assert page.get_by_role("alert").get_by_text("nothing was saved").is_visible()
+    expect(page.get_by_role("alert").get_by_text("nothing was saved")).to_be_visible()
     assert axe_violations(page) == []
 
 
@@ -136,13 +140,13 @@ def test_settings_with_a_new_token_shown_once(page, case, cast):
     screenshot(page, "settings-member-added", full_page=False)
     page.context.clear_cookies()
     log_in(page, "fiona", password)
-    assert page.get_by_role("heading", name="Dashboard").is_visible()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
 
 
 def test_the_pages_work_on_a_tablet_and_with_the_keyboard(page, busy_org, cast):
     page.set_viewport_size({"width": 768, "height": 1024})
     log_in(page, "alice")
-    assert page.get_by_role("heading", name="Dashboard").is_visible()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 768, f"the dashboard scrolls sideways on a tablet ({width}px)"
     screenshot(page, "dashboard-tablet")

@@ -155,7 +155,135 @@ def test_case_references_are_sequential_per_organization(alice, playbooks, clien
             trigger_date=TRIGGER,
             owner_id=alice.user.pk,
             playbook_version=playbooks["marketing_agency"],
+            allow_duplicate=True,  # three cases for one contract, on purpose
         ).ref
         for _ in range(3)
     ]
     assert refs == ["C-2026-0001", "C-2026-0002", "C-2026-0003"]
+
+
+def _opening(alice, playbooks, client_contract, **changes):
+    client, contract = client_contract
+    return {
+        "actor": alice,
+        "client": client,
+        "contracts": [contract],
+        "trigger": "termination_by_client",
+        "trigger_date": TRIGGER,
+        "owner_id": alice.user.pk,
+        "playbook_version": playbooks["marketing_agency"],
+        **changes,
+    }
+
+
+@pytest.mark.parametrize(
+    ("refused", "field"),
+    [
+        ("owner of another organization", "owner_id"),
+        ("owner who does not exist", "owner_id"),
+        ("assignee of another organization", "assignments.operator"),
+        ("assignee who does not exist", "assignments.operator"),
+        ("evidence of another organization", "trigger_evidence"),
+    ],
+)
+def test_the_plan_refuses_what_opening_refuses(
+    refused, field, alice, mallory, playbooks, client_contract
+):
+    from offboard.cases.services.opening import plan_case
+    from tests.factories import upload
+
+    changes = {
+        "owner of another organization": {"owner_id": mallory.user.pk},
+        "owner who does not exist": {"owner_id": 999_999},
+        "assignee of another organization": {"assignments": {"operator": mallory.user.pk}},
+        "assignee who does not exist": {"assignments": {"operator": 999_999}},
+        "evidence of another organization": {"trigger_evidence": [upload(mallory)]},
+    }[refused]
+    opening = _opening(alice, playbooks, client_contract, **changes)
+    before = (OffboardingCase.objects.count(), LedgerEntry.objects.count())
+
+    with pytest.raises(ValidationFailed) as planned:
+        plan_case(**opening)
+    with pytest.raises(ValidationFailed) as opened:
+        open_case(**opening)
+
+    assert list(planned.value.errors) == list(opened.value.errors) == [field]
+    assert planned.value.errors == opened.value.errors
+    assert (OffboardingCase.objects.count(), LedgerEntry.objects.count()) == before
+
+
+def test_every_problem_of_an_opening_is_reported_at_once(
+    alice, mallory, playbooks, client_contract
+):
+    opening = _opening(
+        alice,
+        playbooks,
+        client_contract,
+        trigger="bored",
+        owner_id=mallory.user.pk,
+        assignments={"operator": 999_999},
+    )
+
+    with pytest.raises(ValidationFailed) as exc:
+        open_case(**opening)
+
+    assert set(exc.value.errors) == {"trigger", "owner_id", "assignments.operator"}
+    assert exc.value.errors["assignments.operator"] == [
+        "user 999999 is not a member of this organization"
+    ]
+
+
+def test_a_second_case_for_the_same_contract_is_refused_naming_the_open_one(
+    case, alice, playbooks, client_contract
+):
+    from offboard.cases.services.opening import DuplicateCase, plan_case
+
+    opening = _opening(alice, playbooks, client_contract)
+    before = (OffboardingCase.objects.count(), LedgerEntry.objects.count())
+
+    assert [c.ref for c in plan_case(**opening).open_cases] == [case.ref]
+    with pytest.raises(DuplicateCase) as exc:
+        open_case(**opening)
+
+    assert exc.value.status == 409 and exc.value.code == "duplicate_case"
+    assert exc.value.message.startswith(
+        f"Northwind Traders already has an open case for contract NW-2025-01: {case.ref} (active)."
+    )
+    assert exc.value.details == {
+        "open_cases": [{"ref": case.ref, "state": "active", "contracts": ["NW-2025-01"]}]
+    }
+    assert (OffboardingCase.objects.count(), LedgerEntry.objects.count()) == before
+
+
+def test_a_second_case_opens_when_intended_and_its_event_says_so(
+    case, alice, playbooks, client_contract
+):
+    second = open_case(**_opening(alice, playbooks, client_contract), allow_duplicate=True)
+
+    opened = LedgerEntry.objects.get(case=second, type="case.opened")
+    assert opened.data["duplicate"] == {"open_cases": [case.ref], "acknowledged": True}
+    first = LedgerEntry.objects.get(case=case, type="case.opened")
+    assert "duplicate" not in first.data
+
+
+def test_a_cancelled_case_or_another_contract_is_no_duplicate(
+    case, alice, playbooks, client_contract
+):
+    from offboard.cases.services import cancel_case
+    from offboard.clients.services import create_contract
+
+    client, _ = client_contract
+    other_contract = create_contract(
+        actor=alice,
+        client=client,
+        reference="NW-2026-02",
+        service_type="marketing_agency",
+        fee_type="retainer",
+        start_date=dt.date(2026, 1, 1),
+    )
+    beside = open_case(**_opening(alice, playbooks, client_contract, contracts=[other_contract]))
+    cancel_case(actor=alice, case=case, reason="Opened by mistake")
+    again = open_case(**_opening(alice, playbooks, client_contract))
+
+    assert beside.state == again.state == "active"
+    assert "duplicate" not in LedgerEntry.objects.get(case=again, type="case.opened").data

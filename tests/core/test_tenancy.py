@@ -7,7 +7,7 @@ from offboard.core.errors import Conflict
 from offboard.ledger.models import LedgerEntry
 
 GLOBAL_MODELS = {"accounts.Organization", "accounts.User"}
-OUR_APPS = {"accounts", "clients", "evidence", "playbooks", "ledger", "cases"}
+OUR_APPS = {"accounts", "clients", "evidence", "playbooks", "ledger", "cases", "inbound"}
 
 
 def test_every_model_of_ours_is_scoped_to_an_organization():

@@ -43,7 +43,7 @@ def test_two_cases_interleaved_keep_separate_chains(case, cast, alice, playbooks
     other = open_case(
         actor=alice, client=client, contracts=[contract], trigger="other",
         trigger_date=case.trigger_date, owner_id=alice.user.pk,
-        playbook_version=playbooks["marketing_agency"],
+        playbook_version=playbooks["marketing_agency"], allow_duplicate=True,
     )  # fmt: skip
     for n in range(3):
         for target in (case, other):

@@ -256,6 +256,7 @@ def test_sigkilled_appenders_lose_nothing_acked_and_leave_nothing_partial(tmp_pa
     assert check_log(org, acked)["problems"] == []
 
 
+@pytest.mark.offline  # its own SQLite file, whatever DATABASE_URL says: the same in both passes
 def test_sigkilled_appenders_on_a_sqlite_file(tmp_path: Path) -> None:
     """SQLite's crash path is its own (WAL recovery, IMMEDIATE transactions): a real file."""
     env = _env(tmp_path, f"sqlite:///{tmp_path / 'ledger.sqlite3'}")

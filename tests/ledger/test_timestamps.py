@@ -483,8 +483,10 @@ def test_worker_loops_until_sigterm(tsa: LocalTSA, tsa_settings: Any, alice: Any
     assert result.exit_code == 0, result.output
     assert signal.getsignal(signal.SIGTERM) is previous
     lines = result.output.splitlines()
-    assert "worker started: checkpoints every 0.1 s, timestamps every 0.05 s" in lines[0]
-    assert "SIGTERM: stopping after this round" in result.output
+    assert "started: jobs on the database" in lines[0]
+    assert "checkpoints every 0.1 s" in lines[0]
+    assert "periodic job checkpoints enqueued" in result.output
+    assert "SIGTERM: stopping after the job in hand" in result.output
     assert lines[-1].endswith("worker stopped")
     # Many rounds, one checkpoint: the log did not grow again.
     assert Checkpoint.objects.filter(org=alice.org).count() == 1

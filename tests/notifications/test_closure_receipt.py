@@ -367,6 +367,7 @@ def test_an_unreachable_mail_server_costs_one_attempt_per_round_not_one_per_rece
         trigger_date=dt.date(2026, 11, 3),
         owner_id=cast["alice"].user.pk,
         playbook_version=playbooks["marketing_agency"],
+        allow_duplicate=True,
     )
     first, second = closed(case, cast), closed(other, cast)
     smtp.down()

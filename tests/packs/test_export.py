@@ -317,7 +317,7 @@ def test_the_route_is_in_the_openapi_document(db: Any) -> None:
     schema = api.get_openapi_schema()
     operation = schema["paths"]["/api/v1/cases/{ref}/evidence-pack"]["get"]
     assert "application/zip" in operation["responses"]["200"]["content"]
-    assert {403, 404} <= set(operation["responses"])
+    assert {"403", "404"} <= set(operation["responses"])
 
 
 # --- the case page ------------------------------------------------------------------------------

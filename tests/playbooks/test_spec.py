@@ -519,7 +519,7 @@ def test_it_reports_every_error_at_once_sorted_by_line() -> None:
         "hyphens, e.g. 'marketing-agency'",
         "line 7: approval_policy.roles: lists 'manager' more than once",
         "line 15: steps[0].colour: unknown field 'colour'; allowed fields: key, phase, title, "
-        "guidance, owner_role, due, required, evidence, category, depends_on, fee_types",
+        "guidance, owner_role, due, required, escalate, evidence, category, depends_on, fee_types, about",
         "line 22: steps[1].due.offset_days: '-4000' is too small: the minimum is -3650",
         "line 27: seeds.data_dispositions[0].action: 'keep' is not allowed; "
         "use one of: return, delete, retain",
@@ -549,6 +549,12 @@ def test_bad_utf8_is_refused_with_its_line() -> None:
 def test_control_characters_are_refused_with_their_line() -> None:
     error = only_error(edited("Test playbook", "Test\x07playbook"))
     assert str(error) == "line 2: character U+0007 is not allowed in YAML; remove it"
+
+
+def test_a_nul_written_as_an_escape_is_refused_with_its_line() -> None:
+    # YAML refuses a raw NUL byte, but "\\0" inside double quotes makes one: no database keeps it.
+    error = only_error(edited("title: Confirm the notice", 'title: "Confirm\\0the notice"'))
+    assert str(error) == "line 11: steps[0].title: must not contain NUL characters"
 
 
 def test_two_documents_in_one_file_are_refused() -> None:
@@ -850,3 +856,34 @@ def test_replacing_any_value_of_a_builtin_parses_or_explains(
             parent = parent[part]  # type: ignore[index]
         parent[where[-1]] = data.draw(JSONISH)  # type: ignore[index]
     parses_or_explains(yaml.safe_dump(document, allow_unicode=True))
+
+
+# --- escalation ------------------------------------------------------------------------------
+
+
+def test_a_step_may_set_its_own_escalation_delays() -> None:
+    source = edited(
+        "    category: notice\n",
+        "    category: notice\n    escalate: {owner_after_days: 1, managers_after_days: 4}\n",
+    )
+    confirm, final = parse_playbook(source).steps
+    assert (confirm.escalate_owner_days, confirm.escalate_managers_days) == (1, 4)
+    assert (final.escalate_owner_days, final.escalate_managers_days) == (None, None)
+
+
+def test_managers_told_before_the_owner_is_refused_on_its_line() -> None:
+    source = edited(
+        "    category: notice\n",
+        "    category: notice\n    escalate: {owner_after_days: 5, managers_after_days: 2}\n",
+    )
+    error = only_error(source)
+    assert error.line == 15
+    assert error.path == "steps[0].escalate.managers_after_days"
+    assert "make managers_after_days at least 5" in error.message
+
+
+def test_an_escalation_delay_must_be_a_whole_number_of_days() -> None:
+    source = edited(
+        "    category: notice\n", "    category: notice\n    escalate: {owner_after_days: -1}\n"
+    )
+    assert "steps[0].escalate.owner_after_days" in only_error(source).path

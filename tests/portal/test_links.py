@@ -156,6 +156,7 @@ def test_no_link_for_a_draft_or_closed_case(
         owner_id=alice.user.pk,
         playbook_version=playbooks["marketing_agency"],
         draft=True,
+        allow_duplicate=True,
     )
     with pytest.raises(Conflict, match="draft"):
         issue_portal_link(actor=alice, case=draft, contact=nina, base_url=BASE)

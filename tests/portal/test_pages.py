@@ -2,6 +2,7 @@
 shows (nothing)."""
 
 import datetime as dt
+import re
 
 import pytest
 from django.test import Client
@@ -186,3 +187,31 @@ def test_forms_need_a_csrf_token(token, visitor):
     )
 
     assert response.status_code == 403
+
+
+def test_a_waived_item_is_counted_as_waived_not_as_acknowledged(visitor, token, portal_case, cast):
+    """Waiving is the parties' written agreement, not the client's answer: before the client
+    has done anything, the summary says "1 waived", never "1 acknowledged or accepted"."""
+    from django.utils import timezone
+
+    from offboard.cases.services import grant_waiver, update_register_item
+
+    pending = portal_case.deliverables.filter(status="pending").get()
+    grant_waiver(
+        actor=cast["bob"],
+        case=portal_case,
+        target_type="deliverable",
+        target_id=pending.pk,
+        justification="Dropped from the SOW by the exit agreement",
+        expires_at=timezone.now() + dt.timedelta(days=30),
+    )
+    update_register_item(actor=cast["alice"], item=pending, values={"status": "waived"})
+
+    html = visitor.get(f"/portal/{token}/").content.decode()
+    page = " ".join(re.sub(r"<[^>]+>", " ", html).split())
+    total = portal_case.deliverables.count() + portal_case.handover_items.count()
+    assert "0 acknowledged or accepted" in page
+    assert "1 waived by agreement" in page
+    assert "4 awaiting your response" in page
+    assert f"1 of {total} items settled" in page  # settled, by the agreement
+    assert "Waived by agreement" in page  # the item's own badge

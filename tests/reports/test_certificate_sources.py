@@ -122,3 +122,61 @@ def test_the_checkpoint_is_at_this_cases_closure_only_if_it_was(case, fixed_case
     later = _flat(_text(render_certificate(fresh(first))))  # now covered by the later checkpoint
     assert "(signed at this case's closure)" not in later
     assert f"signed at the closure of case {second.ref}" in later
+
+
+ONE_GRANT = """
+slug: one-grant
+name: One grant
+service_type: consulting
+fee_types: [fixed]
+approval_policy: {min_approvers: 1, roles: [manager]}
+steps:
+  - {key: confirm_notice, phase: notice, title: Confirm the notice, owner_role: case_owner,
+     due: {from: trigger, offset_days: 2}}
+seeds:
+  access_grants:
+    - {direction: provider_in_client, system: GitHub, principal: acme-bot, planned_action: revoke}
+  handover_items:
+    - {kind: vault_entry, name: Deploy key}
+"""
+
+
+def test_one_of_anything_reads_as_one_and_codes_read_as_words(alice, cast, client_contract):
+    """ "The one access grant was dealt with", not "All 1 access grant … were"; a case of one
+    event says "the one event … is a leaf"; kinds and statuses are words, not codes."""
+    from offboard.clients.services import create_contract
+    from offboard.ledger.checkpoints import issue_checkpoint
+    from offboard.playbooks.services import import_playbook
+
+    client, _ = client_contract
+    contract = create_contract(
+        actor=alice,
+        client=client,
+        reference="NW-2025-03",
+        service_type="consulting",
+        fee_type="fixed",
+        start_date=dt.date(2025, 3, 1),
+        end_date=dt.date(2026, 12, 31),
+    )
+    opened = open_case(
+        actor=alice,
+        client=client,
+        contracts=[contract],
+        trigger="contract_expiry",
+        trigger_date=dt.date(2026, 11, 2),
+        owner_id=alice.user.pk,
+        playbook_version=import_playbook(actor=alice, source=ONE_GRANT),
+    )
+    issue_checkpoint(org=opened.org, reason="requested")
+    just_opened = _flat(_text(render_certificate(fresh(opened))))
+    assert "the one event of this case is a leaf of the organization's" in just_opened
+    assert "all 1 event" not in just_opened
+
+    closed = close_with_approvals(settle_everything(opened, cast), cast)
+    flat = _flat(_text(render_certificate(fresh(closed))))
+    assert "The one access grant was dealt with: 1 revoked" in flat
+    assert "All 1 " not in flat and "all 1 " not in flat
+    assert "VAULT ENTRY Deploy key" in flat  # the kind in words (small capitals on the page)
+    assert "vault_entry" not in flat.lower()
+    assert "status: planned → handed over" in flat
+    assert "planned → handed_over" not in flat

@@ -215,15 +215,19 @@ def test_with_a_tsa_the_signature_carries_a_timestamp_that_openssl_verifies(
     from pyhanko_certvalidator import ValidationContext
 
     reader = PdfFileReader(io.BytesIO(signed))
-    status = validate_pdf_signature(
-        reader.embedded_signatures[0],
-        signer_validation_context=ValidationContext(
-            trust_roots=[load_cert_from_pemder(str(installation_ca_pem()))]
-        ),
-        ts_validation_context=ValidationContext(
-            trust_roots=[load_cert_from_pemder(tsa.ca_pem_path)]
-        ),
-    )
+    # The validator runs its own event loop (asyncio.run): in a thread of its own, since a
+    # browser test before this one on the same worker may have left Playwright's loop running.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        status = pool.submit(
+            validate_pdf_signature,
+            reader.embedded_signatures[0],
+            signer_validation_context=ValidationContext(
+                trust_roots=[load_cert_from_pemder(str(installation_ca_pem()))]
+            ),
+            ts_validation_context=ValidationContext(
+                trust_roots=[load_cert_from_pemder(tsa.ca_pem_path)]
+            ),
+        ).result()
     assert status.intact and status.valid and status.trusted
     assert status.timestamp_validity is not None and status.timestamp_validity.trusted
 

@@ -71,6 +71,7 @@ def test_the_client_page_shows_contacts_contracts_documents_and_cases(web, case,
         trigger_date=case.trigger_date,
         owner_id=alice.user.pk,
         playbook_version=case.playbook_version,
+        allow_duplicate=True,
     )
     cancel_case(actor=alice, case=old, reason="Opened by mistake")
     body = web.get(f"/clients/{client.pk}/").content.decode()

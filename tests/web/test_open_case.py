@@ -2,6 +2,7 @@
 confirm — and the case gets exactly the steps the preview showed."""
 
 import datetime as dt
+import re
 
 import pytest
 from django.test import Client
@@ -172,3 +173,85 @@ def test_planning_a_case_needs_the_right_to_open_one(client_contract, cast, play
             owner_id=cast["alice"].user.pk,
             playbook_version=playbooks["marketing_agency"],
         )
+
+
+def _fingerprint(body):
+    return body.split('name="fingerprint" value="')[1].split('"')[0]
+
+
+def test_the_default_trigger_date_is_written_as_the_date_input_takes_it(
+    web, client_contract, alice, playbooks
+):
+    from offboard.core import clock
+
+    client, contract = client_contract
+    today = clock.now().date()
+
+    body = web.get(f"/cases/new/?client={client.pk}").content.decode()
+    tag = re.search(r'<input[^>]*name="trigger_date"[^>]*>', body)
+    assert tag is not None
+    assert f'value="{today:%Y-%m-%d}"' in tag[0] and 'type="date"' in tag[0]
+    data = form_data(client, contract, alice, playbooks, trigger_date=f"{today:%Y-%m-%d}")
+    response = web.post("/cases/new/", data)
+    assert response.status_code == 200
+    assert "This field is required" not in response.content.decode()
+
+
+def test_the_contract_form_writes_dates_as_the_date_input_takes_them(web, client_contract):
+    from offboard.web.pages.clients import ContractForm
+
+    form = ContractForm(initial={"start_date": dt.date(2026, 12, 4)})
+    assert 'value="2026-12-04"' in str(form["start_date"])
+    assert 'type="date"' in str(form["start_date"])
+
+
+@pytest.mark.parametrize("action", ["preview", "confirm"])
+def test_an_owner_of_another_organization_is_refused(
+    web, client_contract, alice, mallory, playbooks, action
+):
+    client, contract = client_contract
+    data = form_data(client, contract, alice, playbooks)
+    fingerprint = _fingerprint(web.post("/cases/new/", data).content.decode())
+    changed = {**data, "owner": mallory.user.pk, "action": action, "fingerprint": fingerprint}
+
+    response = web.post("/cases/new/", changed)
+
+    assert response.status_code == 422
+    assert "Select a valid choice" in response.content.decode()
+    assert not OffboardingCase.objects.exists()
+
+
+def test_a_second_case_for_the_contract_is_opened_only_when_ticked(
+    web, case, client_contract, alice, playbooks
+):
+    client, contract = client_contract
+    data = form_data(client, contract, alice, playbooks)
+
+    preview = web.post("/cases/new/", data).content.decode()
+    assert "Northwind Traders already has an open case for the same contract" in preview
+    assert f'<a href="/cases/{case.ref}/">{case.ref}</a> (active' in preview
+    assert 'name="allow_duplicate"' in preview
+    confirm = {**data, "action": "confirm", "fingerprint": _fingerprint(preview)}
+
+    refused = web.post("/cases/new/", confirm)
+    assert refused.status_code == 422
+    body = refused.content.decode()
+    assert f"already has an open case for contract NW-2025-01: {case.ref} (active)" in body
+    assert "Tick this box if another case is intended" in body
+    assert OffboardingCase.objects.count() == 1
+
+    opened = web.post("/cases/new/", {**confirm, "allow_duplicate": "on"})
+    assert opened.status_code == 302
+    second = OffboardingCase.objects.exclude(pk=case.pk).get()
+    assert opened["Location"] == f"/cases/{second.ref}/"
+    event = second.events.get(type="case.opened")
+    assert event.data["duplicate"] == {"open_cases": [case.ref], "acknowledged": True}
+
+
+def test_without_an_open_case_there_is_no_warning_and_no_checkbox(
+    web, client_contract, alice, playbooks
+):
+    client, contract = client_contract
+    preview = web.post("/cases/new/", form_data(client, contract, alice, playbooks))
+    body = preview.content.decode()
+    assert "already has an open case" not in body and 'name="allow_duplicate"' not in body

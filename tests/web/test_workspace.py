@@ -9,6 +9,7 @@ from django.test import Client
 from offboard.cases.models import AccessGrant, Approval, Step
 from offboard.cases.state import fresh, state_digest
 from offboard.ledger.models import LedgerEntry
+from offboard.notifications.models import ClosureReceipt
 from tests.factories import settle_everything, upload
 
 HX = {"HTTP_HX_REQUEST": "true"}
@@ -435,7 +436,8 @@ def test_an_operator_is_not_offered_approval_and_a_forced_post_is_refused(cast, 
 def test_closing_after_two_approvals_then_an_addendum(cast, closing_case):
     digest = state_digest(closing_case)
     alice = _client(cast["alice"].user)
-    assert alice.post(_url(closing_case, "lifecycle/close")).status_code == 409  # no approvals
+    refused = alice.post(_url(closing_case, "lifecycle/close"), {"confirm": "close"})
+    assert refused.status_code == 409  # no approvals
     for name in ("bob", "carol"):
         _client(cast[name].user).post(
             _url(closing_case, "approve"), {"decision": "approved", "state_digest_seen": digest}
@@ -443,7 +445,8 @@ def test_closing_after_two_approvals_then_an_addendum(cast, closing_case):
     body = alice.get(_url(closing_case)).content.decode()
     button = re.search(r"<button[^>]*>Close case</button>", body).group(0)
     assert "disabled" not in button
-    assert alice.post(_url(closing_case, "lifecycle/close")).status_code == 302
+    close = _url(closing_case, "lifecycle/close")
+    assert alice.post(close, {"confirm": "close"}).status_code == 302
     closing_case.refresh_from_db()
     assert closing_case.state == "closed"
     body = alice.get(_url(closing_case)).content.decode()
@@ -461,10 +464,10 @@ def test_entering_closing_is_refused_with_the_gates_listed(alice_web, case):
 
 
 def test_cancelling_needs_a_reason(alice_web, case):
-    response = alice_web.post(_url(case, "lifecycle/cancel"), {"reason": ""})
+    response = alice_web.post(_url(case, "lifecycle/cancel"), {"reason": "", "confirm": "cancel"})
     assert response.status_code == 422
     response = alice_web.post(
-        _url(case, "lifecycle/cancel"), {"reason": "Client renewed after all"}
+        _url(case, "lifecycle/cancel"), {"reason": "Client renewed after all", "confirm": "cancel"}
     )
     assert response.status_code == 302
     case.refresh_from_db()
@@ -472,8 +475,93 @@ def test_cancelling_needs_a_reason(alice_web, case):
 
 
 def test_a_manager_forcing_close_on_an_unready_case_is_refused(cast, case):
-    response = _client(cast["oscar"].user).post(_url(case, "lifecycle/close"))
+    response = _client(cast["oscar"].user).post(_url(case, "lifecycle/close"), {"confirm": "close"})
     assert response.status_code == 403
+
+
+def test_an_operator_without_the_right_is_told_so_not_asked_to_confirm(cast, case):
+    response = _client(cast["oscar"].user).post(_url(case, "lifecycle/cancel"), {"reason": "x"})
+    assert response.status_code == 403 and "may not do this" in response.content.decode()
+    case.refresh_from_db()
+    assert case.state == "active"
+
+
+# --- the final actions need an explicit confirmation ------------------------------------------
+
+
+def _approved(closing_case, cast):
+    digest = state_digest(closing_case)
+    for name in ("bob", "carol"):
+        _client(cast[name].user).post(
+            _url(closing_case, "approve"), {"decision": "approved", "state_digest_seen": digest}
+        )
+
+
+@pytest.mark.parametrize("confirm", [None, "", "yes", "cancel"])
+def test_closing_without_its_confirmation_is_refused_and_writes_nothing(
+    cast, closing_case, confirm
+):
+    _approved(closing_case, cast)
+    before = LedgerEntry.objects.count()
+    data = {} if confirm is None else {"confirm": confirm}
+    response = _client(cast["alice"].user).post(_url(closing_case, "lifecycle/close"), data)
+    assert response.status_code == 422
+    body = response.content.decode()
+    assert f"Case {closing_case.ref} was not closed: closing is final" in body
+    # Without JavaScript the refusal shows the dialog itself, open, with what closing does.
+    dialog = re.search(r'<dialog id="confirm-close"[^>]*>.*?</dialog>', body, re.S).group(0)
+    assert " open" in dialog.split(">", 1)[0]
+    assert "nina@northwind.example" in dialog and 'name="confirm" value="close"' in dialog
+    closing_case.refresh_from_db()
+    assert closing_case.state == "closing" and closing_case.closed_at is None
+    assert LedgerEntry.objects.count() == before
+    assert not ClosureReceipt.objects.filter(case=closing_case).exists()
+
+
+def test_the_close_dialog_names_what_happens_and_who_gets_the_receipt(
+    alice_web, cast, closing_case, client_contract
+):
+    from offboard.clients.services import add_contact
+
+    client, _ = client_contract
+    add_contact(
+        actor=cast["alice"],
+        client=client,
+        name="Lars Legal",
+        email="lars@northwind.example",
+        role="legal",
+    )
+    add_contact(
+        actor=cast["alice"],
+        client=client,
+        name="Tom Tech",
+        email="tom@northwind.example",
+        role="technical",
+    )
+    assert 'id="confirm-close"' not in alice_web.get(_url(closing_case)).content.decode()
+    _approved(closing_case, cast)
+    body = alice_web.get(_url(closing_case)).content.decode()
+    dialog = re.search(r'<dialog id="confirm-close"[^>]*>.*?</dialog>', body, re.S).group(0)
+    assert " open" not in dialog.split(">", 1)[0]  # shown on demand only
+    text = re.sub(r"<[^>]+>", "", dialog)
+    assert "final and read-only" in text and "closure certificate" in text
+    assert "Nina North <nina@northwind.example>" in text.replace("&lt;", "<").replace("&gt;", ">")
+    assert "Lars Legal" in text and "Tom Tech" not in text  # the receipt goes to primary and legal
+    button = re.search(r'<form[^>]*lifecycle/close"[^>]*>', body).group(0)
+    assert 'data-confirm="confirm-close"' in button
+
+
+def test_cancelling_without_its_confirmation_is_refused_and_keeps_the_reason(alice_web, case):
+    before = LedgerEntry.objects.count()
+    response = alice_web.post(_url(case, "lifecycle/cancel"), {"reason": "Client renewed"})
+    assert response.status_code == 422
+    body = response.content.decode()
+    assert f"Case {case.ref} was not cancelled: cancelling is final" in body
+    dialog = re.search(r'<dialog id="confirm-cancel"[^>]*>.*?</dialog>', body, re.S).group(0)
+    assert " open" in dialog.split(">", 1)[0] and ">Client renewed</textarea>" in dialog
+    assert "no closure certificate" in dialog
+    case.refresh_from_db()
+    assert case.state == "active" and LedgerEntry.objects.count() == before
 
 
 # --- timeline and size ------------------------------------------------------------------------

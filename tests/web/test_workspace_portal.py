@@ -139,7 +139,7 @@ def test_a_refused_reminder_shows_its_reason_on_the_links_row(
 def test_revoking_from_the_row_closes_the_portal_at_once(alice_web, issued, portal_case):
     response = alice_web.post(
         f"/cases/{portal_case.ref}/portal/links/{issued.link.pk}/revoke",
-        {"reason": "Sent to the wrong person"},
+        {"reason": "Sent to the wrong person", "confirm": "revoke"},
     )
     assert response.status_code == 302 and response["Location"].endswith("#portal")
     issued.link.refresh_from_db()
@@ -185,11 +185,33 @@ def test_an_auditor_sees_the_links_but_no_portal_actions(issued, portal_case, ca
     assert "Nina North" in row and "Remind" not in row and "Revoke" not in row
     assert "Send portal link" not in body
     refused = erin_web.post(
-        f"/cases/{portal_case.ref}/portal/links/{issued.link.pk}/revoke", {"reason": "x"}
+        f"/cases/{portal_case.ref}/portal/links/{issued.link.pk}/revoke",
+        {"reason": "x", "confirm": "revoke"},
     )
     assert refused.status_code == 403
     issued.link.refresh_from_db()
     assert issued.link.revoked_at is None
+
+
+def test_revoking_without_its_confirmation_is_refused_and_the_link_keeps_working(
+    alice_web, issued, portal_case
+):
+    before = LedgerEntry.objects.count()
+    response = alice_web.post(
+        f"/cases/{portal_case.ref}/portal/links/{issued.link.pk}/revoke",
+        {"reason": "Sent to the wrong person"},
+    )
+    assert response.status_code == 422
+    body = response.content.decode()
+    dialog = re.search(
+        rf'<dialog id="confirm-revoke-{issued.link.pk}"[^>]*>.*?</dialog>', body, re.S
+    ).group(0)
+    assert "The portal link of Nina North was not revoked: revoking is final" in dialog
+    assert " open" in dialog.split(">", 1)[0] and "stops working at once" in dialog
+    assert ">Sent to the wrong person</textarea>" in dialog
+    issued.link.refresh_from_db()
+    assert issued.link.revoked_at is None and LedgerEntry.objects.count() == before
+    assert Client().get(f"/portal/{token_of(issued.url)}/").status_code == 200
 
 
 def test_links_of_another_case_or_organization_are_404(

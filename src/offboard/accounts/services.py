@@ -146,9 +146,9 @@ def _locked_user(actor: Actor, membership: Membership) -> User:
 
 @transaction.atomic
 def deactivate_member(*, actor: Actor, membership: Membership, reason: str = "") -> Membership:
-    """A colleague leaves: they can no longer log in, their API tokens stop working at once,
-    and the record keeps everything they did. Cases they own keep them as owner until
-    reassigned (the event lists them)."""
+    """A colleague leaves: they can no longer log in, their API tokens and calendar feed stop
+    working at once, and the record keeps everything they did. Cases they own keep them as
+    owner until reassigned (the event lists them)."""
     user = _locked_user(actor, membership)
     if user.pk == actor.user.pk:
         raise Conflict("You cannot deactivate yourself; another admin can.", code="self")
@@ -164,6 +164,11 @@ def deactivate_member(*, actor: Actor, membership: Membership, reason: str = "")
     tokens = ApiToken.objects.filter(user=user, org=membership.org, revoked_at__isnull=True)
     revoked = list(tokens.values_list("prefix", flat=True))
     tokens.update(revoked_at=clock.now())
+    feeds = user.calendar_feeds.filter(  # the reverse of the calendar app's user FK
+        org=membership.org, revoked_at__isnull=True
+    )
+    feeds_revoked = list(feeds.values_list("pk", flat=True))
+    feeds.update(revoked_at=clock.now(), revoked_by=actor.user)
     owned = list(
         user.owned_cases.filter(  # the reverse of the cases app's owner FK
             org=membership.org, state__in=("draft", "active", "closing")
@@ -178,6 +183,7 @@ def deactivate_member(*, actor: Actor, membership: Membership, reason: str = "")
             "role": membership.role,
             "reason": reason,
             "tokens_revoked": revoked,
+            "calendar_feeds_revoked": feeds_revoked,
             "open_cases_owned": owned,
         },
     )
@@ -187,7 +193,8 @@ def deactivate_member(*, actor: Actor, membership: Membership, reason: str = "")
 
 @transaction.atomic
 def reactivate_member(*, actor: Actor, membership: Membership) -> Membership:
-    """Let a deactivated colleague log in again (their old API tokens stay revoked)."""
+    """Let a deactivated colleague log in again (their old API tokens and calendar feed stay
+    revoked)."""
     user = _locked_user(actor, membership)
     if user.is_active:
         raise Conflict(f"{user.username} is active.", code="already_active")

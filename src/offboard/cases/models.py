@@ -103,6 +103,10 @@ class Step(CaseItem):
     due_anchor = models.CharField(max_length=16)
     due_offset_days = models.IntegerField()
     due_date = models.DateField()
+    # From the playbook step's `escalate`: days overdue before the case owner, then the
+    # managers, are told (null: OFFBOARD_ESCALATE_STEP_DAYS / _MANAGERS_DAYS).
+    escalate_owner_days = models.PositiveSmallIntegerField(null=True, blank=True)
+    escalate_managers_days = models.PositiveSmallIntegerField(null=True, blank=True)
     required = models.BooleanField(default=True)
     evidence_required = models.JSONField(default=list)
     depends_on = models.JSONField(default=list)
@@ -116,6 +120,12 @@ class Step(CaseItem):
         USER, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     evidence = models.ManyToManyField("evidence.EvidenceFile", blank=True, related_name="+")
+    # The register items the step is about, from its playbook (playbooks/about.py): a list of
+    # {"register", <field>: [values]}; settling them all completes it (cases/links.py).
+    about = models.JSONField(default=list, blank=True)
+    # When settling its items completed the step (or stood for its evidence): which items,
+    # how they are known, the client's acknowledgements and the event (decision 0012).
+    settled_by = models.JSONField(default=dict, blank=True)
 
     class Meta:
         constraints = [

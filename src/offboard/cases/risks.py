@@ -1,6 +1,7 @@
-"""Read queries for the dashboard: my steps due soon, and the risk list across open cases.
+"""Read queries for the dashboard: what waits for one person (approvals, disputes, steps,
+access still live on their cases), and the risk list across open cases.
 
-Every list is one query, whatever the number of cases. The rules:
+Every list is one query (approvals: two), whatever the number of cases. The risk rules:
 
 - **Access still active after the end date**: a grant we plan to revoke or transfer is still
   `active` while its case's effective end date has passed.
@@ -18,17 +19,20 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet
 
 from offboard.cases.models import (
     AccessGrant,
+    Approval,
     DataDisposition,
     Deliverable,
+    HandoverItem,
     OffboardingCase,
     Step,
     Waiver,
 )
 from offboard.core import clock
+from offboard.core.permissions import CAPABILITIES
 
 OPEN_STATES = (
     OffboardingCase.State.DRAFT,
@@ -66,33 +70,32 @@ def _waived(target_type: str, now: dt.datetime) -> Exists:
     )
 
 
+def steps_due(org: Any, *, today: dt.date | None = None) -> QuerySet[Step]:
+    """Open steps in working cases, overdue or due within the horizon, whoever owns them (the
+    daily digests read them for everyone at once: offboard.reminders)."""
+    today = today or clock.now().date()
+    return Step.objects.filter(
+        org=org,
+        case__state__in=WORKING_STATES,
+        status__in=(Step.Status.PENDING, Step.Status.IN_PROGRESS),
+        due_date__lte=today + dt.timedelta(days=MY_STEPS_HORIZON_DAYS),
+    )
+
+
 def my_steps(org: Any, user: Any, *, today: dt.date | None = None) -> QuerySet[Step]:
     """Open steps the user owns in working cases, overdue or due within the horizon."""
-    today = today or clock.now().date()
     return (
-        Step.objects.filter(
-            org=org,
-            owner=user,
-            case__state__in=WORKING_STATES,
-            status__in=(Step.Status.PENDING, Step.Status.IN_PROGRESS),
-            due_date__lte=today + dt.timedelta(days=MY_STEPS_HORIZON_DAYS),
-        )
+        steps_due(org, today=today)
+        .filter(owner=user)
         .select_related("case", "case__client")
         .order_by("due_date", "case__ref", "position")[:LIMIT]
     )
 
 
-def _days(n: int) -> str:
-    return f"{n} day{'s' if n != 1 else ''}"
-
-
-def risks(org: Any, *, today: dt.date | None = None) -> list[Risk]:
-    """The risk list, most urgent kinds first; four queries."""
-    now = clock.now()
-    today = today or now.date()
-    found: list[Risk] = []
-
-    grants = (
+def _grants_after_end(org: Any, today: dt.date, now: dt.datetime) -> QuerySet[AccessGrant]:
+    """Grants we plan to revoke or transfer, still active after their open case's end date and
+    not under a waiver in force."""
+    return (
         AccessGrant.objects.filter(
             org=org,
             case__state__in=OPEN_STATES,
@@ -105,9 +108,93 @@ def risks(org: Any, *, today: dt.date | None = None) -> list[Risk]:
         )
         .exclude(_waived(Waiver.Target.ACCESS_GRANT, now))
         .select_related("case", "case__client")
-        .order_by("case__effective_end_date", "case__ref", "id")[:LIMIT]
+        .order_by("case__effective_end_date", "case__ref", "id")
     )
-    for g in grants:
+
+
+def grants_after_end(org: Any, *, today: dt.date | None = None) -> QuerySet[AccessGrant]:
+    """Access still live after the end date, on every case of the organization (the
+    escalations to owners and admins: offboard.reminders)."""
+    now = clock.now()
+    return _grants_after_end(org, today or now.date(), now)
+
+
+def my_live_grants(org: Any, user: Any, *, today: dt.date | None = None) -> list[AccessGrant]:
+    """Access still live after the end date on a grant the user owns or on a case they own."""
+    now = clock.now()
+    today = today or now.date()
+    mine = Q(owner=user) | Q(case__owner=user)
+    return list(_grants_after_end(org, today, now).filter(mine)[:LIMIT])
+
+
+def approvals_waiting(org: Any, user: Any, role: str) -> list[OffboardingCase]:
+    """Cases in `closing` that still need an approval the user may give and has not given on
+    the current state: their role approves, under the case's policy too, and the approvals in
+    are not yet enough. A rejected state waits for changes, not for more approvals. Two queries.
+
+    In `closing` every change returns the case to `active` and invalidates the approvals, so
+    the approvals not invalidated are those on the current state."""
+    if role not in CAPABILITIES["cases.approve"]:
+        return []
+    current = Approval.objects.filter(invalidated_at__isnull=True)
+    closing = (
+        OffboardingCase.objects.filter(org=org, state=OffboardingCase.State.CLOSING)
+        .select_related("client")
+        .prefetch_related(Prefetch("approvals", queryset=current, to_attr="current_approvals"))
+        .order_by("closing_at", "id")
+    )
+    waiting: list[OffboardingCase] = []
+    for case in closing:
+        policy = case.approval_policy or {}
+        roles = set(policy.get("roles", ["manager", "admin"]))
+        approvals = case.current_approvals
+        if role not in roles or any(a.approver_id == user.pk for a in approvals):
+            continue
+        if any(a.decision == Approval.Decision.REJECTED for a in approvals):
+            continue
+        approvers = {
+            a.approver_id
+            for a in approvals
+            if a.decision == Approval.Decision.APPROVED and a.role in roles
+        }
+        enough = len(approvers) >= int(policy.get("min_approvers", 1))
+        if enough and approvers != {case.owner_id}:
+            continue
+        waiting.append(case)
+        if len(waiting) == LIMIT:
+            break
+    return waiting
+
+
+def my_disputes(org: Any, user: Any) -> list[Deliverable | HandoverItem]:
+    """Deliverables rejected and handover items disputed — the client's objections, standing
+    until resolved — on open cases the user owns or on items they own. Two queries."""
+    mine = Q(owner=user) | Q(case__owner=user)
+    disputed: list[Deliverable | HandoverItem] = []
+    for model, status in (
+        (Deliverable, Deliverable.Status.REJECTED),
+        (HandoverItem, HandoverItem.Status.DISPUTED),
+    ):
+        disputed += (
+            model.objects.filter(org=org, case__state__in=OPEN_STATES, status=status)
+            .filter(mine)
+            .select_related("case", "case__client")
+            .order_by("case__ref", "id")[:LIMIT]
+        )
+    return disputed
+
+
+def _days(n: int) -> str:
+    return f"{n} day{'s' if n != 1 else ''}"
+
+
+def risks(org: Any, *, today: dt.date | None = None) -> list[Risk]:
+    """The risk list, most urgent kinds first; four queries."""
+    now = clock.now()
+    today = today or now.date()
+    found: list[Risk] = []
+
+    for g in _grants_after_end(org, today, now)[:LIMIT]:
         late = (today - g.case.effective_end_date).days
         found.append(
             Risk(

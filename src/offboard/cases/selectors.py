@@ -1,12 +1,21 @@
 """Read queries for cases, always scoped to one organization, in a bounded number of queries."""
 
+import re
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 
-from offboard.cases.models import REGISTER_MODELS, OffboardingCase, RegisterItem, Step, Waiver
+from offboard.cases.models import (
+    REGISTER_MODELS,
+    Addendum,
+    OffboardingCase,
+    RegisterItem,
+    Step,
+    Waiver,
+)
 from offboard.cases.state import with_everything
 from offboard.core.errors import NotFound
+from offboard.evidence.models import EvidenceFile
 
 
 def cases(
@@ -92,3 +101,48 @@ def get_waiver(case: OffboardingCase, waiver_id: int) -> Waiver:
     if waiver is None:
         raise NotFound(f"No waiver {waiver_id} in case {case.ref}.")
     return waiver
+
+
+# Everything on a case that holds evidence files: (model, its many-to-many field).
+_WITH_EVIDENCE: list[tuple[Any, str]] = [
+    (OffboardingCase, "trigger_evidence"),
+    (Step, "evidence"),
+    *((model, "evidence") for model in REGISTER_MODELS.values()),
+    (Waiver, "evidence"),
+    (Addendum, "evidence"),
+]
+
+
+def case_file(case: OffboardingCase, sha256: str) -> EvidenceFile:
+    """An evidence file attached to something on this case (its trigger, a step, a register
+    item, a waiver, an addendum), in one query. Any other file — another case's, or one of the
+    organization's never attached here — does not exist for this case."""
+    sha256 = (sha256 or "").lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+        raise NotFound(f"No such evidence file on case {case.ref}: a file is named by its SHA-256.")
+    attached = Q(pk__in=[])
+    for model, field in _WITH_EVIDENCE:
+        through = getattr(model, field).through
+        owner = "offboardingcase" if model is OffboardingCase else f"{model._meta.model_name}__case"
+        attached |= Q(pk__in=through.objects.filter(**{owner: case}).values("evidencefile_id"))
+    found = EvidenceFile.objects.filter(org_id=case.org_id, sha256=sha256).filter(attached).first()
+    if found is None:
+        raise NotFound(f"No evidence file {sha256[:12]}… on case {case.ref}.")
+    return found
+
+
+def open_cases_covering(org: Any, client: Any, contracts: Any) -> QuerySet[OffboardingCase]:
+    """The client's cases not yet closed or cancelled that cover any of these contracts, oldest
+    first, each with its contracts."""
+    open_states = [
+        OffboardingCase.State.DRAFT,
+        OffboardingCase.State.ACTIVE,
+        OffboardingCase.State.CLOSING,
+    ]
+    return (
+        OffboardingCase.objects.for_org(org)
+        .filter(client=client, state__in=open_states, contracts__in=[c.pk for c in contracts])
+        .distinct()
+        .prefetch_related("contracts")
+        .order_by("created_at", "id")
+    )

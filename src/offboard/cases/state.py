@@ -62,6 +62,9 @@ def case_state(case: OffboardingCase) -> dict[str, Any]:
             "link": s.link,
             "attestation": s.attestation,
             "evidence": _hashes(s),
+            # Only where settling its items completed the step, so the digest of every other
+            # step (and of cases closed before steps had items) is what it always was.
+            **({"settled_by": s.settled_by} if s.settled_by else {}),
         }
         for s in sorted(case.steps.all(), key=lambda s: s.position)
     ]

@@ -10,8 +10,11 @@ from typing import Annotated
 import typer
 
 from offboard.cli import (
+    calendar_feed,
     cases,
     certificate,
+    clients,
+    connectors,
     ledger,
     org,
     pack,
@@ -40,12 +43,15 @@ app.command()(system.demo)
 app.command()(worker.worker)
 app.add_typer(system.user_app, name="user")
 app.add_typer(cases.app, name="case")
+app.add_typer(clients.app, name="client")
 cases.app.command()(certificate.certificate)
 cases.app.command()(receipt.receipt)
 cases.app.command("portal-link")(portal.portal_link)
 app.add_typer(playbooks.app, name="playbook")
 app.add_typer(ledger.app, name="ledger")
 app.add_typer(org.app, name="org")
+app.add_typer(calendar_feed.app, name="calendar")
+app.add_typer(connectors.app, name="connector")
 app.command()(pack.export)
 app.command()(pack.verify)
 

@@ -20,6 +20,14 @@ STEP_STYLES = {"pending": "", "in_progress": "cyan", "done": "green", "not_appli
 SETTLED_STEP = ("done", "not_applicable")
 
 
+def label(code: Any, vocabulary: str) -> str:
+    """A stored code in words (offboard.labels, which needs Django: loaded when first used, so
+    `offboard --help` runs without a database)."""
+    from offboard.labels import label as words
+
+    return words(code, vocabulary)
+
+
 def state_text(state: str) -> Text:
     return Text(state, style=STATE_STYLES.get(state, ""))
 
@@ -171,7 +179,7 @@ def print_case_table(summaries: list[dict[str, Any]]) -> None:
             plain(s["client"]["name"]),
             state_text(s["state"]),
             plain(s["owner"]),
-            plain(s["trigger"]),
+            plain(label(s["trigger"], "trigger")),
             plain(s["effective_end_date"]),
             plain(f"{steps['settled']}/{steps['required']}" if steps else None),
         )
@@ -185,7 +193,8 @@ def _header(d: dict[str, Any]) -> None:
     out.print(title)
     pb = d["playbook"]
     lines = [
-        f"Trigger: {d['trigger']} on {d['trigger_date']} · scope {d['scope']} · fee {d['fee_type']}",
+        f"Trigger: {label(d['trigger'], 'trigger')} on {d['trigger_date']} · "
+        f"{label(d['scope'], 'scope')} · {label(d['fee_type'], 'fee_type')}",
         f"Contracts: {', '.join(d['contracts'])}",
         f"Notice {d['notice_date']} · effective end {d['effective_end_date']} · "
         f"data return by {d['data_return_deadline']}",
@@ -216,11 +225,22 @@ def _steps(steps: list[dict[str, Any]]) -> None:
             table.add_row(
                 plain(s["key"]),
                 plain(title),
-                Text(s["status"], style=STEP_STYLES.get(s["status"], "")),
+                Text(label(s["status"], "status"), style=STEP_STYLES.get(s["status"], "")),
                 plain(s["owner"]),
                 due,
             )
         out.print(table)
+
+
+def _item_name(key: str, item: dict[str, Any]) -> str:
+    """An item as people name it: `Ad account: Google Ads account`, not `ad_account: …`."""
+    if key == "handover_items":
+        kind = label(item["kind"], "kind")
+        return f"{kind[:1].upper()}{kind[1:]}: {item['name']}"
+    if key == "settlements":
+        kind = label(item["kind"], "kind")
+        return f"{kind[:1].upper()}{kind[1:]} {item['reference']}".strip()
+    return str(item["label"])
 
 
 def _register_detail(key: str, item: dict[str, Any]) -> str:
@@ -230,18 +250,18 @@ def _register_detail(key: str, item: dict[str, Any]) -> str:
         return f"to {item['new_owner']}" if item["new_owner"] else item["method"]
     if key == "access_grants":
         arrow = "us → client" if item["direction"] == "provider_in_client" else "client → us"
-        verified = f"verified: {item['verification_level']}" if item["verification_level"] else ""
+        level = item["verification_level"]
+        verified = f"verified: {label(level, 'verification')}" if level else ""
         return " · ".join(x for x in (arrow, f"plan: {item['planned_action']}", verified) if x)
     if key == "data_dispositions":
-        parts = [item["action"], item["method"] or ""]
+        parts = [item["action"], label(item["method"], "method") if item["method"] else ""]
         if item["legal_hold"]:
             parts.append("LEGAL HOLD")
         if item["action"] == "retain":
             parts.append(f"basis: {item['retention_basis'][:60]}")
         return " · ".join(p for p in parts if p)
     if key == "settlements":
-        amount = f"{item['amount']} {item['currency']}" if item["amount"] else ""
-        return " · ".join(x for x in (item["kind"], amount, item["reference"]) if x)
+        return f"{item['amount']} {item['currency']}" if item["amount"] else ""
     return ""
 
 
@@ -282,8 +302,8 @@ def _registers(registers: dict[str, list[dict[str, Any]]]) -> None:
         for item in items:
             table.add_row(
                 plain(item["id"]),
-                plain(item["label"]),
-                plain(item["status"]),
+                plain(_item_name(key, item)),
+                plain(label(item["status"], "status")),
                 plain(item["owner"]),
                 plain(_register_detail(key, item)),
                 plain(known(item)),
@@ -299,7 +319,7 @@ def _exceptions_and_approvals(d: dict[str, Any]) -> None:
             table.add_column(column)
         for w in d["waivers"]:
             table.add_row(
-                plain(f"{w['target_type']}: {w['target']}"),
+                plain(f"{label(w['target_type'], 'item')}: {w['target']}"),
                 plain(w["justification"]),
                 plain(w["approver"]),
                 plain(str(w["expires_at"])[:10]),
@@ -333,7 +353,12 @@ def _gates(gates: list[dict[str, Any]]) -> None:
         return
     out.print(Text(f"Unmet gates ({len(gates)})", style="bold red"))
     for g in gates:
-        out.print(Text.assemble("  ", (g["code"], "bold"), ": ", g["message"]))
+        name = label(g["code"], "gate")
+        out.print(
+            Text.assemble(
+                "  ", (name[:1].upper() + name[1:], "bold"), f" ({g['code']}): ", g["message"]
+            )
+        )
         out.print(Text(f"    resolve: {g['resolve']}", style="dim"))
 
 

@@ -12,6 +12,7 @@ from offboard.cli.common import (
     OrgOption,
     emit_json,
     ensure_django,
+    fail,
     fields_as_options,
     membership,
     parse_date,
@@ -243,13 +244,24 @@ def open_(
     draft: Annotated[
         bool, typer.Option("--draft", help="Open as a draft, to activate later.")
     ] = False,
+    allow_duplicate: Annotated[
+        bool,
+        typer.Option(
+            "--allow-duplicate",
+            help="Open it even though the client has an open case for one of the contracts.",
+        ),
+    ] = False,
     org: OrgOption = None,
     as_user: AsOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Open a case for a client exit: pin the playbook, create its steps and registers."""
+    """Open a case for a client exit: pin the playbook, create its steps and registers.
+
+    Refused while the client has an open case for one of the contracts, unless
+    --allow-duplicate says another one is intended."""
     ensure_django()
     from offboard.cases.services import open_case
+    from offboard.cases.services.opening import DuplicateCase
 
     actor = resolve_actor(org, as_user)
     with fields_as_options(OPEN_FIELDS):
@@ -259,20 +271,24 @@ def open_(
         the_trigger_date = parse_date(trigger_date, "--trigger-date")
         the_end_date = parse_date(end_date, "--end-date") if end_date else None
         version = _find_playbook(actor.org, playbook, the_contracts[0].service_type)
-        case = open_case(
-            actor=actor,
-            client=the_client,
-            contracts=the_contracts,
-            trigger=trigger,
-            trigger_date=the_trigger_date,
-            owner_id=owner_user.pk,
-            playbook_version=version,
-            scope=scope,
-            scope_notes=scope_notes,
-            trigger_notes=trigger_notes,
-            effective_end_date=the_end_date,
-            draft=draft,
-        )
+        try:
+            case = open_case(
+                actor=actor,
+                client=the_client,
+                contracts=the_contracts,
+                trigger=trigger,
+                trigger_date=the_trigger_date,
+                owner_id=owner_user.pk,
+                playbook_version=version,
+                scope=scope,
+                scope_notes=scope_notes,
+                trigger_notes=trigger_notes,
+                effective_end_date=the_end_date,
+                draft=draft,
+                allow_duplicate=allow_duplicate,
+            )
+        except DuplicateCase as exc:
+            fail(f"{exc.headline} Pass --allow-duplicate to open another case anyway.")
     if as_json:
         emit_json(_load(actor.org, case.ref)[1])
         return
@@ -440,15 +456,14 @@ def addendum(
 ) -> None:
     """Append a later fact to a closed or cancelled case (the one write they accept)."""
     ensure_django()
-    from django.db import transaction
-
     from offboard.cases.services import add_addendum
-    from offboard.evidence.services import store_file
+    from offboard.evidence.services import atomic_with_files, store_file
 
     actor = resolve_actor(org, as_user)
     case = _case_for(actor, ref)
-    # One transaction: a refused addendum leaves no orphaned evidence rows behind.
-    with transaction.atomic(), fields_as_options({"text": "--text"}):
+    # One transaction, files written at its end: a refused addendum leaves no evidence rows
+    # and no stored files behind.
+    with atomic_with_files(), fields_as_options({"text": "--text"}):
         evidence = []
         for path in file or []:
             with path.open("rb") as stream:

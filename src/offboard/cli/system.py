@@ -21,6 +21,13 @@ from offboard.cli.common import (
 )
 
 
+def serve_hint(host: str = "127.0.0.1", port: int = 8000) -> str:
+    """What to run next and where to sign in, for the address the app will be served on."""
+    options = f" --host {host}" if host != "127.0.0.1" else ""
+    options += f" --port {port}" if port != 8000 else ""
+    return f"Next: offboard serve{options}   (then sign in at http://{host}:{port}/)"
+
+
 def _migrate() -> None:
     from django.core.management import call_command
 
@@ -96,22 +103,35 @@ def init(
         f"with admin '{admin}' and {len(installed)} built-in playbooks.",
         "bold",
     )
-    say("Next: offboard serve   (then sign in at http://127.0.0.1:8000/)")
+    say(serve_hint())
 
 
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    worker: Annotated[
+        bool,
+        typer.Option(
+            "--worker/--no-worker",
+            help="Run the background jobs (reminders, webhooks, checkpoints…) in this process "
+            "too, as `offboard worker` does.",
+        ),
+    ] = True,
 ) -> None:
     """Run the web app with Django's development server.
 
-    Fine on a laptop, with debug on unless OFFBOARD_DEBUG says otherwise. In production run
-    `gunicorn offboard.wsgi` behind a reverse proxy instead.
+    Fine on a laptop, with debug on unless OFFBOARD_DEBUG says otherwise; the background jobs
+    run in the same process unless --no-worker. In production run `gunicorn offboard.wsgi`
+    behind a reverse proxy, and `offboard worker` beside it, instead.
     """
     development_mode()
     ensure_django()
     from django.core.management import call_command
 
+    if worker:
+        from offboard.cli.worker import in_background
+
+        in_background()
     call_command("runserver", f"{host}:{port}", use_reloader=False)
 
 
@@ -123,6 +143,12 @@ def demo(
     yes: Annotated[
         bool, typer.Option("--yes", help="Do not ask before erasing other organizations.")
     ] = False,
+    host: Annotated[
+        str, typer.Option(help="Interface it will be served on, for the sign-in address shown.")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(help="Port it will be served on, for the sign-in address shown.")
+    ] = 8000,
 ) -> None:
     """Load the demo organization 'Brightline Digital' with clients and cases in every state
     (debug on, unless OFFBOARD_DEBUG says otherwise)."""
@@ -154,10 +180,10 @@ def demo(
             bar.update(task, completed=done, total=total, description=stage)
 
         result = demo_data.load_demo(reset=reset, progress=advance)
-    _print_demo(result)
+    _print_demo(result, host=host, port=port)
 
 
-def _print_demo(result: dict[str, Any]) -> None:
+def _print_demo(result: dict[str, Any], *, host: str = "127.0.0.1", port: int = 8000) -> None:
     org = result["org"]
     if result["created"]:
         say(f"Loaded the demo organization '{org['slug']}' ({org['name']}).", "bold")
@@ -175,7 +201,7 @@ def _print_demo(result: dict[str, Any]) -> None:
     for case in result["cases"]:
         cases.add_row(plain(case["ref"]), plain(case["client"]), plain(case["state"]))
     out.print(cases)
-    say("Next: offboard serve   (then sign in at http://127.0.0.1:8000/)")
+    say(serve_hint(host, port))
 
 
 user_app = typer.Typer(no_args_is_help=True, help="Users and their roles.")

@@ -5,12 +5,11 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from django.http import HttpRequest
 from ninja import Field, File, Router, Schema, Status, UploadedFile
-from pydantic import AwareDatetime
 
-from offboard.clients import selectors, services
+from offboard.clients import csvfile, imports, selectors, services
 from offboard.clients.models import Contact, FeeType, ServiceType
-from offboard.core.api import actor_of
-from offboard.core.schemas import EvidenceRef, Input, error_responses, paginated
+from offboard.core.api import BearerToken, actor_of
+from offboard.core.schemas import Day, EvidenceRef, Input, Moment, error_responses, paginated
 
 router = Router(tags=["clients"])
 
@@ -89,17 +88,62 @@ class ContractIn(Input):
     reference: str = Field(min_length=1, max_length=64, description="Unique in the organization.")
     service_type: ServiceTypeChoice = Field(description="Decides the suggested playbook.")
     fee_type: FeeTypeChoice = Field(description="Decides which playbook steps apply.")
-    start_date: dt.date
-    end_date: dt.date | None = None
+    start_date: Day
+    end_date: Day | None = None
     title: str = Field("", max_length=200)
     notice_period_days: int = Field(30, ge=0, le=3650)
-    notice_received_at: AwareDatetime | None = None
+    notice_received_at: Moment | None = None
     data_return_window_days: int = Field(30, ge=0, le=3650)
     retention_terms: str = Field("", max_length=20000)
 
 
 class NoticeIn(Input):
-    received_at: AwareDatetime = Field(description="When the notice arrived (RFC 3339, with zone).")
+    received_at: Moment = Field(description="When the notice arrived (RFC 3339, with zone).")
+
+
+class ImportedOut(Schema):
+    clients: list[int] = Field(description="Ids of the clients added, in the file's order.")
+    contacts: list[int]
+    contracts: list[int]
+
+
+class ClientImportOut(Schema):
+    dry_run: bool
+    sha256: str = Field(description="SHA-256 of the file as sent (recorded on the import).")
+    rows: int = Field(description="Rows read (blank lines aside).")
+    summary: str = Field(description='What the file adds: "2 clients, 3 contacts and 1 contract".')
+    added: ImportedOut | None = Field(description="What was added; null on a dry run.")
+
+
+@router.post(
+    "/import",
+    response={200: ClientImportOut, 201: ClientImportOut, **error_responses(403, 422)},
+    summary="Import clients, contacts and contracts from a CSV file (multipart `file`), all or "
+    "none",
+    description="The format is in docs/import.md. Every problem of the file is a 422 listing "
+    "each one in `error.details.problems` (`line`, `column`, `message`), and nothing is "
+    "written. `dry_run=true` checks the file and answers 200 with what it would add. "
+    "Admins only.",
+    auth=BearerToken(uploads="clients.import"),  # the role is checked before the body is read
+)
+def import_clients(
+    request: HttpRequest, file: UploadedFile = File(...), dry_run: bool = False
+) -> Any:
+    actor = actor_of(request)
+    source = file.read(csvfile.MAX_BYTES + 1)  # one byte past the limit says it is too large
+    if dry_run:
+        plan = imports.preview_clients_csv(actor=actor, source=source)
+        plan.raise_if_invalid()
+    else:
+        plan = services.import_clients_csv(actor=actor, source=source, file_name=file.name or "")
+    body = {
+        "dry_run": dry_run,
+        "sha256": plan.sha256,
+        "rows": plan.rows,
+        "summary": plan.summary(),
+        "added": None if dry_run else plan.added,
+    }
+    return Status(200 if dry_run else 201, body)
 
 
 @router.get("", response={200: list[ClientOut], **error_responses()})
@@ -173,6 +217,7 @@ def record_notice(request: HttpRequest, contract_id: int, payload: NoticeIn) -> 
     "/contracts/{contract_id}/documents",
     response={201: EvidenceRef, **error_responses(403, 404, 422)},
     summary="Attach a signed contract, amendment or notice letter (multipart `file`)",
+    auth=BearerToken(uploads="clients.write"),  # the role is checked before the body is read
 )
 def attach_document(request: HttpRequest, contract_id: int, file: UploadedFile = File(...)) -> Any:
     actor = actor_of(request)

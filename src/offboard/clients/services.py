@@ -1,16 +1,33 @@
 """Clients, contacts and contracts: one function per action, one transaction, one event."""
 
+import contextlib
 import datetime as dt
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
+from offboard.accounts.models import Organization
+from offboard.clients.csvfile import Problem
+from offboard.clients.imports import ClientImport, ImportInvalid, check_clients_csv
 from offboard.clients.models import Client, Contact, Contract, FeeType, ServiceType
 from offboard.core.actor import Actor
+from offboard.core.errors import ValidationFailed
 from offboard.core.permissions import require
 from offboard.core.validation import Errors
-from offboard.evidence.services import store_file
+from offboard.evidence.services import atomic_with_files, store_file
 from offboard.ledger.recorder import record_event
+
+
+@contextlib.contextmanager
+def _unique(field: str, message: str) -> Iterator[None]:
+    """The check before a write cannot see a row another transaction is adding: if that one
+    commits first, the unique constraint refuses this row — the same field error, not a 500."""
+    try:
+        with transaction.atomic():  # a savepoint, so the refusal leaves the outer one usable
+            yield
+    except IntegrityError:
+        raise ValidationFailed({field: [message]}) from None
 
 
 @transaction.atomic
@@ -25,13 +42,14 @@ def create_client(
     if name and Client.objects.filter(org=actor.org, name=name).exists():
         errors.add("name", f"a client named '{name}' already exists")
     errors.raise_if_any()
-    client = Client.objects.create(
-        org=actor.org,
-        name=name,
-        legal_name=legal_name.strip(),
-        reference=reference.strip(),
-        notes=notes or "",
-    )
+    with _unique("name", f"a client named '{name}' already exists"):
+        client = Client.objects.create(
+            org=actor.org,
+            name=name,
+            legal_name=legal_name.strip(),
+            reference=reference.strip(),
+            notes=notes or "",
+        )
     record_event(actor=actor, type="client.created", data=client.as_event_data())
     return client
 
@@ -58,7 +76,8 @@ def update_client(
     old = client.as_event_data()
     client.name, client.legal_name, client.reference = name, legal_name, reference
     client.notes = notes or ""
-    client.save(update_fields=["name", "legal_name", "reference", "notes"])
+    with _unique("name", f"a client named '{name}' already exists"):
+        client.save(update_fields=["name", "legal_name", "reference", "notes"])
     data = client.as_event_data()
     data["old"] = {k: v for k, v in old.items() if data.get(k) != v}
     record_event(actor=actor, type="client.updated", data=data)
@@ -135,20 +154,21 @@ def create_contract(
     if reference and Contract.objects.filter(org=actor.org, reference=reference).exists():
         errors.add("reference", f"a contract '{reference}' already exists")
     errors.raise_if_any()
-    contract = Contract.objects.create(
-        org=actor.org,
-        client=client,
-        reference=reference,
-        title=title or "",
-        service_type=service_type,
-        fee_type=fee_type,
-        start_date=start_date,
-        end_date=end_date,
-        notice_period_days=notice_period_days,
-        notice_received_at=notice_received_at,
-        data_return_window_days=data_return_window_days,
-        retention_terms=retention_terms or "",
-    )
+    with _unique("reference", f"a contract '{reference}' already exists"):
+        contract = Contract.objects.create(
+            org=actor.org,
+            client=client,
+            reference=reference,
+            title=title or "",
+            service_type=service_type,
+            fee_type=fee_type,
+            start_date=start_date,
+            end_date=end_date,
+            notice_period_days=notice_period_days,
+            notice_received_at=notice_received_at,
+            data_return_window_days=data_return_window_days,
+            retention_terms=retention_terms or "",
+        )
     record_event(actor=actor, type="contract.created", data=contract.as_event_data())
     return contract
 
@@ -177,7 +197,7 @@ def record_notice(*, actor: Actor, contract: Contract, received_at: dt.datetime)
     return contract
 
 
-@transaction.atomic
+@atomic_with_files()
 def attach_contract_document(
     *, actor: Actor, contract: Contract, stream: IO[bytes], name: str
 ) -> Any:
@@ -191,3 +211,109 @@ def attach_contract_document(
         files=[evidence],
     )
     return evidence
+
+
+@transaction.atomic
+def import_clients_csv(
+    *,
+    actor: Actor,
+    source: bytes | str,
+    file_name: str = "",
+    progress: Callable[[int, int], None] | None = None,
+) -> ClientImport:
+    """Add the clients, contacts and contracts of an import file (docs/import.md), all or
+    none: every problem of the file is reported (`ImportInvalid`) before anything is written.
+
+    Each object is added by the service that adds one — `client.created`, `contact.added`,
+    `contract.created`, as if typed in — and `clients.imported` records the file itself
+    (its sha256, what it added), all in this one transaction (decision 0019). `progress`
+    is told (rows added, rows in all) as the rows are added."""
+    require(actor, "clients.import")
+    # Imports in one organization queue here: two cannot both find a name still free.
+    Organization.objects.select_for_update().get(pk=actor.org.pk)
+    plan = check_clients_csv(actor.org, source)
+    plan.raise_if_invalid()
+    clients = {
+        c.name: c
+        for c in Client.objects.for_org(actor.org).filter(
+            name__in={c.client for c in plan.contacts} | {c.client for c in plan.contracts}
+        )
+    }
+    added = plan.added = {"clients": [], "contacts": [], "contracts": []}
+    total = len(plan.clients) + len(plan.contacts) + len(plan.contracts)
+
+    def note(kind: str, pk: int) -> None:
+        added[kind].append(pk)
+        if progress is not None:
+            progress(sum(len(ids) for ids in added.values()), total)
+
+    for new in plan.clients:
+        with _at_line(new.line, "client"):
+            client = create_client(
+                actor=actor,
+                name=new.name,
+                legal_name=new.legal_name,
+                reference=new.reference,
+                notes=new.notes,
+            )
+        clients[client.name] = client
+        note("clients", client.pk)
+    for person in plan.contacts:
+        with _at_line(person.line, "contact"):
+            contact = add_contact(
+                actor=actor,
+                client=clients[person.client],
+                name=person.name,
+                email=person.email,
+                role=person.role,
+                phone=person.phone,
+            )
+        note("contacts", contact.pk)
+    for terms in plan.contracts:
+        with _at_line(terms.line, "contract"):
+            contract = create_contract(
+                actor=actor,
+                client=clients[terms.client],
+                reference=terms.reference,
+                service_type=terms.service_type,
+                fee_type=terms.fee_type,
+                start_date=terms.start_date,
+                end_date=terms.end_date,
+                title=terms.title,
+                notice_period_days=terms.notice_period_days,
+                notice_received_at=terms.notice_received_at,
+                data_return_window_days=terms.data_return_window_days,
+                retention_terms=terms.retention_terms,
+            )
+        note("contracts", contract.pk)
+    record_event(
+        actor=actor,
+        type="clients.imported",
+        data={"file": {"name": file_name, "sha256": plan.sha256}, "rows": plan.rows, **added},
+    )
+    return plan
+
+
+# The services' field names as the file's columns.
+_COLUMNS = {
+    "client": {"name": "client", "reference": "client_reference"},
+    "contact": {"name": "contact_name"},
+    "contract": {"reference": "contract_reference"},
+}
+
+
+@contextlib.contextmanager
+def _at_line(line: int, record: str) -> Iterator[None]:
+    """A service's refusal of a row the check let through (another request added the same
+    name meanwhile) is the file's problem on that line: the whole import is undone."""
+    try:
+        yield
+    except ValidationFailed as exc:
+        columns = _COLUMNS[record]
+        raise ImportInvalid(
+            [
+                Problem(line, columns.get(name, name), message)
+                for name, messages in exc.errors.items()
+                for message in messages
+            ]
+        ) from None

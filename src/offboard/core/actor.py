@@ -68,5 +68,71 @@ class ContactActor:
         }
 
 
-# Whoever an event can be recorded for: a member of the organization, or a client's contact.
-EventActor = Actor | ContactActor
+@dataclass(frozen=True)
+class EndpointActor:
+    """An inbound webhook endpoint acting on a signed delivery from another system (a CRM, a
+    PSA): no user account, and it may open cases and nothing else (decision 0020). Events
+    name the endpoint, the admin who configured it, the delivery's id, the sender's IP and
+    user agent."""
+
+    org: "Organization"
+    endpoint_id: str
+    endpoint_name: str
+    configured_by: int | None  # the user id of the admin who created the endpoint
+    delivery_id: str
+    ip: str | None = None
+    user_agent: str | None = None
+    role = "inbound_webhook"
+    auth_method = "webhook_signature"
+    user = None  # no staff user: the ledger entry's actor_user stays empty
+
+    @property
+    def display_name(self) -> str:
+        return f"{self.endpoint_name} (inbound webhook)"
+
+    def as_event_actor(self) -> dict[str, object]:
+        return {
+            "id": None,
+            "endpoint_id": self.endpoint_id,
+            "name": self.display_name,
+            "configured_by": self.configured_by,
+            "delivery_id": self.delivery_id,
+            "role": self.role,
+            "auth": self.auth_method,
+            "ip": self.ip,
+            "user_agent": self.user_agent,
+        }
+
+
+@dataclass(frozen=True)
+class SystemActor:
+    """Offboard itself, running a scheduled job of the organization (reminders, escalations:
+    offboard.reminders): no user account and no role. Events name the job."""
+
+    org: "Organization"
+    job: str
+    role = "system"
+    auth_method = "system"
+    user = None  # no staff user: the ledger entry's actor_user stays empty
+    ip = None
+    user_agent = None
+
+    @property
+    def display_name(self) -> str:
+        return f"Offboard ({self.job})"
+
+    def as_event_actor(self) -> dict[str, object]:
+        return {
+            "id": None,
+            "name": self.display_name,
+            "job": self.job,
+            "role": self.role,
+            "auth": self.auth_method,
+            "ip": None,
+            "user_agent": None,
+        }
+
+
+# Whoever an event can be recorded for: a member of the organization, a client's contact, an
+# inbound webhook endpoint, or one of Offboard's scheduled jobs.
+EventActor = Actor | ContactActor | EndpointActor | SystemActor

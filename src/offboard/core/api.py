@@ -15,11 +15,28 @@ from ninja.errors import ValidationError as NinjaValidationError
 from ninja.security import HttpBearer
 
 from offboard.core.actor import Actor
+from offboard.core.bodies import BodyTooLarge, allow_files
 from offboard.core.errors import OffboardError, RateLimited
+from offboard.core.permissions import require
 
 
 class BearerToken(HttpBearer):
-    """`Authorization: Bearer obt_…` — a per-user, per-organization, revocable token."""
+    """`Authorization: Bearer obt_…` — a per-user, per-organization, revocable token.
+
+    An operation that takes files authenticates with `BearerToken(uploads=capability)`: the
+    token's member must also hold `capability`, checked before django-ninja reads the body
+    (a 403 then), and only then may the body carry files (`core/bodies.py`)."""
+
+    def __init__(self, *, uploads: str = "") -> None:
+        super().__init__()
+        self.uploads = uploads
+
+    def __call__(self, request: HttpRequest) -> Any:
+        api_token = super().__call__(request)
+        if api_token and self.uploads:
+            require(actor_of(request), self.uploads)
+            allow_files(request)
+        return api_token
 
     def authenticate(self, request: HttpRequest, token: str) -> Any:
         from offboard.accounts.models import Membership
@@ -117,6 +134,10 @@ def install_error_handlers(api: NinjaAPI) -> None:
 
     @api.exception_handler(RequestDataTooBig)
     def too_large(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+        if isinstance(exc, BodyTooLarge):  # a file or a body past its limit, as it was read
+            message = f"{exc.field}: {exc.problem}"
+            details = {"fields": {exc.field: [exc.problem]}}
+            return _error(api, request, 413, "too_large", message, details)
         message = too_large_message()
         return _error(api, request, 413, "too_large", message, {"fields": {"body": [message]}})
 
@@ -173,8 +194,22 @@ def install_error_handlers(api: NinjaAPI) -> None:
 _ANY_INPUT = {"422": "A parameter or a field of the body is invalid: `details.fields` names it."}
 _ANY_BODY = {
     "400": "The body cannot be read: not JSON, not UTF-8, or broken multipart.",
-    "413": "The body is larger than the server accepts.",
+    "411": "The body was sent without a Content-Length (chunked): send it with its length.",
+    "413": "The body, or a file in it, is larger than the server accepts: refused before it "
+    "is read, or cut off where it passed the limit.",
 }
+
+
+def one_entry_per_status(responses: dict[Any, Any]) -> dict[str, Any]:
+    """Responses keyed by status text, one entry each. django-ninja keys the statuses of
+    `response=` by number and those of `openapi_extra` by text; JSON writes both as "200", a
+    duplicated key that YAML parsers (the docs page's) refuse. The text entry, written by
+    hand to describe the bytes, completes the generated one."""
+    merged: dict[str, Any] = {}
+    for status, response in responses.items():
+        key = str(status)
+        merged[key] = {**merged.get(key, {}), **response}
+    return merged
 
 
 class OffboardApi(NinjaAPI):
@@ -185,6 +220,7 @@ class OffboardApi(NinjaAPI):
         error = {"$ref": "#/components/schemas/ErrorOut"}
         for operations in schema.get("paths", {}).values():
             for operation in operations.values():
+                operation["responses"] = one_entry_per_status(operation.get("responses", {}))
                 shared: dict[str, str] = {}
                 if operation.get("security"):
                     shared["401"] = "No valid API token."

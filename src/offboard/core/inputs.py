@@ -1,13 +1,24 @@
-"""Bounds every API input must keep, checked once for all operations after the schemas have
-parsed a request and before the view runs: integers a database column can hold, dates the
-calendar arithmetic of the services cannot overflow, and text a database can store.
+"""What an input may be, in one place for the API, the services and the staff forms.
+
+Strict forms: a date is text `YYYY-MM-DD`, a date-time RFC 3339 text with a time zone, an
+amount text with at most two decimals (`day`, `moment`, `amount`) — never a number, a boolean
+or a value rounded into shape. The API's schemas (`core/schemas.py`: `Day`, `Moment`,
+`Amount`) and the register services (`cases/services/registers.py`) parse with the same
+functions, so both databases and every interface give the same answer.
+
+Bounds, checked once for all API operations after the schemas have parsed a request and
+before the view runs (`check_inputs`), and by the services and staff forms (`problems`):
+integers a database column can hold, dates the calendar arithmetic of the services cannot
+overflow, and text a database can store (no NUL, which PostgreSQL refuses and SQLite keeps).
 
 Each problem names its field (`offset`, `client_id`, `trigger_date`, `items.0.title`), as a
 422 like any other invalid input: nothing is read or written with such a value.
 """
 
 import datetime as dt
+import decimal
 import functools
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,6 +30,80 @@ INT_MIN, INT_MAX = -(2**63), 2**63 - 1  # a 64-bit signed column (SQLite, Postgr
 # Plausible business dates, with room for the services' arithmetic (notice periods, retention
 # windows of up to ten years) on either side: nothing in between can overflow a date.
 DATE_MIN, DATE_MAX = dt.date(1900, 1, 1), dt.date(2999, 12, 31)
+
+_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_AMOUNT = re.compile(r"[0-9]{1,12}(\.[0-9]{1,2})?")  # below 10**12, as the column holds
+_MOMENT = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})?"
+)
+# The forms as the OpenAPI document states them (ECMA regular expressions).
+DAY_PATTERN = f"^{_DAY.pattern}$"
+AMOUNT_PATTERN = f"^{_AMOUNT.pattern}$"
+DAY_FORM = "must be a date written YYYY-MM-DD, e.g. 2026-11-30"
+MOMENT_FORM = "must be a date-time written as RFC 3339 with a time zone, e.g. 2026-11-30T12:00:00Z"
+AMOUNT_FORM = (
+    'must be an amount written as text, 0 or more with at most two decimals, e.g. "1200.00"'
+)
+ZONE_NEEDED = "needs a time zone (e.g. 2026-11-30T12:00:00Z)"
+
+
+def day(value: object) -> dt.date:
+    """A date from `YYYY-MM-DD` text (or a date), within bounds; ValueError says the problem.
+
+    Numbers (epoch days or seconds), booleans, date-times and the other ISO 8601 forms
+    (`20261130`, `2026-W48-1`) are refused rather than read as some date."""
+    if isinstance(value, dt.datetime):
+        raise ValueError(f"{DAY_FORM}, without a time")
+    if isinstance(value, dt.date):
+        parsed = value
+    elif isinstance(value, str) and _DAY.fullmatch(value):
+        try:
+            parsed = dt.date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"'{value}' is not a day of the calendar") from None
+    else:
+        raise ValueError(DAY_FORM)
+    for _, problem in problems(parsed, ""):
+        raise ValueError(problem)
+    return parsed
+
+
+def moment(value: object) -> dt.datetime:
+    """A time-zone-aware date-time from RFC 3339 text (or an aware date-time), within bounds."""
+    if isinstance(value, dt.datetime):
+        parsed = value
+    elif isinstance(value, str) and _MOMENT.fullmatch(value):
+        try:
+            parsed = dt.datetime.fromisoformat(value.upper())
+        except ValueError:
+            raise ValueError(f"'{value}' is not a time of the calendar") from None
+    else:
+        raise ValueError(MOMENT_FORM)
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise ValueError(ZONE_NEEDED)
+    for _, problem in problems(parsed, ""):
+        raise ValueError(problem)
+    return parsed
+
+
+def amount(value: object) -> decimal.Decimal:
+    """An amount from text such as `1200.00` (or a Decimal) with at most two decimals, never
+    rounded: `0.001` is refused, not stored as 0.00."""
+    if isinstance(value, decimal.Decimal):
+        exponent = value.as_tuple().exponent
+        if (
+            not value.is_finite()
+            or value.is_signed()
+            or not isinstance(exponent, int)
+            or exponent < -2
+            or value >= 10**12
+        ):
+            raise ValueError(AMOUNT_FORM)
+        return value
+    if isinstance(value, str) and _AMOUNT.fullmatch(value):
+        return decimal.Decimal(value)
+    raise ValueError(AMOUNT_FORM)
 
 
 def problems(value: Any, field: str) -> Iterator[tuple[str, str]]:

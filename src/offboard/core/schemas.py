@@ -1,13 +1,17 @@
-"""Schemas and helpers every API router shares: references to users and files, errors, paging."""
+"""Schemas and helpers every API router shares: strict request bodies and their date, date-time
+and amount types, references to users and files, errors, paging."""
 
 import datetime as dt
+import decimal
 from collections.abc import Callable
 from typing import Annotated, Any
 
 from ninja import Field, Schema
 from ninja.pagination import LimitOffsetPagination, paginate
-from pydantic import ConfigDict
+from pydantic import BeforeValidator, ConfigDict, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
+from offboard.core import inputs
 from offboard.core.api import ErrorOut
 from offboard.core.errors import NotFound, ValidationFailed
 
@@ -37,9 +41,49 @@ def unset(**field: Any) -> Any:
 
 
 class Input(Schema):
-    """Request bodies refuse fields they do not know, so a typo is an error, not a no-op."""
+    """Request bodies refuse fields they do not know, so a typo is an error, not a no-op, and
+    take every value as JSON typed it (`strict`): `false` is not the number 0, `1` not `true`,
+    `"30"` not 30. Dates, date-times and amounts are text in JSON: declare them `Day`,
+    `Moment` and `Amount`, which read that text strictly (a plain `dt.date` field would refuse
+    every value)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def _parsed_by(parse: Callable[[object], Any], error_type: str) -> BeforeValidator:
+    """Run one of `core.inputs`' parsers on the value as sent: its problem is the field's."""
+
+    def validate(value: object) -> Any:
+        try:
+            return parse(value)
+        except ValueError as exc:
+            raise PydanticCustomError(error_type, "{problem}", {"problem": str(exc)}) from None
+
+    return BeforeValidator(validate)
+
+
+Day = Annotated[
+    dt.date,
+    _parsed_by(inputs.day, "date_form"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date",
+            "pattern": inputs.DAY_PATTERN,
+            "description": f"YYYY-MM-DD, from {inputs.DATE_MIN} to {inputs.DATE_MAX}.",
+        }
+    ),
+]
+Moment = Annotated[
+    dt.datetime,
+    _parsed_by(inputs.moment, "datetime_form"),
+    WithJsonSchema({"type": "string", "format": "date-time"}),
+]
+Amount = Annotated[
+    decimal.Decimal,
+    _parsed_by(inputs.amount, "amount_form"),
+    WithJsonSchema({"type": "string", "pattern": inputs.AMOUNT_PATTERN, "examples": ["1200.00"]}),
+]
 
 
 class UserRef(Schema):

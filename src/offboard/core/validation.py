@@ -5,6 +5,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from offboard.core.errors import ValidationFailed
+from offboard.core.inputs import problems
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -27,6 +28,8 @@ class Errors:
             self.add(field, "is required")
         elif len(value) > max_length:
             self.add(field, f"is longer than {max_length} characters")
+        for _, problem in problems(value, field):  # NUL, broken Unicode: what no database keeps
+            self.add(field, problem)
         return value
 
     def email(self, field: str, value: Any) -> str:

@@ -5,7 +5,7 @@ from typing import Any
 from django.http import FileResponse, HttpRequest
 from ninja import Field, File, Router, Status, UploadedFile
 
-from offboard.core.api import actor_of
+from offboard.core.api import BearerToken, actor_of
 from offboard.core.schemas import EvidenceRef, error_responses
 from offboard.evidence import selectors, services
 from offboard.evidence.storage import open_stored
@@ -22,7 +22,9 @@ class EvidenceOut(EvidenceRef):
     response={201: EvidenceOut, **error_responses(403, 422)},
     summary="Upload an evidence file (multipart `file`)",
     description="Stored by content hash: uploading the same bytes again returns the same "
-    "file. Refer to it elsewhere by its `sha256`.",
+    "file. Refer to it elsewhere by its `sha256`. A role that may not upload is refused "
+    "before the body is read; files past the upload limit are a 413.",
+    auth=BearerToken(uploads="evidence.upload"),
 )
 def upload(request: HttpRequest, file: UploadedFile = File(...)) -> Any:
     evidence = services.upload_evidence(actor=actor_of(request), stream=file, name=file.name or "")

@@ -1,7 +1,15 @@
 """Storing evidence files. `store_file` is a building block used inside other actions;
-`upload_evidence` is the stand-alone action with its own event."""
+`upload_evidence` is the stand-alone action with its own event.
 
+An action that stores files runs in `atomic_with_files()`: the files' rows are written with
+the action, their bytes only once the action has passed every check (at the end of its
+transaction, before the commit), so a refused action leaves no row, no event and no file."""
+
+import contextlib
+import contextvars
 import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import IO
 
 from django.db import IntegrityError, transaction
@@ -15,6 +23,55 @@ from offboard.evidence.models import EvidenceFile
 from offboard.ledger.recorder import record_event
 
 
+@dataclass
+class _Pending:
+    """Bytes whose row is written, to be stored if the action succeeds."""
+
+    name: str
+    spooled: IO[bytes]
+
+
+# The files of the action running in `atomic_with_files()`, if any.
+_PENDING: contextvars.ContextVar[list[_Pending] | None] = contextvars.ContextVar(
+    "offboard_pending_files", default=None
+)
+
+
+@contextlib.contextmanager
+def atomic_with_files() -> Iterator[None]:
+    """`transaction.atomic()` for an action that stores files: their bytes are written at the
+    end of the block, once everything in it succeeded, still inside the transaction (a write
+    that fails undoes the action). Nested, it joins the outer block; usable as a decorator."""
+    if _PENDING.get() is not None:
+        with transaction.atomic():
+            yield
+        return
+    pending: list[_Pending] = []
+    token = _PENDING.set(pending)
+    try:
+        with transaction.atomic():
+            yield
+            _write(pending)
+    finally:
+        _PENDING.reset(token)
+        for item in pending:
+            item.spooled.close()
+
+
+def _write(pending: list[_Pending]) -> None:
+    """Store each file; if one fails, remove those this call created before the rollback
+    (while the rows' uniqueness still holds back anyone storing the same bytes)."""
+    created: list[str] = []
+    try:
+        for item in pending:
+            if storage.put(item.name, item.spooled):
+                created.append(item.name)
+    except BaseException:
+        for name in created:
+            storage.delete(name)
+        raise
+
+
 def _clean_name(name: str, field: str) -> str:
     base = os.path.basename((name or "").replace("\\", "/")).strip()
     if not base or base in {".", ".."}:
@@ -25,10 +82,14 @@ def _clean_name(name: str, field: str) -> str:
 
 
 def store_file(*, actor: Actor, stream: IO[bytes], name: str, field: str = "file") -> EvidenceFile:
-    """Hash and store bytes for the actor's organization; the same bytes are stored once."""
+    """Hash and store bytes for the actor's organization; the same bytes are stored once.
+    Inside `atomic_with_files()` the bytes are written when the action succeeds; elsewhere
+    at once."""
     require(actor, "evidence.upload")
     clean = _clean_name(name, field)
     spooled, sha, size, head = storage.spool_and_hash(stream, field)
+    pending = _PENDING.get()
+    kept = False
     try:
         if size == 0:
             raise ValidationFailed({field: ["is empty"]})
@@ -36,10 +97,11 @@ def store_file(*, actor: Actor, stream: IO[bytes], name: str, field: str = "file
         if existing is not None:
             return existing
         name_in_store = storage.storage_name_for(actor.org.pk, sha)
-        storage.put(name_in_store, spooled)
+        if pending is None:
+            storage.put(name_in_store, spooled)
         try:
             with transaction.atomic():
-                return EvidenceFile.objects.create(
+                evidence = EvidenceFile.objects.create(
                     org=actor.org,
                     sha256=sha,
                     size=size,
@@ -51,11 +113,16 @@ def store_file(*, actor: Actor, stream: IO[bytes], name: str, field: str = "file
                 )
         except IntegrityError:
             return EvidenceFile.objects.get(org=actor.org, sha256=sha)
+        if pending is not None:
+            pending.append(_Pending(name_in_store, spooled))
+            kept = True
+        return evidence
     finally:
-        spooled.close()
+        if not kept:
+            spooled.close()
 
 
-@transaction.atomic
+@atomic_with_files()
 def upload_evidence(*, actor: Actor, stream: IO[bytes], name: str) -> EvidenceFile:
     evidence = store_file(actor=actor, stream=stream, name=name)
     record_event(

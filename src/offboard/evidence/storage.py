@@ -68,13 +68,21 @@ def spool_and_hash(stream: IO[bytes], field: str = "file") -> tuple[IO[bytes], s
     return tmp, digest.hexdigest(), size, head
 
 
-def put(name: str, spooled: IO[bytes]) -> None:
-    """Store bytes under their hash name; an existing object is never overwritten."""
+def put(name: str, spooled: IO[bytes]) -> bool:
+    """Store bytes under their hash name; an existing object is never overwritten. True if
+    this call created it."""
     if default_storage.exists(name):
-        return
+        return False
     saved = default_storage.save(name, File(spooled))
     if saved != name:  # a concurrent writer stored the same content first
         default_storage.delete(saved)
+        return False
+    return True
+
+
+def delete(name: str) -> None:
+    """Remove bytes this process stored for an action that is being undone."""
+    default_storage.delete(name)
 
 
 def open_stored(name: str) -> IO[bytes]:

@@ -43,9 +43,11 @@ def issue_checkpoint(*, org: Any, reason: str, case: Any = None) -> Checkpoint:
         ]
     )
     if settings.OFFBOARD_TSA_URLS:
+        from offboard.jobs.engine import enqueue
         from offboard.ledger.timestamps import request_soon
 
-        transaction.on_commit(lambda: request_soon(checkpoint.pk))
+        enqueue("offboard.jobs.tasks.request_timestamps", checkpoint.pk)  # in this transaction
+        transaction.on_commit(lambda: request_soon(checkpoint.pk))  # sooner, in this process
     return checkpoint
 
 

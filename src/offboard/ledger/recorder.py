@@ -13,7 +13,7 @@ or an omission breaks the numbering or the links. Events of no case carry neithe
 import base64
 import datetime as dt
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
@@ -28,6 +28,18 @@ if TYPE_CHECKING:
     from offboard.evidence.models import EvidenceFile
 
 EVENT_VERSION = 2  # 2: case events carry `seq` and `prev`
+
+# Called with each appended entry, inside its transaction: the outbound webhooks write their
+# deliveries here (webhooks/fanout.py), so an event and what it owes commit together. The
+# ledger knows nothing of them: an app registers itself in its `ready()`.
+Listener = Callable[[LedgerEntry], None]
+_listeners: list[Listener] = []
+
+
+def on_record(listener: Listener) -> None:
+    """Call `listener(entry)` after every append, in the appending transaction."""
+    if listener not in _listeners:
+        _listeners.append(listener)
 
 
 def event_body(
@@ -93,9 +105,12 @@ def record_event(
         files=[f.sha256 for f in files],
         chain=chain,
     )
-    return store.append(
+    entry = store.append(
         org=actor.org,
         body=body,
         meta={"case": case, "type": type, "at": at, "actor_user": actor.user},
         case_seq=chain[0] if chain else None,
     )
+    for listener in _listeners:
+        listener(entry)
+    return entry

@@ -1,19 +1,26 @@
 """One line saying what an event changed, for timelines (pages, certificate, CLI)."""
 
+from collections.abc import Callable
 from typing import Any
 
 _LABEL_KEYS = ("title", "name", "system", "dataset", "kind")
 _QUOTED = ("reason", "comment", "justification", "text", "note")
 
 
-def event_summary(data: dict[str, Any]) -> str:
-    """What an event changed, in one line: the object, old → new values, the words given."""
+def _as_is(field: str, value: Any) -> Any:
+    return value
+
+
+def event_summary(data: dict[str, Any], word: Callable[[str, Any], Any] = _as_is) -> str:
+    """What an event changed, in one line: the object, old → new values, the words given.
+    `word(field, value)` says a stored code in words (offboard.labels.field_value)."""
     if not isinstance(data, dict):
         return ""
     raw_item, raw_old = data.get("item"), data.get("old")
     item: dict[str, Any] = raw_item if isinstance(raw_item, dict) else {}
     parts: list[str] = []
-    label = next((item[k] for k in _LABEL_KEYS if item.get(k)), None)
+    named_by = next((k for k in _LABEL_KEYS if item.get(k)), None)
+    label = word(named_by, item[named_by]) if named_by else None
     label = label or data.get("title") or data.get("step") or data.get("name") or data.get("target")
     if label:
         parts.append(str(label))
@@ -21,9 +28,10 @@ def event_summary(data: dict[str, Any]) -> str:
     current = item or data
     for key, before in old.items():
         after = current.get(key, "?")
+        before, after = word(key, before), word(key, after)
         parts.append(f"{key.replace('_', ' ')}: {before or '—'} → {after or '—'}")
     if not old and item.get("status"):
-        parts.append(f"status {item['status']}")
+        parts.append(f"status {word('status', item['status'])}")
     for key in _QUOTED:
         value = data.get(key)
         if isinstance(value, str) and value:
@@ -35,4 +43,8 @@ def event_summary(data: dict[str, Any]) -> str:
         parts.append("to " + ", ".join(str(r) for r in recipients))
     if data.get("returned_to_active"):
         parts.append("case returned to active, approvals invalidated")
+    completes = data.get("completes_steps")
+    if isinstance(completes, list) and completes:
+        keys = [str(c.get("step")) for c in completes if isinstance(c, dict)]
+        parts.append(f"completes step{'s' if len(keys) > 1 else ''} {', '.join(keys)}")
     return " · ".join(parts)

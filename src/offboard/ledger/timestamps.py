@@ -38,6 +38,7 @@ from rfc3161_client import (
 
 from offboard.core import clock
 from offboard.core.background import AfterCommitJobs
+from offboard.jobs.engine import enqueue
 from offboard.ledger.models import Checkpoint, Timestamp
 
 log = logging.getLogger("offboard.ledger.timestamps")
@@ -63,7 +64,9 @@ def backoff(attempts: int) -> dt.timedelta:
 
 def lease() -> dt.timedelta:
     """How long a claimed row is left alone: past any request's timeout, with a margin."""
-    return dt.timedelta(seconds=2 * float(settings.OFFBOARD_TSA_TIMEOUT) + 60)
+    return dt.timedelta(
+        seconds=2 * float(settings.OFFBOARD_TSA_TIMEOUT) + settings.OFFBOARD_LEASE_MARGIN
+    )
 
 
 def shown(url: str) -> str:
@@ -215,6 +218,11 @@ def process_pending(
             ts.next_attempt_at = clock.now() + backoff(ts.attempts)
             Timestamp.objects.filter(pk=ts.pk, status=Timestamp.Status.PENDING).update(
                 last_error=ts.last_error, next_attempt_at=ts.next_attempt_at
+            )
+            enqueue(
+                "offboard.jobs.tasks.request_timestamps",
+                ts.checkpoint_id,
+                run_after=ts.next_attempt_at,
             )
             log.log(
                 logging.INFO if report else logging.WARNING,  # a reporting caller says it

@@ -41,6 +41,7 @@ from offboard.core import clock
 from offboard.core.actor import Actor
 from offboard.core.background import AfterCommitJobs
 from offboard.evidence.services import store_file
+from offboard.jobs.engine import enqueue
 from offboard.ledger import timestamps
 from offboard.ledger.models import Checkpoint, Timestamp
 from offboard.ledger.recorder import record_event
@@ -75,7 +76,8 @@ def lease() -> dt.timedelta:
     TSA requests each) and the SMTP timeouts, with a wide margin (a second send is worse than a
     late one)."""
     tsa = 3 * (float(settings.OFFBOARD_TSA_TIMEOUT) + 5) * len(settings.OFFBOARD_TSA_URLS)
-    return dt.timedelta(seconds=2 * float(settings.EMAIL_TIMEOUT or 60) + tsa + 300)
+    margin = 5 * settings.OFFBOARD_LEASE_MARGIN
+    return dt.timedelta(seconds=2 * float(settings.EMAIL_TIMEOUT or 60) + tsa + margin)
 
 
 def system_actor(receipt: ClosureReceipt) -> Actor:
@@ -299,6 +301,9 @@ def _failed(receipt: ClosureReceipt, error: str) -> None:
         last_error=receipt.last_error,
         next_attempt_at=receipt.next_attempt_at,
         claimed_until=None,
+    )
+    enqueue(
+        "offboard.jobs.tasks.send_closure_receipt", receipt.pk, run_after=receipt.next_attempt_at
     )
 
 

@@ -3,6 +3,8 @@
 import datetime as dt
 from typing import Any
 
+from django.db.models import Q
+
 from offboard.notifications.models import ClosureReceipt
 
 
@@ -12,6 +14,19 @@ def receipt_for(case: Any) -> ClosureReceipt | None:
         ClosureReceipt.objects.filter(org_id=case.org_id, case=case)
         .select_related("certificate", "checkpoint")
         .first()
+    )
+
+
+def failed_receipts(org: Any, user: Any, *, limit: int = 50) -> list[ClosureReceipt]:
+    """Closure receipts whose last attempt to send failed, on cases `user` owns or closed;
+    with `user` None, on every case of the organization (the escalations: offboard.reminders)."""
+    qs = ClosureReceipt.objects.filter(org=org, state=ClosureReceipt.State.FAILED)
+    if user is not None:
+        qs = qs.filter(Q(case__owner=user) | Q(closed_by=user))
+    return list(
+        qs.select_related("case", "case__client", "case__owner").order_by("case__closed_at", "id")[
+            :limit
+        ]
     )
 
 

@@ -10,6 +10,7 @@ from offboard.core import clock
 from offboard.core.actor import Actor
 from offboard.core.errors import Conflict, NotFound
 from offboard.core.permissions import require
+from offboard.jobs.engine import enqueue
 from offboard.notifications import receipts
 from offboard.notifications.models import ClosureReceipt
 from offboard.notifications.selectors import receipt_status
@@ -55,7 +56,8 @@ def queue_closure_receipt(
         next_attempt_at=now,
         created_at=now,
     )
-    transaction.on_commit(lambda: receipts.request_soon(receipt.pk))
+    enqueue("offboard.jobs.tasks.send_closure_receipt", receipt.pk)  # in this transaction
+    transaction.on_commit(lambda: receipts.request_soon(receipt.pk))  # sooner, in this process
     return receipt
 
 
@@ -74,4 +76,5 @@ def retry_closure_receipt(*, actor: Actor, case: OffboardingCase) -> ClosureRece
         )
     receipt.next_attempt_at = clock.now()
     receipt.save(update_fields=["next_attempt_at"])
+    enqueue("offboard.jobs.tasks.send_closure_receipt", receipt.pk)
     return receipt

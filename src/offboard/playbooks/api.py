@@ -10,6 +10,7 @@ from ninja import Field, Path, Router, Schema, Status
 
 from offboard.core.api import actor_of
 from offboard.core.errors import ValidationFailed
+from offboard.core.inputs import problems
 from offboard.core.schemas import Input, UserRef, error_responses, paginated
 from offboard.playbooks import selectors, services
 from offboard.playbooks.spec import PlaybookInvalid, PlaybookSpec, parse_playbook
@@ -82,6 +83,14 @@ class PlaybookStepOut(Schema):
     depends_on: list[str]
     category: str
     fee_types: list[str] | None = Field(description="Fee types the step applies to; null for all.")
+    about: list[dict[str, Any]] = Field(
+        description="The register items the step is about (given, or from its category): "
+        '`{"register": ..., <field>: [values]}`; settling them all completes it.'
+    )
+
+    @staticmethod
+    def resolve_about(obj: Any) -> list[dict[str, Any]]:
+        return [selector.as_dict() for selector in obj.about]
 
 
 class ApprovalPolicyOut(Schema):
@@ -144,7 +153,16 @@ def _spec_out(spec: PlaybookSpec) -> dict[str, Any]:
 
 
 def _source(request: HttpRequest) -> str:
-    """The YAML text from the body: raw YAML/text, or JSON `{"source": ...}`."""
+    """The YAML text from the body: raw YAML/text, or JSON `{"source": ...}`; text no
+    database keeps (a NUL) is refused like in any other field (core/inputs.py)."""
+    source = _sent_source(request)
+    found = [problem for _, problem in problems(source, "source")]
+    if found:
+        raise ValidationFailed({"source": found})
+    return source
+
+
+def _sent_source(request: HttpRequest) -> str:
     content_type = request.content_type or ""
     if content_type == "application/json":
         try:

@@ -53,4 +53,4 @@ class PlaybookVersion(OrgScopedModel):
 
     @cached_property
     def spec(self) -> PlaybookSpec:
-        return parse_playbook(self.source)
+        return parse_playbook(self.source, stored=True)

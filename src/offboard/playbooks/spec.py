@@ -20,6 +20,13 @@ from typing import Any
 import jsonschema
 import yaml
 
+from offboard.playbooks.about import (
+    ABOUT_FILTERS,
+    ACKNOWLEDGED_IN_PORTAL,
+    Selector,
+    step_about,
+)
+
 SERVICE_TYPES = (
     "marketing_agency",
     "managed_it",
@@ -133,6 +140,11 @@ class StepSpec:
     depends_on: tuple[str, ...] = ()
     category: str = "general"
     fee_types: tuple[str, ...] | None = None
+    # The register items whose settling completes the step (playbooks/about.py).
+    about: tuple[Selector, ...] = ()
+    # Days overdue before the case owner, then the managers, are told (None: the settings').
+    escalate_owner_days: int | None = None
+    escalate_managers_days: int | None = None
 
     def applies_to(self, fee_type: str) -> bool:
         return self.fee_types is None or fee_type in self.fee_types
@@ -247,9 +259,19 @@ def load_schema() -> dict[str, Any]:
     return schema
 
 
-def parse_playbook(source: str | bytes) -> PlaybookSpec:
-    """Parse and validate a playbook; raise PlaybookInvalid listing every problem."""
-    text = _decode(source)
+def parse_playbook(source: str | bytes, *, stored: bool = False) -> PlaybookSpec:
+    """Parse and validate a playbook; raise PlaybookInvalid listing every problem.
+
+    `stored`: the text of a version already imported. A rule added after versions were
+    stored (a `client_ack` step must be about items the portal shows) is not applied to it,
+    so every stored version still reads back; new imports and validation get every rule."""
+    return _parse_text(_decode(source), stored)
+
+
+# A version's text never changes, and every page that shows a case reads its playbook: the
+# spec of a text already read is shared, not parsed again (it is frozen; nothing mutates it).
+@functools.lru_cache(maxsize=32)
+def _parse_text(text: str, stored: bool) -> PlaybookSpec:
     document = _Document.read(text)
     data = document.data
     if not isinstance(data, dict):
@@ -266,7 +288,7 @@ def parse_playbook(source: str | bytes) -> PlaybookSpec:
     document.validate_schema()
     if document.errors:
         raise PlaybookInvalid(document.errors)
-    document.check_rules()
+    document.check_rules(stored=stored)
     if document.errors:
         raise PlaybookInvalid(document.errors)
     return _build(data)
@@ -426,12 +448,17 @@ class _Document:
         if isinstance(node, yaml.ScalarNode):
             self.raw[path] = str(node.value)
             try:
-                return loader.construct_object(node, deep=True)
+                value = loader.construct_object(node, deep=True)
             except Exception as exc:  # any constructor failure comes from the user's input
                 problem = getattr(exc, "problem", None) or str(exc) or type(exc).__name__
                 self.fail(_node_line(node), path, f"cannot read {node.value!r}: {problem}")
                 self.broken.add(path)
                 return None
+            if isinstance(value, str) and "\x00" in value:  # "\0" in YAML: no database keeps it
+                self.fail(_node_line(node), path, "must not contain NUL characters")
+                self.broken.add(path)
+                return None
+            return value
         active = active | {id(node)}
         if isinstance(node, yaml.SequenceNode):
             return [
@@ -553,7 +580,7 @@ class _Document:
 
     # --- rules beyond the schema -------------------------------------------------------------
 
-    def check_rules(self) -> None:
+    def check_rules(self, *, stored: bool = False) -> None:
         data: dict[str, Any] = self.data
         if not _SLUG.fullmatch(data["slug"]):
             hint = _PATTERN_HINTS["^[a-z0-9]+(-[a-z0-9]+)*$"]
@@ -564,6 +591,7 @@ class _Document:
         graph = self._check_dependencies(steps, index)
         self._check_cycles(graph, index)
         self._check_data_not_waiting_for_payment(steps, graph, index)
+        self._check_about(steps, stored=stored)
         self._check_approval_policy(data["approval_policy"])
         self._check_seeds(data.get("seeds") or {}, fee_types)
 
@@ -595,6 +623,16 @@ class _Document:
                     f"use one of: {', '.join(OWNER_ROLES)}",
                 )
             self._check_fee_subset(step.get("fee_types"), fee_types, ("steps", i, "fee_types"))
+            escalate = step.get("escalate", {})
+            owner, managers = escalate.get("owner_after_days"), escalate.get("managers_after_days")
+            if owner is not None and managers is not None and managers < owner:
+                where = ("steps", i, "escalate", "managers_after_days")
+                self.fail(
+                    self.line_of(where),
+                    where,
+                    f"the managers are told after {managers} days, before the case owner "
+                    f"({owner}): make managers_after_days at least {owner}",
+                )
         return index
 
     def _check_dependencies(
@@ -617,6 +655,52 @@ class _Document:
                 elif index[step["key"]] == i:
                     graph[step["key"]].append(dep)
         return graph
+
+    def _check_about(self, steps: list[dict[str, Any]], *, stored: bool) -> None:
+        values = {
+            ("handover_items", "kind"): HANDOVER_KINDS,
+            ("access_grants", "direction"): ACCESS_DIRECTIONS,
+            ("access_grants", "planned_action"): ACCESS_ACTIONS,
+            ("data_dispositions", "action"): DATA_ACTIONS,
+            ("settlements", "kind"): SETTLEMENT_KINDS,
+        }
+        for i, step in enumerate(steps):
+            for j, entry in enumerate(step.get("about") or ()):
+                register = entry["register"]
+                for name, given in entry.items():
+                    where: PathKey = ("steps", i, "about", j, name)
+                    if name == "register":
+                        continue
+                    if name not in ABOUT_FILTERS[register]:
+                        allowed = ", ".join(ABOUT_FILTERS[register]) or "nothing"
+                        self.fail(
+                            self.line_of(where),
+                            where,
+                            f"{register} cannot be narrowed by {name!r}; "
+                            f"it can be narrowed by: {allowed}",
+                        )
+                        continue
+                    options = values[(register, name)]
+                    for k, value in enumerate(given):
+                        if value not in options:
+                            self.fail(
+                                self.line_of((*where, k)),
+                                (*where, k),
+                                f"{value!r} is not a {name} of {register}"
+                                f"{_did_you_mean(str(value), options)}; use one of: "
+                                f"{', '.join(options)}",
+                            )
+            if stored or "client_ack" not in step.get("evidence", ()):
+                continue
+            if not any(s.register in ACKNOWLEDGED_IN_PORTAL for s in step_about(step)):
+                where = ("steps", i, "evidence")
+                self.fail(
+                    self.line_of(where),
+                    where,
+                    f"step {step['key']!r} accepts client_ack, but the client acknowledges only "
+                    f"deliverables and handover items in the portal and this step is about "
+                    f"neither; add them to its 'about', or use 'file' for a signed letter",
+                )
 
     def _check_approval_policy(self, policy: dict[str, Any]) -> None:
         for j, role in enumerate(policy["roles"]):
@@ -783,6 +867,9 @@ def _build(data: dict[str, Any]) -> PlaybookSpec:
             depends_on=tuple(step.get("depends_on", ())),
             category=step.get("category", "general"),
             fee_types=tuple(step["fee_types"]) if "fee_types" in step else None,
+            about=step_about(step),
+            escalate_owner_days=step.get("escalate", {}).get("owner_after_days"),
+            escalate_managers_days=step.get("escalate", {}).get("managers_after_days"),
         )
         for step in data["steps"]
     )

@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
+from django.utils.text import capfirst
 
 from offboard.cases.models import Deliverable, HandoverItem, OffboardingCase
 from offboard.clients.models import Contact
@@ -20,9 +21,16 @@ from offboard.core.canonical import digest, to_jsonable
 from offboard.core.errors import NotFound, ValidationFailed
 from offboard.core.validation import Errors
 from offboard.evidence.models import EvidenceFile
+from offboard.labels import label
+from offboard.ledger.models import LedgerEntry
 from offboard.portal.models import PortalLink, PortalReminder, PortalResponse
 
 MANIFEST_VERSION = 1
+OPEN_STATES = (
+    OffboardingCase.State.DRAFT,
+    OffboardingCase.State.ACTIVE,
+    OffboardingCase.State.CLOSING,
+)
 # secrets.token_urlsafe(32): 43 characters of the URL-safe base64 alphabet.
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
 
@@ -116,6 +124,44 @@ def case_responses(case: OffboardingCase) -> QuerySet[PortalResponse]:
         .select_related("contact")
         .order_by("-at", "-id")
     )
+
+
+def new_answers(org: Any, owner: Any, *, limit: int = 50) -> list[PortalResponse]:
+    """Acknowledgements from the client on open cases `owner` owns, received since the owner
+    last acted on the case (their latest event on it): answers they have not followed up yet.
+    Disputes are listed by the item they stand against (`cases.risks.my_disputes`). One query."""
+    owner_acted = (
+        LedgerEntry.objects.filter(org=org, case=OuterRef("case"), actor_user=owner)
+        .order_by("-index")
+        .values("at")[:1]
+    )
+    return list(
+        PortalResponse.objects.filter(
+            org=org,
+            case__owner=owner,
+            case__state__in=OPEN_STATES,
+            kind=PortalResponse.Kind.ACKNOWLEDGED,
+        )
+        .annotate(owner_acted=Subquery(owner_acted))
+        .filter(Q(owner_acted__isnull=True) | Q(at__gt=F("owner_acted")))
+        .select_related("case", "case__client", "contact")
+        .order_by("-at", "-id")[:limit]
+    )
+
+
+def latest_disputes(org: Any, case_ids: set[int]) -> dict[tuple[str, int], PortalResponse]:
+    """(register, item id) → the client's latest dispute naming the item, on these cases. One
+    query (none for no case)."""
+    found: dict[tuple[str, int], PortalResponse] = {}
+    if not case_ids:
+        return found
+    disputes = PortalResponse.objects.filter(
+        org=org, case_id__in=case_ids, kind=PortalResponse.Kind.DISPUTED
+    ).select_related("contact")
+    for response in disputes.order_by("-at", "-id"):
+        for item in response.items:
+            found.setdefault((item.get("register"), item.get("id")), response)
+    return found
 
 
 def link_contacts(case: OffboardingCase) -> QuerySet[Contact]:
@@ -212,7 +258,7 @@ def _handover_item(h: HandoverItem) -> dict[str, Any]:
     return {
         "id": h.pk,
         "kind": h.kind,
-        "kind_label": h.get_kind_display() if h.kind != "ad_account" else "Ad account",
+        "kind_label": capfirst(label(h.kind, "kind")),
         "name": h.name,
         "description": h.description,
         "new_owner": h.new_owner,
@@ -287,6 +333,11 @@ class Entry:
     @property
     def settled(self) -> bool:
         return self.status in SETTLED[self.register]
+
+    @property
+    def waived(self) -> bool:
+        """Settled by a written agreement between the parties, not by the client's response."""
+        return self.status == "waived"
 
     @property
     def can_acknowledge(self) -> bool:

@@ -21,6 +21,11 @@ from django.db import transaction
 
 from offboard.cases.models import Deliverable, HandoverItem, OffboardingCase, Source
 from offboard.cases.services.common import ensure_open, ensure_started, lock_case, record_change
+from offboard.cases.services.linked_steps import (
+    complete_settled_steps,
+    completing_data,
+    note_completing_event,
+)
 from offboard.clients.models import Contact
 from offboard.core import clock
 from offboard.core.actor import Actor, ContactActor
@@ -399,8 +404,9 @@ def mark_deemed_accepted(
                     "reminder_events": [r.event_index for r in cited[d.pk]],
                 }
             )
+        completed = complete_settled_steps(actor=actor, case=case)
         effects = record_change(case)
-        record_event(
+        event = record_event(
             actor=actor,
             type="portal.deemed_accepted",
             case=case,
@@ -414,9 +420,11 @@ def mark_deemed_accepted(
                 "reminder_events": indices,
                 "items": items,
                 **effects,
+                **completing_data(completed),
             },
             files=[f for d in chosen for f in d.evidence.all()],
         )
+        note_completing_event(case, completed, event)
     return chosen
 
 
@@ -582,9 +590,13 @@ def acknowledge_items(
             obj.save(update_fields=[*fields, *PROVENANCE_FIELDS])
             files += list(obj.evidence.all())
             refs.append({**entry.as_ref(), "old_status": old, "status": obj.status})
+        # The client's acknowledgement may settle the last item a step is about: the step is
+        # then done with this acknowledgement as its evidence (client_ack), in this event.
+        actor = _contact_actor(link, ip, user_agent)
+        completed = complete_settled_steps(actor=actor, case=case)
         effects = record_change(case)
         event = record_event(
-            actor=_contact_actor(link, ip, user_agent),
+            actor=actor,
             type="portal.acknowledged",
             case=case,
             data={
@@ -597,9 +609,11 @@ def acknowledge_items(
                 "manifest_sha256": digest,
                 "manifest": value,
                 **effects,
+                **completing_data(completed),
             },
             files=files,
         )
+        note_completing_event(case, completed, event)
         response = _response(
             link,
             PortalResponse.Kind.ACKNOWLEDGED,

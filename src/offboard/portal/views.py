@@ -166,6 +166,8 @@ def _context(link: PortalLink, token: str) -> dict[str, Any]:
             "total": len(items),
             "awaiting": sum(e.awaiting for e in items),
             "settled": sum(e.settled for e in items),
+            "accepted": sum(e.settled and not e.waived for e in items),
+            "waived": sum(e.waived for e in items),
             "disputed": sum(e.disputed for e in items),
             "not_yet": sum(not (e.awaiting or e.settled or e.disputed) for e in items),
         },

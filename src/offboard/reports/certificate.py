@@ -19,6 +19,7 @@ from typing import Any
 
 from django.template import Context, Engine
 
+from offboard import labels
 from offboard.cases.models import (
     AccessGrant,
     Approval,
@@ -154,7 +155,7 @@ def event_line(entry: LedgerEntry) -> str:
 
     if entry.redacted:
         return "(content redacted on a lawful erasure request; its hash stays in the log)"
-    return event_summary(_summary_input(entry.data)) or "—"
+    return event_summary(_summary_input(entry.data), labels.field_value) or "—"
 
 
 # --- the model of the document ----------------------------------------------------------------
@@ -282,7 +283,7 @@ def _handover(case: OffboardingCase, waived: set[tuple[str, int]]) -> Question:
     items = list(case.handover_items.all())
     rows = [
         {
-            "kind": h.get_kind_display() if h.kind != "ad_account" else "Ad account",
+            "kind": words(labels.label(h.kind, "kind")),
             "name": h.name,
             "reference": h.reference,
             "new_owner": h.new_owner or "—",
@@ -435,11 +436,12 @@ def _access(case: OffboardingCase, waived: set[tuple[str, int]], users: dict[int
             f"{len(transferred)} transferred" if transferred else "",
             f"{len(kept)} kept under a waiver" if kept else "",
         ]
-        answer = (
-            f"All {plural(len(items), 'access grant')} in both directions were dealt with: "
-            + ", ".join(o for o in outcomes if o)
-            + "."
+        every = (
+            "The one access grant was dealt with"
+            if len(items) == 1
+            else f"All {len(items)} access grants in both directions were dealt with"
         )
+        answer = f"{every}: " + ", ".join(o for o in outcomes if o) + "."
         dated = [(g.actioned_at, g.pk, g) for g in revoked if g.actioned_at is not None]
         if dated:
             at, _, last = max(dated, key=lambda d: (d[0], d[1]))
@@ -626,13 +628,15 @@ def _proof(
         )
         settled = False
     else:
-        scope = (
-            f"all {plural(len(events), 'event')}"
-            if not later
-            else f"{len(covered)} of the {len(events)} events"
-        )
+        if later:
+            leaves = "is a leaf" if len(covered) == 1 else "are leaves"
+            scope = f"{len(covered)} of the {len(events)} events of this case {leaves}"
+        elif len(events) == 1:
+            scope = "the one event of this case is a leaf"
+        else:
+            scope = f"all {len(events)} events of this case are leaves"
         fixed = (
-            f"{scope} of this case are leaves of the organization's append-only Merkle log, "
+            f"{scope} of the organization's append-only Merkle log, "
             f"covered by a checkpoint of size {checkpoint.size} signed with key "
             f"{checkpoint.key.key_id}"
         )

@@ -3,8 +3,10 @@ from django.contrib.auth.decorators import login_required
 from django.urls import path
 
 from offboard.web import views, workspace, workspace_portal
-from offboard.web.pages import clients, dashboard, opening, playbooks
+from offboard.web.pages import client_import, clients, dashboard, opening, playbooks, reminders_card
+from offboard.web.pages import inbound as inbound_pages
 from offboard.web.pages import settings as settings_pages
+from offboard.web.pages import webhooks as webhook_pages
 
 app_name = "web"
 
@@ -16,11 +18,19 @@ urlpatterns = [
     path("cases/new/", opening.open_case_page, name="open-case"),
     path("cases/<str:ref>/", views.case_detail, name="case-detail"),
     path("cases/<str:ref>/evidence-pack", views.evidence_pack, name="evidence-pack"),
+    path("cases/<str:ref>/files/<str:sha256>", views.evidence_file, name="case-file"),
+    path("cases/<str:ref>/certificate.pdf", views.closure_certificate, name="case-certificate"),
     *workspace.urlpatterns,
     *workspace_portal.urlpatterns,
     # Clients
     path("clients/", clients.client_list, name="client-list"),
     path("clients/new/", clients.client_create, name="client-create"),
+    path("clients/import/", client_import.client_import, name="client-import"),
+    path(
+        "clients/import/template.csv",
+        client_import.client_import_template,
+        name="client-import-template",
+    ),
     path("clients/<int:client_id>/", clients.client_detail, name="client-detail"),
     path("clients/<int:client_id>/edit/", clients.client_edit, name="client-edit"),
     path("clients/<int:client_id>/contacts/new/", clients.contact_create, name="contact-create"),
@@ -69,4 +79,41 @@ urlpatterns = [
     ),
     path("settings/tokens/", settings_pages.create_token, name="token-create"),
     path("settings/tokens/<int:token_id>/revoke", settings_pages.revoke_token, name="token-revoke"),
+    path("settings/calendar/", settings_pages.create_feed, name="calendar-feed-create"),
+    path("settings/calendar/revoke", settings_pages.revoke_feed, name="calendar-feed-revoke"),
+    path("settings/reminders/", reminders_card.save_preferences, name="reminder-preferences"),
+    # Settings → Inbound webhooks (admins)
+    path("settings/inbound/", inbound_pages.create_endpoint, name="inbound-create"),
+    path(
+        "settings/inbound/<int:endpoint_id>/rotate",
+        inbound_pages.rotate_secret,
+        name="inbound-rotate",
+    ),
+    path(
+        "settings/inbound/<int:endpoint_id>/revoke",
+        inbound_pages.revoke_endpoint,
+        name="inbound-revoke",
+    ),
+    # Settings → Outbound webhooks (admins)
+    path("settings/webhooks/", webhook_pages.create_endpoint, name="webhook-create"),
+    path(
+        "settings/webhooks/<int:endpoint_id>/rotate",
+        webhook_pages.rotate_secret,
+        name="webhook-rotate",
+    ),
+    path(
+        "settings/webhooks/<int:endpoint_id>/<str:action>",
+        webhook_pages.endpoint_state,
+        name="webhook-state",
+    ),
+    path(
+        "settings/webhooks/<int:endpoint_id>/deliveries/",
+        webhook_pages.deliveries,
+        name="webhook-deliveries",
+    ),
+    path(
+        "settings/webhooks/<int:endpoint_id>/deliveries/<str:delivery_id>/redeliver",
+        webhook_pages.redeliver_now,
+        name="webhook-redeliver",
+    ),
 ]

@@ -22,10 +22,12 @@ from offboard.cases.models import OffboardingCase, Step
 from offboard.cases.registers import REGISTERS, RegisterSpec
 from offboard.core.actor import Actor
 from offboard.core.errors import NotFound, OffboardError, ValidationFailed
+from offboard.core.permissions import can
 from offboard.evidence.selectors import files_by_hash
-from offboard.evidence.services import upload_evidence
+from offboard.evidence.services import atomic_with_files, store_file, upload_evidence
 from offboard.web import workspace_forms as forms
 from offboard.web.pages.common import actor_of, membership_of
+from offboard.web.uploads import members_who_may, takes_files
 from offboard.web.workspace_page import (
     REGIONS,
     Failure,
@@ -36,7 +38,7 @@ from offboard.web.workspace_page import (
     workspace_context,
 )
 
-__all__ = ["REGIONS", "case_detail", "item_anchor", "urlpatterns"]
+__all__ = ["REGIONS", "case_detail", "item_anchor", "require_confirmation", "urlpatterns"]
 
 # --- actions -------------------------------------------------------------------------------------
 
@@ -47,11 +49,34 @@ def _is_htmx(request: HttpRequest) -> bool:
 
 def _evidence(actor: Actor, request: HttpRequest) -> list[Any]:
     """Files for an action: uploaded beforehand (sha256 in `evidence`, the drop zone) or sent
-    with the form itself (`evidence_file`, the no-JavaScript fallback)."""
+    with the form itself (`evidence_file`, the no-JavaScript fallback). Those are stored as
+    part of the action (`_with_files`) and recorded by its event, which lists them."""
     files = files_by_hash(actor.org, request.POST.getlist("evidence"))
     for upload in request.FILES.getlist("evidence_file"):
-        files.append(upload_evidence(actor=actor, stream=upload, name=upload.name or "file"))
+        files.append(
+            store_file(actor=actor, stream=upload, name=upload.name or "file", field="evidence")
+        )
     return files
+
+
+def _with_files(do: Callable[[Actor, OffboardingCase], Any]) -> Callable[..., Any]:
+    """An action whose form may carry files: one transaction for the files' rows and the
+    action, whose checks run before the bytes are written (at its end). A refused action —
+    403, 409, 422 — leaves no row, no event and no file behind."""
+
+    def run(actor: Actor, case: OffboardingCase) -> Any:
+        with atomic_with_files():
+            return do(actor, case)
+
+    return run
+
+
+def _case_named(membership: Any, kwargs: dict[str, Any]) -> OffboardingCase:
+    return case_or_404(membership, kwargs["ref"])
+
+
+# Who may send files to the workspace: checked before the body is read (web/uploads.py).
+FILES_GATE = members_who_may("evidence.upload", find=_case_named)
 
 
 def act(
@@ -102,11 +127,13 @@ def _step(case: OffboardingCase, key: str) -> Step:
     return step
 
 
+@takes_files(FILES_GATE)
 @require_POST
 @login_required
 def step_action(request: HttpRequest, ref: str, key: str, action: str) -> HttpResponse:
     post = request.POST
 
+    @_with_files
     def do(actor: Actor, case: OffboardingCase) -> None:
         step = _step(case, key)
         if action == "complete":
@@ -139,11 +166,13 @@ def _spec_or_404(register: str) -> RegisterSpec:
     return REGISTERS[register]
 
 
+@takes_files(FILES_GATE)
 @require_POST
 @login_required
 def register_add(request: HttpRequest, ref: str, register: str) -> HttpResponse:
     spec = _spec_or_404(register)
 
+    @_with_files
     def do(actor: Actor, case: OffboardingCase) -> None:
         values = forms.values_to_add(spec, request.POST, str(case.owner_id))
         files = _evidence(actor, request)
@@ -162,6 +191,7 @@ def register_add(request: HttpRequest, ref: str, register: str) -> HttpResponse:
     return response
 
 
+@takes_files(FILES_GATE)
 @require_POST
 @login_required
 def register_item_action(
@@ -174,6 +204,7 @@ def register_item_action(
     if action != "edit" and register != "access_grants":
         raise Http404(f"'{action}' is for access grants.")
 
+    @_with_files
     def do(actor: Actor, case: OffboardingCase) -> None:
         item = selectors.get_register_item(case, register, item_id)
         values: dict[str, Any]
@@ -201,6 +232,7 @@ def register_item_action(
     )
 
 
+@takes_files(members_who_may("evidence.upload", find=_case_named, answer_json=True))
 @require_POST
 @login_required
 def upload(request: HttpRequest, ref: str) -> JsonResponse:
@@ -235,9 +267,11 @@ def _expiry(raw: str) -> Any:
     return dt.datetime.combine(day, dt.time(23, 59, 59), tzinfo=dt.UTC)
 
 
+@takes_files(FILES_GATE)
 @require_POST
 @login_required
 def waiver_add(request: HttpRequest, ref: str) -> HttpResponse:
+    @_with_files
     def do(actor: Actor, case: OffboardingCase) -> None:
         kind, _, pk = request.POST.get("target", "").partition(":")
         if not pk.isdigit():
@@ -282,9 +316,11 @@ def approve(request: HttpRequest, ref: str) -> HttpResponse:
     return act(request, ref, form="approve", target="approvals", anchor="approvals", do=do)
 
 
+@takes_files(FILES_GATE)
 @require_POST
 @login_required
 def addendum(request: HttpRequest, ref: str) -> HttpResponse:
+    @_with_files
     def do(actor: Actor, case: OffboardingCase) -> None:
         services.add_addendum(
             actor=actor,
@@ -322,13 +358,45 @@ def edit_case(request: HttpRequest, ref: str) -> HttpResponse:
     return act(request, ref, form="case-edit", target="case-header", anchor="", do=do)
 
 
+def require_confirmation(request: HttpRequest, action: str, refused: str, *, allowed: bool) -> None:
+    """A final action runs only with its dialog's explicit confirmation (`confirm=<action>`)
+    posted along: without it — a stray click, a page without JavaScript — nothing is written
+    and the page shows the dialog, which says what the action will do. Someone who may not do
+    the action at all is told that instead, by the service (`allowed` false)."""
+    if allowed and request.POST.get("confirm") != action:
+        raise ValidationFailed(
+            {"confirm": [f"confirm that you mean to {action}: it cannot be undone"]},
+            message=refused,
+        )
+
+
+def _close(actor: Actor, case: OffboardingCase, request: HttpRequest) -> Any:
+    require_confirmation(
+        request,
+        "close",
+        f"Case {case.ref} was not closed: closing is final, so it needs your confirmation. "
+        "Read what closing does and confirm it, or keep the case open.",
+        allowed=can(actor, "cases.transition"),
+    )
+    return services.close_case(actor=actor, case=case)
+
+
+def _cancel(actor: Actor, case: OffboardingCase, request: HttpRequest) -> Any:
+    require_confirmation(
+        request,
+        "cancel",
+        f"Case {case.ref} was not cancelled: cancelling is final, so it needs your "
+        "confirmation. Give the reason and confirm it, or keep the case.",
+        allowed=can(actor, "cases.transition"),
+    )
+    return services.cancel_case(actor=actor, case=case, reason=request.POST.get("reason", ""))
+
+
 LIFECYCLE: dict[str, Callable[[Actor, OffboardingCase, HttpRequest], Any]] = {
     "activate": lambda a, c, r: services.activate_case(actor=a, case=c),
     "closing": lambda a, c, r: services.enter_closing(actor=a, case=c),
-    "close": lambda a, c, r: services.close_case(actor=a, case=c),
-    "cancel": lambda a, c, r: services.cancel_case(
-        actor=a, case=c, reason=r.POST.get("reason", "")
-    ),
+    "close": _close,
+    "cancel": _cancel,
 }
 
 

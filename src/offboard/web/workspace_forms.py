@@ -15,6 +15,7 @@ from django.utils import timezone
 from offboard.cases.models import Source
 from offboard.cases.provenance import STAFF_SOURCES
 from offboard.cases.registers import Field, RegisterSpec
+from offboard.labels import field_value
 
 LABELS = {
     "sow_reference": "SOW reference",
@@ -75,11 +76,12 @@ def label_for(name: str) -> str:
 
 
 def choice_labels(spec: RegisterSpec, name: str) -> list[tuple[str, str]]:
-    model_field: Any = spec.model._meta.get_field(name)
-    labels = dict(model_field.choices or ())
-    return [
-        (value, str(labels.get(value, value)).replace("_", " ")) for value in _values(spec, name)
-    ]
+    """A choice field's options, each code with its words (offboard.labels)."""
+    return [(value, _capfirst(str(field_value(name, value)))) for value in _values(spec, name)]
+
+
+def _capfirst(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
 def _choices_for(spec: RegisterSpec, f: Field, item: Any) -> list[tuple[str, str]]:

@@ -11,10 +11,12 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 
+from offboard import labels
 from offboard.accounts.models import Membership
 from offboard.accounts.selectors import members
 from offboard.cases import selectors
 from offboard.cases.gates import READINESS, Gate, unmet_gates
+from offboard.cases.links import CaseLinks
 from offboard.cases.models import OffboardingCase, Step
 from offboard.cases.provenance import Provenance, provenance
 from offboard.cases.registers import BY_PREFIX, REGISTERS, RegisterSpec
@@ -25,13 +27,16 @@ from offboard.core.errors import NotFound
 from offboard.core.permissions import can
 from offboard.ledger.selectors import case_events
 from offboard.notifications.selectors import receipt_for, receipt_status
+from offboard.notifications.services import closure_recipients
 from offboard.portal import selectors as portal_selectors
 from offboard.portal.services import LINK_DAYS, MAX_LINK_DAYS, RESPOND_DAYS, may_manage_links
 from offboard.web import workspace_forms as forms
 from offboard.web.pages.common import membership_of
+from offboard.web.workspace_steps import StepItems, step_items
 
 # Regions of the page an HTMX action refreshes besides the item it acted on.
-REGIONS = ("case-header", "closure", "approvals", "register-tabs", "waivers", "timeline")
+# `steps`: settling a register item can complete the steps about it (cases/links.py).
+REGIONS = ("case-header", "closure", "steps", "approvals", "register-tabs", "waivers", "timeline")
 TIMELINE_SHOWN = 50
 State = OffboardingCase.State
 
@@ -93,6 +98,8 @@ class StepRow:
     overdue: bool
     failure: Failure | None = None
     completed_by: str = ""
+    after: list[tuple[str, str]] = field(default_factory=list)  # (title, anchor) it waits for
+    items: StepItems | None = None  # the register items it is about
 
     @property
     def anchor(self) -> str:
@@ -181,12 +188,14 @@ def case_or_404(membership: Membership, ref: str, *, full: bool = False) -> Offb
         raise Http404(str(exc)) from None
 
 
-def _gate_links(gate: Gate) -> list[tuple[str, str]]:
+def _gate_links(gate: Gate, names: dict[tuple[str, int], str]) -> list[tuple[str, str]]:
+    """Where each object of a gate is fixed, named as the page names it (a step by its title,
+    not its key)."""
     links = []
     for obj in gate.objects:
         if obj["type"] == "approval":
             continue
-        label = re.sub(r" \[[a-z_ ]+\]", "", obj["label"])
+        label = names.get((obj["type"], obj["id"])) or re.sub(r" \[[a-z_ ]+\]", "", obj["label"])
         links.append((label, "#" + item_anchor(obj["type"], obj["id"])))
     if not links:
         if gate.code.startswith("settlement"):
@@ -194,6 +203,16 @@ def _gate_links(gate: Gate) -> list[tuple[str, str]]:
         else:
             links.append(("Approvals", "#approvals"))
     return links
+
+
+def _names(case: OffboardingCase) -> dict[tuple[str, int], str]:
+    """(kind, id) → how the page names each step and register item."""
+    names = {("step", s.pk): s.title for s in case.steps.all()}
+    for spec in REGISTERS.values():
+        names.update(
+            {(spec.event_prefix, i.pk): labels.item_label(i) for i in getattr(case, spec.key).all()}
+        )
+    return names
 
 
 def _may(actor: Actor, case: OffboardingCase) -> dict[str, bool]:
@@ -211,6 +230,7 @@ def _may(actor: Actor, case: OffboardingCase) -> dict[str, bool]:
         "transition": is_open and can(actor, "cases.transition"),
         "addendum": not is_open and can(actor, "cases.addendum"),
         "upload": can(actor, "evidence.upload"),
+        "read_files": can(actor, "evidence.read"),
         "export": can(actor, "cases.export"),
         # Links can be revoked on a closed case too; sent only while the case is under way.
         "portal": may_manage_links(actor, case),
@@ -234,7 +254,13 @@ def _details(register: str, item: Any) -> list[str]:
         due = f"due {item.due_date:%-d %b %Y}" if item.due_date else ""
         parts = [item.sow_reference, due, item.delivery_method]
     elif register == "handover_items":
-        parts = [f"to {item.new_owner}" if item.new_owner else "", item.method, item.reference]
+        kind = labels.label(item.kind, "kind")
+        parts = [
+            kind[:1].upper() + kind[1:],
+            f"to {item.new_owner}" if item.new_owner else "",
+            item.method,
+            item.reference,
+        ]
     elif register == "data_dispositions":
         method = item.get_method_display() if item.method else ""
         parts = [item.action, method, item.retention_basis[:80]]
@@ -275,6 +301,11 @@ class LinkRow:
     @property
     def revoke_failed(self) -> bool:
         return self.failure is not None and self.failure.form.endswith("-revoke")
+
+    @property
+    def unconfirmed(self) -> bool:
+        """A revocation posted without its confirmation: the page shows the dialog again."""
+        return self.revoke_failed and "confirm" in self.failure.fields  # type: ignore[union-attr]
 
 
 def _portal(case: OffboardingCase, now: Any, failure: Failure | None) -> PortalView:
@@ -366,9 +397,9 @@ def _waiver_targets(case: OffboardingCase, registers: list[RegisterView]) -> lis
         if s.status not in (Step.Status.DONE, Step.Status.NOT_APPLICABLE)
     ]
     for view in registers:
-        noun = view.spec.event_prefix.replace("_", " ")
+        noun = labels.label(view.spec.event_prefix, "item")
         targets += [
-            (f"{view.spec.event_prefix}:{r.item.pk}", f"{noun} · {r.item.label()}")
+            (f"{view.spec.event_prefix}:{r.item.pk}", f"{noun} · {labels.item_label(r.item)}")
             for r in view.rows
         ]
     return targets
@@ -383,6 +414,10 @@ def _shown_in_place(
     """Whether the form that failed is on the page to show its message (a closed case shows
     no step forms, a role without the right sees none): if not, the header shows it."""
     form = failure.form
+    if form == "lifecycle-cancel":
+        return may["cancel"]  # the dialog with the reason shows it
+    if form == "lifecycle-close" and "confirm" in failure.fields:
+        return may["close"]  # the confirmation dialog shows it
     if form.startswith("step-"):
         return any(
             r.may_work and form.startswith(r.anchor + "-") for rs in phases.values() for r in rs
@@ -418,6 +453,9 @@ def workspace_context(
     actor = Actor.from_membership(membership)
     may = _may(actor, case)
     gates = unmet_gates(case) if case.is_open else []
+    # The final actions, each behind a dialog that says what it will do.
+    may["close"] = may["transition"] and case.state == State.CLOSING and not gates
+    may["cancel"] = may["transition"] and case.state in (State.DRAFT, State.ACTIVE)
     digest = state_digest(case)
     today = timezone.localdate()
     people = list(members(membership.org))
@@ -425,6 +463,8 @@ def workspace_context(
     member_choices = [(str(m.user_id), names[m.user_id]) for m in people if m.can_own_work]
     started = case.state in (State.ACTIVE, State.CLOSING)
     phases: dict[str, list[StepRow]] = {}
+    by_key = {s.key: s for s in case.steps.all()}
+    links = CaseLinks(case)
     for step in case.steps.all():
         row = StepRow(
             step=step,
@@ -433,6 +473,10 @@ def workspace_context(
             and step.status not in (Step.Status.DONE, Step.Status.NOT_APPLICABLE),
             failure=failure if failure and failure.form.startswith(f"step-{step.pk}-") else None,
             completed_by=names.get(step.completed_by_id or 0, ""),
+            after=[
+                (by_key[k].title, f"step-{by_key[k].pk}") for k in step.depends_on if k in by_key
+            ],
+            items=step_items(links, step, by_key),
         )
         phases.setdefault(step.phase, []).append(row)
     now = clock.now()
@@ -458,6 +502,7 @@ def workspace_context(
     approvals = list(case.approvals.all())
     receipt = receipt_for(case) if case.state == State.CLOSED else None
     readiness = [g for g in gates if g.kind == READINESS]
+    item_names = _names(case) if gates else {}
     steps_total = sum(1 for s in case.steps.all() if s.required)
     steps_settled = sum(
         1
@@ -468,13 +513,14 @@ def workspace_context(
         "membership": membership,
         "case": case,
         "may": may,
-        "gates": [GateView(g, _gate_links(g)) for g in gates],
+        "gates": [GateView(g, _gate_links(g, item_names)) for g in gates],
         "readiness_unmet": len(readiness),
         "digest": digest,
         "days_left": (case.effective_end_date - today).days,
         "days_over": (today - case.effective_end_date).days,
         "phases": phases,
         "steps_total": steps_total,
+        "steps_in_case": len(case.steps.all()),
         "steps_settled": steps_settled,
         "registers": registers,
         "waivers": list(case.waivers.all()),
@@ -495,6 +541,10 @@ def workspace_context(
         "total_events": total_events,
         "events_capped": not show_all and total_events > TIMELINE_SHOWN,
         "receipt": receipt,
+        # Whom closing would email the receipt to, named in the dialog before anyone confirms.
+        "closure_recipients": closure_recipients(membership.org, case.client)
+        if may["close"]
+        else [],
         "receipt_status": receipt_status(receipt) if receipt else "",
         "can_export": may["export"],
         "failure": failure,

@@ -14,7 +14,7 @@ from offboard.core.actor import Actor
 from offboard.core.errors import NotFound, ValidationFailed
 from offboard.portal import selectors, services
 from offboard.portal.models import PortalLink
-from offboard.web.workspace import act
+from offboard.web.workspace import act, require_confirmation
 
 
 def _days(request: HttpRequest, name: str) -> int | None:
@@ -72,9 +72,15 @@ def remind(request: HttpRequest, ref: str, link_id: int) -> HttpResponse:
 @login_required
 def revoke(request: HttpRequest, ref: str, link_id: int) -> HttpResponse:
     def do(actor: Actor, case: OffboardingCase) -> None:
-        services.revoke_portal_link(
-            actor=actor, link=_link(case, actor, link_id), reason=request.POST.get("reason", "")
+        link = _link(case, actor, link_id)
+        require_confirmation(
+            request,
+            "revoke",
+            f"The portal link of {link.contact.name} was not revoked: revoking is final, so it "
+            "needs your confirmation. Confirm it, or keep the link.",
+            allowed=services.may_manage_links(actor, case),
         )
+        services.revoke_portal_link(actor=actor, link=link, reason=request.POST.get("reason", ""))
 
     return act(
         request, ref, form=f"portal-{link_id}-revoke", target="portal", anchor="portal", do=do

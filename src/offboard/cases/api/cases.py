@@ -3,6 +3,7 @@
 from typing import Any
 
 from django.http import HttpRequest
+from django.urls import reverse
 from ninja import Router, Status
 
 from offboard.cases import selectors, services
@@ -22,11 +23,11 @@ from offboard.cases.api.schemas import (
     GatesOut,
     PreviewOut,
 )
-from offboard.cases.services.opening import compute_dates, plan_steps
+from offboard.cases.services.opening import DuplicateCase, validate_opening
 from offboard.clients import selectors as clients
 from offboard.core.actor import Actor
 from offboard.core.api import actor_of
-from offboard.core.errors import ValidationFailed
+from offboard.core.errors import Conflict, ValidationFailed
 from offboard.core.schemas import error_responses, paginated, referenced
 from offboard.ledger.selectors import case_events
 from offboard.playbooks import selectors as playbooks
@@ -35,7 +36,8 @@ router = Router(tags=["cases"])
 
 
 def _opening(actor: Actor, payload: CaseOpenIn) -> dict[str, Any]:
-    """Resolve the ids and slugs of an opening request to this organization's objects."""
+    """Resolve an opening request to this organization's objects and the service's arguments,
+    the same for the preview and the opening: `validate_opening` then checks them once."""
     client = referenced("client_id", clients.get_client, actor.org, payload.client_id)
     found = {c.pk: c for c in clients.contracts(actor.org).filter(pk__in=payload.contract_ids)}
     missing = [str(i) for i in payload.contract_ids if i not in found]
@@ -60,7 +62,32 @@ def _opening(actor: Actor, payload: CaseOpenIn) -> dict[str, Any]:
                     ]
                 }
             )
-    return {"client": client, "contracts": contracts, "playbook_version": version}
+    return {
+        "client": client,
+        "contracts": contracts,
+        "playbook_version": version,
+        "trigger": payload.trigger,
+        "trigger_date": payload.trigger_date,
+        "owner_id": payload.owner_id if payload.owner_id is not None else actor.user.pk,
+        "scope": payload.scope,
+        "scope_notes": payload.scope_notes,
+        "effective_end_date": payload.effective_end_date,
+        "trigger_evidence": evidence(actor, payload.trigger_evidence, "trigger_evidence"),
+        "assignments": {str(role): user for role, user in payload.assignments.items()},
+    }
+
+
+def _open_case_refs(request: HttpRequest, cases: Any) -> list[dict[str, Any]]:
+    """Each open case by reference, with its page and its API address."""
+    return [
+        {
+            "ref": case.ref,
+            "state": case.state,
+            "url": request.build_absolute_uri(reverse("web:case-detail", args=[case.ref])),
+            "api_url": request.build_absolute_uri(reverse("api:get_case", args=[case.ref])),
+        }
+        for case in cases
+    ]
 
 
 @router.get(
@@ -87,20 +114,9 @@ def list_cases(
     summary="Compute the dates and steps a case would get, writing nothing",
 )
 def preview_case(request: HttpRequest, payload: CaseOpenIn) -> Any:
-    actor = actor_of(request)
-    opening = _opening(actor, payload)
-    primary, version = opening["contracts"][0], opening["playbook_version"]
-    spec = version.spec
-    if primary.fee_type not in spec.fee_types:
-        raise ValidationFailed(
-            {"playbook": [f"playbook '{spec.slug}' does not cover fee type {primary.fee_type}"]}
-        )
-    dates = compute_dates(
-        contract=primary,
-        trigger=payload.trigger,
-        trigger_date=payload.trigger_date,
-        effective_end_date=payload.effective_end_date,
-    )
+    opening = _opening(actor_of(request), payload)
+    plan = validate_opening(org=actor_of(request).org, **opening)
+    version, spec = opening["playbook_version"], opening["playbook_version"].spec
     return {
         "client": opening["client"],
         "contracts": opening["contracts"],
@@ -110,40 +126,43 @@ def preview_case(request: HttpRequest, payload: CaseOpenIn) -> Any:
             "version": version.version,
             "sha256": version.sha256,
         },
-        "fee_type": primary.fee_type,
+        "fee_type": plan.fee_type,
         "dates": {
-            "trigger": dates.trigger,
-            "notice": dates.notice,
-            "effective_end": dates.end,
-            "data_return_deadline": dates.data_return_deadline,
+            "trigger": plan.dates.trigger,
+            "notice": plan.dates.notice,
+            "effective_end": plan.dates.end,
+            "data_return_deadline": plan.dates.data_return_deadline,
         },
-        "steps": plan_steps(spec, primary.fee_type, dates),
-        "registers": {key: len(items) for key, items in spec.seeds_for(primary.fee_type).items()},
+        "steps": plan.steps,
+        "registers": {key: len(items) for key, items in plan.seeds.items()},
+        "open_cases": _open_case_refs(request, plan.open_cases),
     }
 
 
 @router.post(
     "",
-    response={201: CaseDetailOut, **error_responses(403, 422)},
+    response={201: CaseDetailOut, **error_responses(403, 409, 422)},
     summary="Open a case for a client exit",
+    description="409 `duplicate_case` while the client has an open case for one of the "
+    "contracts (`details.open_cases` names each); send `allow_duplicate: true` to open "
+    "another anyway.",
 )
 def open_case(request: HttpRequest, payload: CaseOpenIn) -> Any:
     actor = actor_of(request)
-    opening = _opening(actor, payload)
-    case = services.open_case(
-        actor=actor,
-        **opening,
-        trigger=payload.trigger,
-        trigger_date=payload.trigger_date,
-        owner_id=payload.owner_id if payload.owner_id is not None else actor.user.pk,
-        scope=payload.scope,
-        scope_notes=payload.scope_notes,
-        trigger_notes=payload.trigger_notes,
-        effective_end_date=payload.effective_end_date,
-        trigger_evidence=evidence(actor, payload.trigger_evidence, "trigger_evidence"),
-        assignments={str(role): user for role, user in payload.assignments.items()},
-        draft=payload.draft,
-    )
+    try:
+        case = services.open_case(
+            actor=actor,
+            **_opening(actor, payload),
+            trigger_notes=payload.trigger_notes,
+            draft=payload.draft,
+            allow_duplicate=payload.allow_duplicate,
+        )
+    except DuplicateCase as exc:
+        raise Conflict(
+            f'{exc.headline} Send "allow_duplicate": true to open another case anyway.',
+            code=exc.code,
+            details={"open_cases": _open_case_refs(request, exc.open_cases)},
+        ) from None
     return Status(201, case_view(actor, case.ref))
 
 

@@ -9,12 +9,21 @@ import decimal
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from ninja import Field, Schema
-from pydantic import AwareDatetime, create_model
+from pydantic import create_model
 
 from offboard.cases.models import Approval, OffboardingCase, Source, Step, Waiver
 from offboard.cases.registers import REGISTERS, RegisterSpec
 from offboard.core import clock
-from offboard.core.schemas import EvidenceRef, EvidenceRefs, Input, UserRef, unset
+from offboard.core.schemas import (
+    Amount,
+    Day,
+    EvidenceRef,
+    EvidenceRefs,
+    Input,
+    Moment,
+    UserRef,
+    unset,
+)
 from offboard.notifications.schemas import ClosureReceiptOut
 
 if TYPE_CHECKING:
@@ -129,6 +138,14 @@ class StepOut(Schema):
     completed_at: dt.datetime | None
     completed_by_id: int | None
     evidence: list[EvidenceRef]
+    about: list[dict[str, Any]] = Field(
+        description="The register items the step is about: settling them all completes it "
+        '(`{"register": ..., <field>: [values]}`; docs/playbooks.md).'
+    )
+    settled_by: dict[str, Any] = Field(
+        description="Empty, or how settling its items completed the step: `evidence` "
+        "(client_ack, file, attestation, note or items), the `items` and the `event`."
+    )
 
 
 class WaiverOut(Schema):
@@ -218,7 +235,7 @@ class CaseOpenIn(Input):
         description="Contracts the exit covers; the first one's dates and fee type drive the case.",
     )
     trigger: Trigger = Field(description=TRIGGER_HELP)
-    trigger_date: dt.date
+    trigger_date: Day
     owner_id: int | None = Field(None, description="Case owner; defaults to you.")
     playbook: str | None = Field(
         None,
@@ -229,7 +246,7 @@ class CaseOpenIn(Input):
     scope: Scope = "full"
     scope_notes: str = Field("", max_length=20000, description="Required for a partial exit.")
     trigger_notes: str = Field("", max_length=20000)
-    effective_end_date: dt.date | None = Field(
+    effective_end_date: Day | None = Field(
         None,
         description="Default: the contract end (expiry, non-renewal) or notice + notice period.",
     )
@@ -238,6 +255,11 @@ class CaseOpenIn(Input):
         default_factory=dict, description="Step owner by playbook role: {role: user_id}."
     )
     draft: bool = Field(False, description="Open as a draft to review before activating.")
+    allow_duplicate: bool = Field(
+        False,
+        description="Open even though the client has an open case for one of the contracts "
+        "(else 409 `duplicate_case`); the opening event records it.",
+    )
 
 
 class CaseDatesOut(Schema):
@@ -263,6 +285,13 @@ class PlannedStepOut(Schema):
     depends_on: list[str]
 
 
+class OpenCaseRef(Schema):
+    ref: str
+    state: CaseState
+    url: str = Field(description="The case's page.")
+    api_url: str = Field(description="The case in this API.")
+
+
 class PreviewOut(Schema):
     client: ClientRef
     contracts: list[ContractRef]
@@ -271,11 +300,15 @@ class PreviewOut(Schema):
     dates: CaseDatesOut
     steps: list[PlannedStepOut]
     registers: dict[str, int] = Field(description="How many items each register starts with.")
+    open_cases: list[OpenCaseRef] = Field(
+        description="The client's open cases for these contracts: opening another needs "
+        "`allow_duplicate`."
+    )
 
 
 class CaseUpdateIn(Input):
     owner_id: int = unset(description="Reassign the case.")
-    effective_end_date: dt.date = unset(
+    effective_end_date: Day = unset(
         description="Move the end date; steps due relative to it move along."
     )
     scope_notes: str = unset(max_length=20000)
@@ -311,7 +344,7 @@ class WaiverIn(Input):
     target_type: WaiverTarget
     target_id: int = Field(description="Id of the step or register item waived.")
     justification: str = Field(min_length=1, max_length=10000)
-    expires_at: AwareDatetime = Field(description="When the waiver lapses (RFC 3339, with zone).")
+    expires_at: Moment = Field(description="When the waiver lapses (RFC 3339, with zone).")
     evidence: EvidenceRefs = Field(default_factory=list)
 
 
@@ -331,11 +364,11 @@ def _value_type(spec: RegisterSpec, f: Any, *, output: bool) -> Any:
             return Literal[f.choices] | None  # null clears the verification
         return Literal[f.choices]
     if f.kind == "date":
-        return dt.date | None
+        return (dt.date if output else Day) | None
     if f.kind == "datetime":
-        return (dt.datetime if output else AwareDatetime) | None
+        return (dt.datetime if output else Moment) | None
     if f.kind == "decimal":
-        return decimal.Decimal | None
+        return (decimal.Decimal if output else Amount) | None
     raise ValueError(f"register field kind {f.kind!r} has no API type")
 
 
@@ -351,7 +384,7 @@ def _describe(spec: RegisterSpec, f: Any) -> str | None:
     if f.name == "verification_level":
         parts.append("`observed` is set only by a connector's read; input refuses it.")
     if f.kind == "decimal":
-        parts.append('Amount with two decimals, e.g. "1200.00".')
+        parts.append('Amount as text, 0 or more with at most two decimals, e.g. "1200.00".')
     if f.kind == "currency":
         parts.append("ISO 4217 code, e.g. EUR.")
     if f.secret_checked:

@@ -21,6 +21,7 @@ from offboard.evidence.models import EvidenceFile
 from offboard.ledger.checkpoints import issue_checkpoint
 from offboard.ledger.recorder import record_event
 from offboard.notifications.services import queue_closure_receipt
+from offboard.reminders.queue import queue_assignments
 
 State = OffboardingCase.State
 
@@ -44,6 +45,7 @@ def activate_case(*, actor: Actor, case: OffboardingCase) -> OffboardingCase:
     case.updated_at = clock.now()
     case.save(update_fields=["state", "updated_at"])
     record_event(actor=actor, type="case.activated", case=case, data={"state": case.state})
+    queue_assignments(case=case, assigned_by_user_id=actor.user.pk)
     return case
 
 

@@ -3,11 +3,10 @@
 
 import datetime as dt
 import decimal
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.db import transaction
-from django.utils.dateparse import parse_date, parse_datetime
 
 from offboard.cases.models import (
     AccessGrant,
@@ -27,6 +26,11 @@ from offboard.cases.services.common import (
     member_user,
     record_change,
 )
+from offboard.cases.services.linked_steps import (
+    complete_settled_steps,
+    completing_data,
+    note_completing_event,
+)
 from offboard.cases.services.provenance import (
     check_fact_times,
     default_fact_time,
@@ -34,7 +38,7 @@ from offboard.cases.services.provenance import (
     settle_provenance,
     take_source,
 )
-from offboard.core import clock
+from offboard.core import clock, inputs
 from offboard.core.actor import Actor
 from offboard.core.errors import ValidationFailed
 from offboard.core.permissions import require
@@ -48,6 +52,16 @@ def _spec(register: str) -> RegisterSpec:
     if register not in REGISTERS:
         raise ValidationFailed({"register": [f"'{register}' is not one of {', '.join(REGISTERS)}"]})
     return REGISTERS[register]
+
+
+# The same strict forms as the API's schemas (core/inputs.py): text such as 2026-11-30,
+# 2026-11-30T12:00:00Z or "1200.00", or the typed value; never a number or a boolean read as
+# a date, never an amount rounded into shape.
+_PARSERS: dict[str, Callable[[object], Any]] = {
+    "date": inputs.day,
+    "datetime": inputs.moment,
+    "decimal": inputs.amount,
+}
 
 
 def _coerce(spec: RegisterSpec, values: dict[str, Any], errors: Errors) -> dict[str, Any]:
@@ -85,36 +99,21 @@ def _coerce(spec: RegisterSpec, values: dict[str, Any], errors: Errors) -> dict[
             if not isinstance(raw, bool):
                 errors.add(name, "must be true or false")
             clean[name] = raw
-        elif f.kind == "date":
-            value = raw if isinstance(raw, dt.date) or raw is None else parse_date(str(raw))
-            if raw not in (None, "") and value is None:
-                errors.add(name, f"'{raw}' is not a date (YYYY-MM-DD)")
-            clean[name] = value
-        elif f.kind == "datetime":
-            if isinstance(raw, dt.datetime) or raw is None:
-                value = raw
-            else:
-                try:
-                    value = parse_datetime(str(raw))
-                except ValueError:
-                    value = None
-                if value is None:
-                    errors.add(name, f"'{raw}' is not a date-time (RFC 3339)")
-            if value is not None and value.tzinfo is None:
-                errors.add(name, "needs a time zone (e.g. 2026-11-30T12:00:00Z)")
-            clean[name] = value
-        elif f.kind == "decimal":
+        elif f.kind in ("date", "datetime", "decimal"):
             try:
-                value = None if raw in (None, "") else decimal.Decimal(str(raw))
-                if value is not None and (not value.is_finite() or value < 0 or value >= 10**12):
-                    raise decimal.InvalidOperation
-            except decimal.InvalidOperation:
-                errors.add(name, f"'{raw}' is not an amount (0 or more, two decimals)")
+                value = None if raw is None or raw == "" else _PARSERS[f.kind](raw)
+            except ValueError as exc:
+                errors.add(name, str(exc))
                 value = None
-            clean[name] = value.quantize(decimal.Decimal("0.01")) if value is not None else None
+            if f.kind == "decimal" and value is not None:
+                value = value.quantize(decimal.Decimal("0.01"))  # exact: two decimals at most
+            clean[name] = value
         elif f.kind == "currency":
+            if raw is not None and not isinstance(raw, str):
+                errors.add(name, "must be text: a three-letter currency code")
+                raw = ""
             value = (raw or "").strip().upper()
-            if value and (len(value) != 3 or not value.isalpha()):
+            if value and (len(value) != 3 or not value.isalpha() or not value.isascii()):
                 errors.add(name, f"'{raw}' is not a three-letter currency code")
             clean[name] = value
     return clean
@@ -321,8 +320,9 @@ def add_register_item(
     _apply(spec, item, actor, values, evidence, old_hashes=set())
     item.save()
     item.evidence.add(*evidence)  # type: ignore[attr-defined]
+    completed = complete_settled_steps(actor=actor, case=case)
     effects = record_change(case)
-    record_event(
+    event = record_event(
         actor=actor,
         type=f"{spec.event_prefix}.added",
         case=case,
@@ -330,9 +330,11 @@ def add_register_item(
             "item": item_state(spec, item),
             "evidence": [f.as_event_data() for f in evidence],
             **effects,
+            **completing_data(completed),
         },
         files=evidence,
     )
+    note_completing_event(case, completed, event)
     return item
 
 
@@ -359,11 +361,12 @@ def update_register_item(
     item.updated_at = clock.now()
     item.save()
     item.evidence.add(*evidence)  # type: ignore[attr-defined]
+    completed = complete_settled_steps(actor=actor, case=case)
     effects = record_change(case)
     verb = item.status if "status" in changed else "updated"  # type: ignore[attr-defined]
     if "status" not in changed and "verification_level" in changed and item.verification_level:  # type: ignore[attr-defined]
         verb = "verified"
-    record_event(
+    event = record_event(
         actor=actor,
         type=f"{spec.event_prefix}.{verb}",
         case=case,
@@ -381,7 +384,9 @@ def update_register_item(
             },
             "evidence": [f.as_event_data() for f in evidence],
             **effects,
+            **completing_data(completed),
         },
         files=evidence,
     )
+    note_completing_event(case, completed, event)
     return item

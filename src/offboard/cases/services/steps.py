@@ -1,4 +1,11 @@
-"""Working the checklist: start, complete with evidence, mark not applicable, reopen."""
+"""Working the checklist: start, complete with evidence, mark not applicable, reopen.
+
+A step about register items (`Step.about`) may also be completed by them: when they are all
+settled they stand for the kinds of evidence their records carry, and `client_ack` is only the
+client's acknowledgement of them in the portal (cases/links.py). Most such steps complete by themselves, in the action
+that settles their last item (services/linked_steps.py); one waiting for a dependency then
+is completed here once it is free.
+"""
 
 from collections.abc import Sequence
 
@@ -6,8 +13,15 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
 
+from offboard.cases.links import CaseLinks, open_items
 from offboard.cases.models import Step
 from offboard.cases.services.common import ensure_open, ensure_started, lock_case, record_change
+from offboard.cases.services.linked_steps import (
+    acknowledgement_events,
+    note_completing_event,
+    settled_record,
+)
+from offboard.cases.state import fresh
 from offboard.core import clock
 from offboard.core.actor import Actor
 from offboard.core.errors import Conflict, ValidationFailed
@@ -85,29 +99,58 @@ def complete_step(
                 code="dependencies_pending",
                 details={"step": step.key, "waiting_for": sorted(blocking)},
             )
+    items, by_items = [], None
+    if step.about:
+        links = CaseLinks(fresh(step.case))
+        items = links.items(step)
+        by_items = links.evidence(step, items)
     provided = {
         "file": bool(evidence) or step.evidence.exists(),
         "link": bool(link),
         "note": bool(note),
         "attestation": bool(attestation),
-        "client_ack": bool(evidence) or bool(note),
+        # Only the client gives it, in the portal; a letter or email from them is a file.
+        "client_ack": by_items is not None and by_items.evidence == "client_ack",
     }
-    if step.evidence_required and not any(provided[k] for k in step.evidence_required):
+    if (
+        step.evidence_required
+        and not any(provided[k] for k in step.evidence_required)
+        and by_items is None
+    ):
         kinds = " or ".join(step.evidence_required)
+        waiting = open_items(items)
+        also = (
+            f"; or settle the {len(waiting)} of its {len(items)} items still open "
+            f"({', '.join(i.item.label() for i in waiting[:6])})"
+            if waiting
+            else ""
+        )
         raise ValidationFailed(
-            {"evidence": [f"step '{step.key}' needs evidence: {kinds}"]},
-            message=f"Step '{step.key}' needs evidence before it is done: {kinds}.",
+            {"evidence": [f"step '{step.key}' needs evidence: {kinds}{also}"]},
+            message=f"Step '{step.key}' needs evidence before it is done: {kinds}{also}.",
         )
     step.status = Step.Status.DONE
     step.note, step.link, step.attestation = note, link, attestation
     step.completed_at = clock.now()
     step.completed_by = actor.user
+    step.settled_by = {}
+    if by_items is not None:
+        step.settled_by = settled_record(by_items, acknowledgement_events(step.case))
     step.save(
-        update_fields=["status", "note", "link", "attestation", "completed_at", "completed_by"]
+        update_fields=[
+            "status",
+            "note",
+            "link",
+            "attestation",
+            "completed_at",
+            "completed_by",
+            "settled_by",
+        ]
     )
     step.evidence.add(*evidence)
     effects = record_change(step.case)
-    record_event(
+    settled = {"settled_by": step.settled_by} if step.settled_by else {}
+    event = record_event(
         actor=actor,
         type="step.completed",
         case=step.case,
@@ -117,10 +160,13 @@ def complete_step(
             link=link,
             attestation=attestation,
             evidence=[f.as_event_data() for f in evidence],
+            **settled,
             **effects,
         ),
         files=evidence,
     )
+    if step.settled_by:
+        note_completing_event(step.case, [step], event)
     return step
 
 
@@ -160,7 +206,16 @@ def reopen_step(*, actor: Actor, step: Step, reason: str) -> Step:
     step.not_applicable_reason = ""
     step.completed_at = None
     step.completed_by = None
-    step.save(update_fields=["status", "not_applicable_reason", "completed_at", "completed_by"])
+    step.settled_by = {}
+    step.save(
+        update_fields=[
+            "status",
+            "not_applicable_reason",
+            "completed_at",
+            "completed_by",
+            "settled_by",
+        ]
+    )
     effects = record_change(step.case)
     record_event(
         actor=actor,

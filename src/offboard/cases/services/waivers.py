@@ -5,9 +5,15 @@ from collections.abc import Sequence
 
 from django.db import transaction
 
+from offboard import labels
 from offboard.cases.models import OffboardingCase, Step, Waiver
 from offboard.cases.registers import BY_PREFIX
 from offboard.cases.services.common import ensure_open, lock_case, record_change
+from offboard.cases.services.linked_steps import (
+    complete_settled_steps,
+    completing_data,
+    note_completing_event,
+)
 from offboard.core import clock
 from offboard.core.actor import Actor
 from offboard.core.errors import Conflict, ValidationFailed
@@ -22,7 +28,7 @@ def _target(case: OffboardingCase, target_type: str, target_id: int) -> str:
         step = Step.objects.filter(case=case, pk=target_id).first()
         if step is None:
             raise ValidationFailed({"target_id": [f"no step {target_id} in case {case.ref}"]})
-        return f"{step.key}: {step.title}"
+        return step.title
     spec = BY_PREFIX.get(target_type)
     if spec is None:
         raise ValidationFailed(
@@ -31,7 +37,7 @@ def _target(case: OffboardingCase, target_type: str, target_id: int) -> str:
     item = spec.model.objects.filter(case=case, pk=target_id).first()
     if item is None:
         raise ValidationFailed({"target_id": [f"no {target_type} {target_id} in case {case.ref}"]})
-    return item.label()
+    return labels.item_label(item)
 
 
 @transaction.atomic
@@ -69,8 +75,10 @@ def grant_waiver(
         expires_at=expires_at,
     )
     waiver.evidence.add(*evidence)
+    # A waived item meets its gate: it may be the last one a step was waiting for.
+    completed = complete_settled_steps(actor=actor, case=case)
     effects = record_change(case)
-    record_event(
+    event = record_event(
         actor=actor,
         type="waiver.granted",
         case=case,
@@ -83,8 +91,10 @@ def grant_waiver(
             "justification": justification,
             "expires_at": expires_at,
             **effects,
+            **completing_data(completed),
         },
     )
+    note_completing_event(case, completed, event)
     return waiver
 
 

@@ -26,9 +26,20 @@ from offboard.clients.services import (
 from offboard.core.errors import ValidationFailed
 from offboard.core.permissions import can
 from offboard.evidence.storage import open_stored
-from offboard.web.pages.common import StaffForm, actor_of, add_errors, forbidden, staff_page
+from offboard.web.pages.common import (
+    IsoDateInput,
+    StaffForm,
+    actor_of,
+    add_errors,
+    forbidden,
+    staff_page,
+)
+from offboard.web.uploads import members_who_may, takes_files
 
 OPEN_STATES = ("draft", "active", "closing")
+WRITE_REFUSED = (
+    "Your role '{role}' may not change clients, contacts or contracts; an admin or a manager can."
+)
 
 
 class ClientForm(StaffForm):
@@ -52,8 +63,8 @@ class ContractForm(StaffForm):
     title = forms.CharField(max_length=200, required=False)
     service_type = forms.ChoiceField(choices=ServiceType.choices)
     fee_type = forms.ChoiceField(choices=FeeType.choices)
-    start_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
-    end_date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    start_date = forms.DateField(widget=IsoDateInput)
+    end_date = forms.DateField(required=False, widget=IsoDateInput)
     notice_period_days = forms.IntegerField(min_value=0, max_value=3650, initial=30)
     data_return_window_days = forms.IntegerField(min_value=0, max_value=3650, initial=30)
     retention_terms = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
@@ -62,12 +73,7 @@ class ContractForm(StaffForm):
 def _may_write(request: HttpRequest, membership: Membership) -> HttpResponse | None:
     if can(actor_of(request, membership), "clients.write"):
         return None
-    return forbidden(
-        request,
-        f"Your role '{membership.role}' may not change clients, contacts or contracts; "
-        "an admin or a manager can.",
-        membership,
-    )
+    return forbidden(request, WRITE_REFUSED.format(role=membership.role), membership)
 
 
 def _form_page(
@@ -93,6 +99,7 @@ def client_list(request: HttpRequest, membership: Membership) -> HttpResponse:
             "clients": list(selectors.clients(membership.org, search=q)[:500]),
             "q": q,
             "can_write": can(actor_of(request, membership), "clients.write"),
+            "can_import": can(actor_of(request, membership), "clients.import"),
         },
     )
 
@@ -130,6 +137,17 @@ def client_detail(request: HttpRequest, membership: Membership, client_id: int) 
     return _client_detail(request, membership, client_id)
 
 
+def _contract_named(membership: Membership, kwargs: dict[str, Any]) -> Any:
+    contract = selectors.get_contract(membership.org, kwargs["contract_id"])
+    if contract.client_id != kwargs["client_id"]:
+        raise Http404("No such contract for this client.")
+    return contract
+
+
+# The role and the contract are checked before the document is read (web/uploads.py).
+@takes_files(
+    members_who_may("clients.write", "evidence.upload", find=_contract_named, refusal=WRITE_REFUSED)
+)
 @staff_page
 @require_POST
 def contract_document_upload(

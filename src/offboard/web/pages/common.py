@@ -81,6 +81,17 @@ def case_anchor(register: str, item_id: int) -> str:
     return f"{register}-{item_id}"
 
 
+class IsoDateInput(forms.DateInput):
+    """`<input type=date>` with its value in ISO form (2026-12-04), the only form the browser
+    takes; Django's DateInput writes the language's format (en-GB: 04/12/2026), which the
+    browser drops, so a default date would come back empty."""
+
+    input_type = "date"
+
+    def __init__(self, attrs: dict[str, Any] | None = None) -> None:
+        super().__init__(attrs, format="%Y-%m-%d")
+
+
 class StaffForm(forms.Form):
     """A form whose labels read as plain words (no trailing colon), and whose values stay
     within what the database and the services can hold (offboard.core.inputs): a date at

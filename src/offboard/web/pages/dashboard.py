@@ -1,4 +1,5 @@
-"""The home page: cases by state, my steps due or overdue, and the risk list."""
+"""The home page: my inbox (what waits for me, each linking to where it is dealt with), cases
+by state, and the risk list across the organization's open cases."""
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -6,6 +7,7 @@ from django.shortcuts import render
 from offboard.accounts.models import Membership
 from offboard.cases import risks, selectors
 from offboard.core import clock
+from offboard.web.inbox import build_inbox
 from offboard.web.pages.common import staff_page
 
 RISK_KINDS = {
@@ -20,7 +22,6 @@ RISK_KINDS = {
 def dashboard(request: HttpRequest, membership: Membership) -> HttpResponse:
     today = clock.now().date()
     counts = selectors.state_counts(membership.org)
-    steps = list(risks.my_steps(membership.org, membership.user, today=today))
     found = risks.risks(membership.org, today=today)
     groups = [
         (kind, title, [r for r in found if r.kind == kind]) for kind, title in RISK_KINDS.items()
@@ -33,8 +34,7 @@ def dashboard(request: HttpRequest, membership: Membership) -> HttpResponse:
             "today": today,
             "counts": counts,
             "open_total": counts["draft"] + counts["active"] + counts["closing"],
-            "my_steps": steps,
-            "overdue_count": sum(1 for s in steps if s.due_date < today),
+            "inbox": build_inbox(membership, today=today),
             "risk_groups": [g for g in groups if g[2]],
             "risk_total": len(found),
             "stalled_days": risks.STALLED_AFTER_DAYS,

@@ -3,6 +3,7 @@
 
 import hashlib
 import json
+from dataclasses import replace
 from typing import Any
 
 from django import forms
@@ -14,7 +15,7 @@ from offboard.accounts import selectors as accounts
 from offboard.accounts.models import Membership
 from offboard.cases.models import OffboardingCase
 from offboard.cases.services import open_case
-from offboard.cases.services.opening import plan_case
+from offboard.cases.services.opening import DuplicateCase, plan_case
 from offboard.clients import selectors as clients
 from offboard.clients.models import Client, Contract, FeeType, ServiceType
 from offboard.core import clock
@@ -22,7 +23,14 @@ from offboard.core.errors import ValidationFailed
 from offboard.core.permissions import can
 from offboard.playbooks import selectors as playbooks
 from offboard.playbooks.models import PlaybookVersion
-from offboard.web.pages.common import StaffForm, actor_of, add_errors, forbidden, staff_page
+from offboard.web.pages.common import (
+    IsoDateInput,
+    StaffForm,
+    actor_of,
+    add_errors,
+    forbidden,
+    staff_page,
+)
 
 ALIASES = {"owner_id": "owner", "playbook": "playbook_version"}
 
@@ -57,10 +65,10 @@ class OpenCaseForm(StaffForm):
         help_text="The first one chosen sets the fee type and the dates.",
     )
     trigger = forms.ChoiceField(choices=OffboardingCase.Trigger.choices)
-    trigger_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    trigger_date = forms.DateField(widget=IsoDateInput)
     effective_end_date = forms.DateField(
         required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
+        widget=IsoDateInput,
         help_text="Leave empty to compute it from the contract: its end date for expiry and "
         "non-renewal, else the notice date plus the notice period.",
     )
@@ -77,6 +85,8 @@ class OpenCaseForm(StaffForm):
     trigger_notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     owner = forms.TypedChoiceField(coerce=int)
     playbook_version = forms.TypedChoiceField(coerce=int, label="Playbook")
+    # Shown with the preview when the client has an open case for one of the contracts.
+    allow_duplicate = forms.BooleanField(required=False, label="Open another case anyway")
 
     def __init__(
         self,
@@ -113,8 +123,9 @@ class OpenCaseForm(StaffForm):
         return field
 
     def fingerprint(self) -> str:
-        """A digest of what the preview was computed from, so Confirm opens what was shown."""
-        data = {k: str(v) for k, v in sorted(self.cleaned_data.items())}
+        """A digest of what the preview was computed from, so Confirm opens what was shown
+        (ticking "Open another case anyway" after the preview changes nothing shown)."""
+        data = {k: str(v) for k, v in sorted(self.cleaned_data.items()) if k != "allow_duplicate"}
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
@@ -197,14 +208,27 @@ def open_case_page(request: HttpRequest, membership: Membership) -> HttpResponse
     if confirming and request.POST.get("fingerprint") != fingerprint:
         context["changed"] = True
         confirming = False
+    status = 200
     try:
-        if confirming:
-            case = open_case(**opening, trigger_notes=data["trigger_notes"])
-            return redirect(reverse("web:case-detail", args=[case.ref]))
         plan = plan_case(**opening)
+        if confirming:
+            case = open_case(
+                **opening,
+                trigger_notes=data["trigger_notes"],
+                allow_duplicate=data["allow_duplicate"],
+            )
+            return redirect(reverse("web:case-detail", args=[case.ref]))
     except ValidationFailed as exc:
         add_errors(form, exc, ALIASES)
         return render(request, "web/open_case.html", context, status=422)
+    except DuplicateCase as exc:
+        # Not acknowledged, or opened since the preview: the preview again, naming the case.
+        plan = replace(plan, open_cases=exc.open_cases)
+        form.add_error(
+            "allow_duplicate",
+            f"{exc.headline} Tick this box if another case is intended, then confirm again.",
+        )
+        status = 422
     phases: dict[str, list[dict[str, Any]]] = {}
     for step in plan.steps:
         phases.setdefault(step["phase"], []).append(step)
@@ -216,6 +240,9 @@ def open_case_page(request: HttpRequest, membership: Membership) -> HttpResponse
             "fingerprint": fingerprint,
             "today": clock.now().date(),
             "seed_counts": {k.replace("_", " "): len(v) for k, v in plan.seeds.items() if v},
+            "steps_required": sum(1 for step in plan.steps if step["required"]),
+            "steps_in_playbook": len(version.spec.steps),
+            "steps_for_other_fees": len(version.spec.steps) - len(plan.steps),
         }
     )
-    return render(request, "web/open_case.html", context)
+    return render(request, "web/open_case.html", context, status=status)

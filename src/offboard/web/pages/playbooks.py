@@ -2,6 +2,7 @@
 line) and the difference between a version and the one before it."""
 
 import difflib
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,14 +10,18 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
+from offboard import labels
 from offboard.accounts.models import Membership
 from offboard.core.errors import NotFound
 from offboard.core.permissions import can
 from offboard.playbooks import selectors
 from offboard.playbooks.models import PlaybookVersion
 from offboard.playbooks.services import import_playbook
-from offboard.playbooks.spec import PlaybookInvalid, StepSpec
+from offboard.playbooks.spec import PlaybookInvalid, PlaybookSpec, StepSpec
 from offboard.web.pages.common import actor_of, forbidden, staff_page
+from offboard.web.uploads import members_who_may, takes_files
+
+UPLOAD_REFUSED = "Your role '{role}' may not upload playbooks; an admin or a manager can."
 
 _COMPARED = (
     "phase",
@@ -30,6 +35,7 @@ _COMPARED = (
     "depends_on",
     "category",
     "fee_types",
+    "about",
 )
 
 
@@ -83,13 +89,36 @@ def diff_lines(old: PlaybookVersion, new: PlaybookVersion) -> list[tuple[str, st
     return out
 
 
+def fee_limited(spec: PlaybookSpec) -> str:
+    """Which of a playbook's steps apply only to some of its fee types — why a case gets
+    fewer steps than the playbook has: "2 apply only to retainer contracts, 1 only to fixed
+    fee contracts" ("" when every step applies to every fee type)."""
+    counts: Counter[str] = Counter(
+        labels.labels(s.fee_types, "fee_type", " or ")
+        for s in spec.steps
+        if s.fee_types is not None and not set(spec.fee_types) <= set(s.fee_types)
+    )
+    parts: list[str] = []
+    for words, n in counts.most_common():
+        verb = "" if parts else (" applies" if n == 1 else " apply")
+        parts.append(f"{n}{verb} only to {words} contracts")
+    return ", ".join(parts)
+
+
 @staff_page
 def playbook_list(request: HttpRequest, membership: Membership) -> HttpResponse:
     rows = []
     for pb in selectors.playbooks(membership.org):
         versions = list(pb.versions.all())
         latest = versions[0] if versions else None
-        rows.append({"playbook": pb, "latest": latest, "versions": len(versions)})
+        rows.append(
+            {
+                "playbook": pb,
+                "latest": latest,
+                "versions": len(versions),
+                "fee_limited": fee_limited(latest.spec) if latest else [],
+            }
+        )
     return render(
         request,
         "web/playbooks/list.html",
@@ -126,6 +155,8 @@ def playbook_detail(request: HttpRequest, membership: Membership, slug: str) -> 
             "spec": spec,
             "phases": phases,
             "seeds": {k.replace("_", " "): v for k, v in spec.seeds.items() if v},
+            "fee_limited": fee_limited(spec),
+            "titles": {s.key: s.title for s in spec.steps},
             "can_import": can(actor_of(request, membership), "playbooks.import"),
         },
     )
@@ -153,15 +184,13 @@ def playbook_diff(
     return render(request, "web/playbooks/diff.html", context)
 
 
+# The role is checked before the file is read (web/uploads.py).
+@takes_files(members_who_may("playbooks.import", refusal=UPLOAD_REFUSED))
 @staff_page
 def playbook_upload(request: HttpRequest, membership: Membership) -> HttpResponse:
     actor = actor_of(request, membership)
     if not can(actor, "playbooks.import"):
-        return forbidden(
-            request,
-            f"Your role '{membership.role}' may not upload playbooks; an admin or a manager can.",
-            membership,
-        )
+        return forbidden(request, UPLOAD_REFUSED.format(role=membership.role), membership)
     context: dict[str, Any] = {"membership": membership, "source": "", "errors": []}
     if request.method != "POST":
         base = request.GET.get("from")

@@ -1,6 +1,6 @@
-"""Settings: members and roles, my API tokens, the signing keys and checkpoints of the
-organization's ledger, the certificate that signs its PDFs, and whether time-stamping and
-email are configured (never secrets)."""
+"""Settings: members and roles, my API tokens, my calendar feed, the signing keys and
+checkpoints of the organization's ledger, the certificate that signs its PDFs, and whether
+time-stamping and email are configured (never secrets)."""
 
 import base64
 import secrets
@@ -26,11 +26,16 @@ from offboard.accounts.services import (
     reactivate_member,
     revoke_api_token,
 )
+from offboard.calendar import selectors as calendars
+from offboard.calendar.services import base_url_for, create_calendar_feed, revoke_calendar_feed
 from offboard.core.errors import Conflict, ValidationFailed
 from offboard.core.permissions import ROLES, can
 from offboard.ledger import selectors as ledger
 from offboard.reports.signing import SigningUnavailable, current_certificate
 from offboard.web.pages.common import actor_of, forbidden, membership_of, staff_page
+from offboard.web.pages.inbound_card import inbound_card
+from offboard.web.pages.reminders_card import reminders_card
+from offboard.web.pages.webhooks_card import webhooks_card
 
 _BACKENDS = {
     "django.core.mail.backends.smtp.EmailBackend": "smtp",
@@ -104,9 +109,13 @@ def _render(
     *,
     new_token: str = "",
     token_error: str = "",
+    new_feed_url: str = "",
+    feed_error: str = "",
     role_error: str = "",
     added: tuple[Membership, str] | None = None,
     add_errors: dict[str, list[str]] | None = None,
+    inbound: dict[str, Any] | None = None,
+    webhooks: dict[str, Any] | None = None,
     status: int = 200,
 ) -> HttpResponse:
     checkpoints = ledger.recent_checkpoints(membership.org)
@@ -133,6 +142,9 @@ def _render(
             "tokens": list(accounts.tokens(membership.org, membership.user)),
             "new_token": new_token,
             "token_error": token_error,
+            "calendar_feed": calendars.live_feed(membership.org, membership.user),
+            "new_feed_url": new_feed_url,
+            "feed_error": feed_error,
             "role_error": role_error,
             "added": added,
             "add_errors": add_errors or {},
@@ -144,6 +156,9 @@ def _render(
             "tsa": _tsa_status(),
             "email": _email_status(),
             "site_host": conf.SITE_HOST,
+            "inbound": inbound_card(request, membership, **(inbound or {})),
+            "reminders": reminders_card(membership, saved=request.GET.get("reminders") == "saved"),
+            "webhooks": webhooks_card(request, membership, **(webhooks or {})),
         },
         status=status,
     )
@@ -275,3 +290,31 @@ def revoke_token(request: HttpRequest, membership: Membership, token_id: int) ->
     token = accounts.get_token(membership.org, membership.user, token_id)
     revoke_api_token(actor=actor_of(request, membership), token=token)
     return redirect(reverse("web:settings") + "#tokens")
+
+
+@require_POST
+@staff_page
+def create_feed(request: HttpRequest, membership: Membership) -> HttpResponse:
+    """The feed's address is in this response only: its token is never stored in clear nor
+    shown again. A new address replaces the member's previous one."""
+    try:
+        issued = create_calendar_feed(
+            actor=actor_of(request, membership),
+            membership=membership,
+            base_url=base_url_for(request.build_absolute_uri("/")),
+        )
+    except Conflict as exc:
+        return _render(request, membership, feed_error=exc.message, status=409)
+    response = _render(request, membership, new_feed_url=issued.url)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+@staff_page
+def revoke_feed(request: HttpRequest, membership: Membership) -> HttpResponse:
+    try:
+        revoke_calendar_feed(actor=actor_of(request, membership), membership=membership)
+    except Conflict as exc:
+        return _render(request, membership, feed_error=exc.message, status=409)
+    return redirect(reverse("web:settings") + "#calendar")

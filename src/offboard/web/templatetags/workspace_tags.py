@@ -13,8 +13,14 @@ register = template.Library()
 @register.simple_tag
 def hx(region: str) -> SafeString:
     """HTMX attributes of a form that swaps `region` in place and refreshes the shared regions
-    (header, closure panel, approvals, tab counts, waivers, timeline) from the same answer."""
-    oob = ",".join(f"#{r}" for r in REGIONS if r != region)
+    (header, closure panel, steps, approvals, tab counts, waivers, timeline) from the same
+    answer."""
+    # A step's own row is swapped as the target, so the steps around it are not refreshed.
+    oob = ",".join(
+        f"#{r}"
+        for r in REGIONS
+        if r != region and not (r == "steps" and region.startswith("step-"))
+    )
     return format_html(
         'hx-target="#{0}" hx-select="#{0}" hx-swap="outerHTML" hx-select-oob="{1}" '
         'hx-disabled-elt="find button[type=submit]"',

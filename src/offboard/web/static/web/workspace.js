@@ -1,6 +1,8 @@
-/* The case workspace: register tabs, popover forms, evidence drop zones, and letting HTMX
-   swap refused actions (403/409/422) so their messages show next to the form.
-   Everything works without this file: all panels show, forms post normally. */
+/* The case workspace: register tabs, popover forms, evidence drop zones, confirmation dialogs
+   of the final actions, and letting HTMX swap refused actions (403/409/422) so their messages
+   show next to the form.
+   Everything works without this file: all panels show, forms post normally (a final action
+   posted without its confirmation is refused by the server, which shows the dialog open). */
 (function () {
   "use strict";
 
@@ -198,6 +200,27 @@
     if (event.dataTransfer && event.dataTransfer.files.length) uploadAll(zone, event.dataTransfer.files);
   });
 
+  // --- final actions (close, cancel, revoke a portal link): confirm in a dialog ---------------
+  // The action's button opens its <dialog>, which says what will happen; only the dialog's own
+  // form sends the confirmation. Dismissing it (Escape, "Keep …") changes nothing.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var id = form.getAttribute && form.getAttribute("data-confirm");
+    var dialog = id && document.getElementById(id);
+    if (!dialog || typeof dialog.showModal !== "function") return; // the server asks instead
+    event.preventDefault();
+    dialog.showModal();
+  });
+
+  function modalDialogs() {
+    // A dialog the server rendered open (a post without confirmation) becomes modal.
+    document.querySelectorAll("dialog.confirm[open]").forEach(function (dialog) {
+      if (typeof dialog.showModal !== "function") return;
+      dialog.close();
+      dialog.showModal();
+    });
+  }
+
   // --- HTMX: show refused actions, keep the selected tab across swaps ------------------------
   document.addEventListener("htmx:beforeSwap", function (event) {
     var status = event.detail.xhr.status;
@@ -215,6 +238,7 @@
 
   function start() {
     initTabs();
+    modalDialogs();
     if (location.hash.length > 1) reveal(decodeURIComponent(location.hash.slice(1)));
   }
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);

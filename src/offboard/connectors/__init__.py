@@ -1,0 +1,1 @@
+"""Revocation connectors: one module per external system behind one contract (`base`)."""
