@@ -268,3 +268,46 @@ def test_the_evidence_pack_carries_the_reads_verifies_and_holds_no_secret(
     assert any(data == read for data in members.values())  # the read itself is in the pack
     report = verify_pack(path, key=parse_key(keys.active_key(alice.org).verifier_key))
     assert not [c.as_dict() for c in report.checks if not c.ok]
+
+
+@pytest.mark.parametrize("back", [False, True])
+def test_offboard_verify_cites_the_latest_connector_read_under_question_3(
+    cast: dict[str, Actor],
+    case: Any,
+    scim_server: ScimServer,
+    domain: str,
+    tmp_path: Path,
+    back: bool,
+) -> None:
+    """Question 3 for a grant revoked by a connector cites its read of the system — and a later
+    read that found the account back outweighs the earlier absent one."""
+    from offboard.packs.export import iter_pack, start_export
+    from offboard.packs.verify import parse_key, verify_pack
+    from tests.factories import close_with_approvals, settle_everything
+
+    alice = cast["alice"]
+    case = settle_everything(case, cast)
+    fay = scim_server.user(f"fay@{domain}")
+    conn = connection(alice, scim_server.url, scim_server.token)
+    g = grant(alice, case, f"fay@{domain}")
+    [run] = services.run_revoke(actor=alice, case=case, grants=[g], connection=conn)
+    assert run.observed_absent
+    if back:  # someone turns the account on again before the case closes
+        scim_server.call("PATCH", f"/Users/{fay}", {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "active", "value": True}],
+        })  # fmt: skip
+        [read] = services.run_verify(actor=alice, case=case, grants=[g], connection=conn)
+        assert read.observation is not None and read.observation.status == "present"
+    case = close_with_approvals(case, cast)
+    plan = start_export(actor=cast["erin"], case=case)
+    path = tmp_path / "pack.zip"
+    path.write_bytes(b"".join(iter_pack(plan)))
+    report = verify_pack(path, key=parse_key(plan.checkpoint.key.verifier_key))
+    (q3,) = [a for a in report.answers if a.number == 3]
+    (line,) = [r for r in q3.reasons if r.startswith(g.label()) or f"fay@{domain}" in r]
+    if back:
+        assert not q3.proven
+        assert "the latest connector read in the pack found it present" in line
+    else:
+        assert "observed absent by a system read (data/events/" in line

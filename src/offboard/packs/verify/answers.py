@@ -193,15 +193,31 @@ class _Case:
         return None
 
     def connector_read(self, item: dict[str, Any]) -> VerifiedEvent | None:
-        """A connector's read of the system that found the grant absent."""
+        """The latest connector read of the grant's account (`connector.verified`, written by
+        `connectors.services.record_verify`), whatever it found."""
         for e in reversed(self.evidence.events):
-            if (
-                e.type == "connector.verified"
-                and e.data.get("grant_id") == item.get("id")
-                and e.data.get("result") == "absent"
-            ):
+            grant = e.data.get("grant") if e.type == "connector.verified" else None
+            if isinstance(grant, dict) and grant.get("id") == item.get("id"):
                 return e
         return None
+
+
+def _observed(case: _Case, item: dict[str, Any]) -> tuple[bool, str]:
+    """An access grant said to be observed absent: only the latest connector read of it in the
+    pack can say so — a later read that found it present, or could not tell, outweighs an
+    earlier absent one."""
+    event = case.connector_read(item)
+    if event is None:
+        return False, (
+            "recorded as observed by a system read, but no connector read in the pack shows it"
+        )
+    seen = str(event.data.get("observation") or "no result")
+    if seen != "absent":
+        return False, (
+            f"recorded as observed absent, but the latest connector read in the pack found it "
+            f"{seen} ({event.path})"
+        )
+    return True, f"observed absent by a system read ({event.path})"
 
 
 def _times(item: dict[str, Any], fallback: Any = None) -> str:
@@ -237,14 +253,7 @@ def _source(case: _Case, register: str, item: dict[str, Any]) -> tuple[bool, str
             source,
         )
     if source == "observed":
-        event = case.connector_read(item)
-        if event is None:
-            return (
-                False,
-                "recorded as observed by a system read, but no connector read in the pack shows it",
-                source,
-            )
-        return True, f"observed absent by a system read ({event.path})", source
+        return (*_observed(case, item), source)
     if source == "vendor_document":
         sha = str(detail.get("document_sha256") or "")
         if not sha or sha not in (item.get("evidence") or []):
@@ -390,12 +399,7 @@ VERIFICATION = {
 def _verification(case: _Case, grant: dict[str, Any], level: str) -> tuple[bool, str]:
     """How a revocation's verification is known, and whether the record backs it."""
     if level == "observed":
-        event = case.connector_read(grant)
-        if event is None:
-            return False, (
-                "recorded as observed by a system read, but no connector read in the pack shows it"
-            )
-        return True, f"observed absent by a system read ({event.path})"
+        return _observed(case, grant)
     if level == "vendor_confirmed":
         detail = _detail(grant)
         files = grant.get("evidence") or []
