@@ -1,13 +1,18 @@
-"""`make bench`: the ledger benchmarks on SQLite and (when reachable) PostgreSQL.
+"""`make bench`: the ledger benchmarks on SQLite and (when reachable) PostgreSQL, the evidence
+pack, the daily digests and the SCIM connector.
 
     .venv/bin/python bench/run.py [--quick] [--backends sqlite,postgres] [--entries N] …
+    .venv/bin/python bench/run.py --only scim      # appends,proofs,verify,pack,reminders,scim
 
 Each backend runs in its own process (bench/ledger.py) against a scratch database: a
 temporary SQLite file (WAL and the PRAGMAs of offboard.settings, which it goes through) and
-a PostgreSQL database `offboard_bench`, created and dropped here. Every figure comes with a
-baseline measured in the same run and the ratio; all of it goes to bench/results/latest.json.
-Exit status: 0 when every benchmark ran and every correctness check held (a missed
-performance target is reported, not an error), 1 otherwise.
+a PostgreSQL database `offboard_bench`, created and dropped here; the other benchmarks
+(bench/pack.py, reminders.py, scim.py) each on a scratch SQLite file. Every figure comes with
+a baseline measured in the same run and the ratio; all of it goes to
+bench/results/latest.json, merged into what is there (`--only X` replaces X's figures and
+keeps the others; each result says `when`). Exit status: 0 when every benchmark that ran
+did and every correctness check held (a missed performance target is reported, not an
+error), 1 otherwise.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ POSTGRES_URL = os.environ.get(
     "OFFBOARD_BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/offboard_bench"
 )
 console = Console() if sys.stdout.isatty() else Console(width=140)
+LEDGER_BENCHMARKS = {"appends", "proofs", "verify"}
 
 
 def machine() -> dict[str, Any]:
@@ -203,6 +209,61 @@ def run_reminders(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     return result
 
 
+def run_scim(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """The SCIM connector benchmark (bench/scim.py): a real scim2-server on loopback and a
+    scratch SQLite database."""
+    work = workdir / "scim"
+    out = workdir / "scim.json"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "offboard.settings",
+        "OFFBOARD_VAR_DIR": str(work / "var"),
+        "OFFBOARD_KEY_DIR": str(work / "keys"),
+        "OFFBOARD_TSA_ON_COMMIT": "off",
+        "OFFBOARD_TSA_URLS": "",
+        "OFFBOARD_DEBUG": "0",
+        "OFFBOARD_SECRET_KEY": "bench-only-not-a-secret",
+        "DATABASE_URL": f"sqlite:///{workdir / 'scim.sqlite3'}",
+    }
+    console.rule("[bold]SCIM connector[/bold]")
+    cmd = [
+        sys.executable,
+        str(HERE / "scim.py"),
+        "--out",
+        str(out),
+        "--workdir",
+        str(work),
+        "--accounts",
+        str(args.scim_accounts),
+        "--runs",
+        str(args.scim_runs),
+    ]
+    code = subprocess.call(cmd, env=env)
+    result: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
+    result["exit_code"] = code
+    result["ok"] = code == 0 and bool(result.get("ok"))
+    return result
+
+
+def _scim_rows(table: Table, res: dict[str, Any]) -> None:
+    if "baseline_s" not in res:
+        table.add_row("sqlite", "SCIM revoke + verify", "failed", "", "", "", _met(False))
+        return
+    same = "same" if res["same_requests"] else "[red]NOT the same[/red]"
+    table.add_row(
+        "sqlite",
+        f"SCIM revoke + verify, {res['accounts']} accounts ({res['memberships']} memberships): "
+        f"run_revoke vs bare http.client; {res['requests_ours']} / "
+        f"{res['requests_baseline']} requests ({same}), best of {res['runs']}, "
+        f"median ratio {res['ratio_median']:.2f}",
+        _fmt(res["ours_s"], "s"),
+        _fmt(res["baseline_s"], "s"),
+        f"{res['ratio']:.2f}",
+        res["target"],
+        _met(res["met"]),
+    )
+
+
 def _reminder_rows(table: Table, res: dict[str, Any]) -> None:
     if "baseline_s" not in res:
         table.add_row("sqlite", "daily digest", "failed", "", "", "", _met(False))
@@ -237,6 +298,9 @@ def summarize(results: dict[str, Any]) -> Table:
             continue
         if backend == "reminders":
             _reminder_rows(table, res)
+            continue
+        if backend == "scim":
+            _scim_rows(table, res)
             continue
         if "skipped" in res:
             table.add_row(backend, "—", "skipped", res["skipped"], "", "", "")
@@ -339,9 +403,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--proof-budget", type=float, default=60.0, help="seconds at most per proof series"
     )
-    parser.add_argument("--only", default="appends,proofs,verify,pack,reminders")
+    parser.add_argument("--only", default="appends,proofs,verify,pack,reminders,scim")
     parser.add_argument("--pack-events", type=int, default=2000)
     parser.add_argument("--pack-mib", type=int, default=1024)
+    parser.add_argument("--scim-accounts", type=int, default=200)
+    parser.add_argument("--scim-runs", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--out", default=str(RESULTS / "latest.json"))
     args = parser.parse_args(argv)
@@ -349,11 +415,14 @@ def main(argv: list[str] | None = None) -> int:
         args.pack_events, args.pack_mib = 300, 64
         args.entries, args.pg_entries = 20_000, 0
         args.appends, args.warmup, args.proofs = 300, 100, 200
+        args.scim_accounts, args.scim_runs = 50, 2
+    only = set(args.only.split(","))
 
     results: dict[str, Any] = {}
     ok = True
     with tempfile.TemporaryDirectory(prefix="offboard-bench-") as tmp:
-        for backend in args.backends.split(","):
+        ledger = only & LEDGER_BENCHMARKS
+        for backend in args.backends.split(",") if ledger else ():
             if backend == "postgres":
                 reason = postgres_reachable()
                 if reason:
@@ -371,30 +440,73 @@ def main(argv: list[str] | None = None) -> int:
             ok &= not proofs.get("after_analyze", {}).get("proofs_failed")
             ok &= b.get("verify", {}).get("status") != "FAILED"
 
-        if "pack" in args.only.split(","):
+        if "pack" in only:
             results["pack"] = run_pack(args, Path(tmp))
             ok &= bool(results["pack"].get("ok"))
 
-        if "reminders" in args.only.split(","):
+        if "reminders" in only:
             results["reminders"] = run_reminders(args, Path(tmp))
             ok &= bool(results["reminders"].get("ok"))
 
-    report = {
-        "when": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
-        "parameters": {
-            k: getattr(args, k)
-            for k in ("entries", "pg_entries", "appends", "warmup", "proofs", "proof_budget")
-        },
-        "results": results,
-        "ok": ok,
-    }
+        if "scim" in only:
+            results["scim"] = run_scim(args, Path(tmp))
+            ok &= bool(results["scim"].get("ok"))
+
+    when = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    for res in results.values():
+        res["when"] = when
+        for bench in res.get("benchmarks", {}).values():
+            if isinstance(bench, dict):
+                bench["when"] = when
     out = Path(args.out)
+    report = merged(out, results)
+    report.update(
+        when=when,
+        machine=machine(),
+        parameters={
+            k: getattr(args, k)
+            for k in (
+                "entries",
+                "pg_entries",
+                "appends",
+                "warmup",
+                "proofs",
+                "proof_budget",
+                "scim_accounts",
+                "scim_runs",
+            )
+        },
+        only=sorted(only),
+        ok=ok,
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     console.print(summarize(results))
     console.print(f"results: {out}")
     return 0 if ok else 1
+
+
+def merged(out: Path, results: dict[str, Any]) -> dict[str, Any]:
+    """The report already in `out` with this run's results put in: a run of some benchmarks
+    (`--only`) replaces those and keeps the others' last figures (each result says `when`).
+    A database's ledger benchmarks are merged one by one, so `--only appends` keeps the
+    last proofs and verify figures."""
+    try:
+        report: dict[str, Any] = json.loads(out.read_text())
+        if not isinstance(report.get("results"), dict):
+            raise ValueError
+    except (OSError, ValueError):
+        report = {"results": {}}
+    kept = report["results"]
+    for name, res in results.items():
+        old = kept.get(name)
+        if isinstance(old, dict) and "benchmarks" in old:
+            if "skipped" in res:  # PostgreSQL down this time: its last figures stay
+                res = {**old, "skipped_last_run": res["skipped"]}
+            elif "benchmarks" in res:
+                res = {**res, "benchmarks": {**old["benchmarks"], **res["benchmarks"]}}
+        kept[name] = res
+    return report
 
 
 if __name__ == "__main__":

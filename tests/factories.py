@@ -132,3 +132,27 @@ def close_with_approvals(case: Any, cast: dict[str, Actor]) -> Any:
     approve_case(actor=cast["carol"], case=case, decision="approved", state_digest_seen=digest)
     close_case(actor=cast["alice"], case=case)
     return fresh(case)
+
+
+def connector_objects(case: Any, alice: Any) -> dict[str, Any]:
+    """A connection (pointing at a closed loopback port: nothing it is asked reaches anyone)
+    and a run on `case`, for the tables of every URL that names an object."""
+    from offboard.cases.models import AccessGrant
+    from offboard.connectors.runs import request_run
+    from offboard.connectors.services import create_connection
+
+    connection = create_connection(
+        actor=alice,
+        name="Directory",
+        kind="scim",
+        config={"url": "http://127.0.0.1:9/v2", "attempts": 1, "timeout": 1},
+        secret="not-a-real-token",
+    )
+    grant = AccessGrant.objects.filter(case=case, planned_action="revoke").first()
+    assert grant is not None
+    run = request_run(actor=alice, case=case, connection=connection, grants=[grant])
+    return {
+        "connection": connection.pk,
+        "connection_id": str(connection.public_id),
+        "run": str(run.public_id),
+    }

@@ -255,9 +255,35 @@ def test_the_closed_case_mixes_the_sources_of_its_facts(demo):
     (vendor,) = [g for g in grants if g.source == "vendor_document"]
     assert vendor.verification_level == "vendor_confirmed"
     assert vendor.source_detail["document_sha256"] in {f.sha256 for f in vendor.evidence.all()}
-    assert {g.verification_level for g in grants if g is not vendor} == {"attested"}
+    (observed,) = [g for g in grants if g.source == "observed"]
+    assert {g.verification_level for g in grants if g not in (vendor, observed)} == {"attested"}
+    # One revocation was done by the SCIM connector against the demo directory (a real
+    # scim2-server while the demo loaded) and read back: its events and reads are evidence.
+    assert observed.verification_level == "observed" and observed.status == "revoked"
+    assert observed.source_detail["connection"] == "Demo directory (SCIM)"
+    assert observed.source_detail["evidence_sha256"] in {f.sha256 for f in observed.evidence.all()}
+    assert abs(observed.actioned_at - observed.verified_at) < dt.timedelta(minutes=5)
+    types = [e.type for e in closed.events.order_by("index")]
+    assert "connector.revoked" in types and "connector.verified" in types
     from offboard.cases.models import AccessGrant
 
-    assert not AccessGrant.objects.filter(
-        case__org__slug="brightline", verification_level="observed"
-    ).exists()
+    assert (
+        AccessGrant.objects.filter(
+            case__org__slug="brightline", verification_level="observed"
+        ).count()
+        == 1
+    )
+
+
+def test_the_demo_connection_points_at_nothing_and_its_check_says_so(demo):
+    import pytest
+
+    from offboard.connectors.base import ConnectorError
+    from offboard.connectors.models import Connection
+    from offboard.connectors.services import check_connection
+    from offboard.core.actor import Actor
+
+    conn = Connection.objects.get(org__slug="brightline")
+    alice = Actor.from_membership(conn.created_by.memberships.get(), auth_method="test")
+    with pytest.raises(ConnectorError, match="network error"):
+        check_connection(actor=alice, connection=conn)

@@ -37,6 +37,8 @@ FIELD_VOCABULARY = {
     ("webhooks", "WebhookEndpoint", "state"): "webhook_endpoint_state",
     ("webhooks", "WebhookDelivery", "state"): "webhook_delivery_state",
     ("connectors", "Connection", "state"): "connection_state",
+    ("connectors", "ConnectorRun", "state"): "connector_run_state",
+    ("connectors", "ConnectorRun", "action"): "connector_run_action",
 }
 
 

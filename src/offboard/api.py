@@ -4,6 +4,7 @@ from offboard import __version__
 from offboard.accounts.api import router as accounts_router
 from offboard.cases.api import router as cases_router
 from offboard.clients.api import router as clients_router
+from offboard.connectors.api import router as connectors_router
 from offboard.core.api import BearerToken, OffboardApi, install_error_handlers
 from offboard.core.inputs import check_inputs
 from offboard.evidence.api import router as evidence_router
@@ -38,3 +39,4 @@ api.add_router("/ledger", ledger_router)
 api.add_router("", portal_router)
 api.add_router("/inbound", inbound_router)
 api.add_router("/webhooks", webhooks_router)
+api.add_router("", connectors_router)

@@ -33,6 +33,7 @@ from offboard.clients.services import add_contact, create_client, create_contrac
 from offboard.core import clock
 from offboard.core.actor import Actor
 from offboard.core.permissions import can
+from offboard.demo_directory import DemoDirectory, demo_directory
 from offboard.evidence.models import EvidenceFile
 from offboard.evidence.services import store_file
 from offboard.playbooks.selectors import suggest_playbook
@@ -266,11 +267,16 @@ class Loader:
         self.agenda: list[tuple[dt.datetime, int, str, Callable[[], Any]]] = []
         self.order = itertools.count()
         self.done = 0
+        self.directory: DemoDirectory | None = None
 
     def run(self) -> Organization:
         from offboard import demo_cases
 
-        with clock.pinned(self.at(START_DAY, 9)) as self.timeline, demo_mailbox():
+        with (
+            clock.pinned(self.at(START_DAY, 9)) as self.timeline,
+            demo_mailbox(),
+            demo_directory() as self.directory,
+        ):
             self.progress(STAGES[0], 0, len(STAGES))
             self._people()
             self.timeline.advance(minutes=45)

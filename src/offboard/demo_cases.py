@@ -76,6 +76,8 @@ class Story:
     portal_contact: str = ""  # the contact who answers in the portal, by role
     portal_items: dict[str, list[int]] = field(default_factory=dict)  # register → item ids
     vendor_confirmed: str = ""  # the system whose revocation the vendor confirms
+    connector: bool = False  # their first access revoked by the SCIM connector
+    connection: Any = None
 
     def on(self, days: int, hour: int = 10, minute: int = 0) -> dt.datetime:
         return self.demo.at(self.end + days, hour, minute)
@@ -237,6 +239,10 @@ def revoke_access(story: Story) -> None:
         story.do(story.on(-3, 15), keep)
     planned = [(g, story.on(-1, 14 + n)) for n, g in enumerate(theirs)]
     planned += [(g, story.on(1, 10 + n)) for n, g in enumerate(ours)]
+    by_connector = theirs[0] if story.connector and theirs else None
+    if by_connector is not None and demo.directory is not None:
+        connector_revokes(story, by_connector, story.on(-1, 14))
+        planned = [(g, when) for g, when in planned if g is not by_connector]
     for g, when in planned:
         story.do(when, partial(_update, oscar, g, {"status": "revoked"}))
         if story.vendor_confirmed and story.vendor_confirmed in g.system:
@@ -259,6 +265,49 @@ def revoke_access(story: Story) -> None:
             _update(oscar, g, values, [shot])
 
         story.do(when + dt.timedelta(minutes=40), attest)
+
+
+def connector_revokes(story: Story, grant: AccessGrant, when: dt.datetime) -> None:
+    """The demo directory (a real SCIM server while the demo loads) holds the client's
+    account; the SCIM connector deactivates it, removes it from its group and reads it back:
+    the grant is revoked and *observed*, with the reads as evidence."""
+    from offboard.connectors.services import create_connection, run_revoke
+
+    demo, case = story.demo, story.case
+    directory = demo.directory
+    assert directory is not None
+    login = grant.principal or f"{story.key}-client"
+    user = directory.user(login, f"{case.client.name} team")
+    directory.group(f"{case.client.name} — shared workspace", [user])
+
+    def connect() -> None:
+        story.connection = create_connection(
+            actor=demo.actors["alice"],
+            name="Demo directory (SCIM)",
+            kind="scim",
+            config={"url": directory.url, "attempts": 2, "timeout": 5},
+            secret=directory.token,
+        )
+
+    def revoke() -> None:
+        from unittest import mock
+
+        from offboard.connectors import http, scim
+        from offboard.core import clock
+
+        # The connector stamps its calls with the wall clock; the demo's history runs on its
+        # pinned clock, so the calls are stamped on that (the SCIM module reads `_now` by name).
+        with mock.patch.object(scim, "_now", clock.now), mock.patch.object(http, "_now", clock.now):
+            run_revoke(
+                actor=story.actor("oscar"),
+                case=case,
+                grants=[grant],
+                connection=story.connection,
+                idempotency_key=f"demo-{case.ref}-{grant.pk}",
+            )
+
+    story.do(when - dt.timedelta(hours=2), connect)
+    story.do(when, revoke)
 
 
 def vendor_confirms(story: Story, grant: AccessGrant) -> None:
@@ -397,6 +446,7 @@ def northgate(demo: "Loader", label: str) -> None:
             "handover_items": handover[:4],
         },
         vendor_confirmed="Meta",
+        connector=True,
     )
     work(story, ("24850.00", "INV-2025-0412"))
     last_step = demo.finish_steps(case, label, by=story.on(50, 16))

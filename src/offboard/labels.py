@@ -150,6 +150,15 @@ WEBHOOK_DELIVERY_STATES = {
 }
 # A connection to an external system (revocation connectors).
 CONNECTION_STATES = {"active": "active", "disabled": "disabled"}
+# A revoke or read-back run of a connector on a case (connectors/runs.py).
+CONNECTOR_RUN_ACTIONS = {"revoke": "revoke", "verify": "read back"}
+CONNECTOR_RUN_STATES = {
+    "awaiting_approval": "awaiting approval",
+    "queued": "waiting for a worker",
+    "running": "running",
+    "done": "finished",
+    "failed": "failed",
+}
 # Where a step's due date counts from.
 DUE_FROM = {"trigger": "the trigger date", "notice": "the notice date", "end": "the end date"}
 
@@ -178,6 +187,8 @@ VOCABULARIES: dict[str, dict[str, str]] = {
     "webhook_endpoint_state": WEBHOOK_ENDPOINT_STATES,
     "webhook_delivery_state": WEBHOOK_DELIVERY_STATES,
     "connection_state": CONNECTION_STATES,
+    "connector_run_action": CONNECTOR_RUN_ACTIONS,
+    "connector_run_state": CONNECTOR_RUN_STATES,
     "due_from": DUE_FROM,
 }
 # Which vocabulary a field's values come from, where events and registers name the field.

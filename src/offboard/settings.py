@@ -325,3 +325,7 @@ OFFBOARD_SWEEP_INTERVAL = float(os.environ.get("OFFBOARD_SWEEP_INTERVAL", "60"))
 OFFBOARD_LEASE_MARGIN = float(os.environ.get("OFFBOARD_LEASE_MARGIN", "60"))
 # How often the worker looks whether a reminder job's period has come (seconds).
 OFFBOARD_REMINDER_TICK = float(os.environ.get("OFFBOARD_REMINDER_TICK", "60"))
+# How often the after-closure re-check of connector-revoked access runs (seconds; daily). Each
+# connection's `recheck_interval_days` says how often one account is read again; a failed read
+# is tried again at the next run (docs/connectors.md).
+OFFBOARD_RECHECK_TICK = float(os.environ.get("OFFBOARD_RECHECK_TICK", "86400"))

@@ -9,7 +9,7 @@ from django.utils import timezone
 from offboard.cases.services import grant_waiver
 from offboard.ledger.models import LedgerEntry
 from tests.api.conftest import token_for
-from tests.factories import upload
+from tests.factories import connector_objects, upload
 
 # Every endpoint that names an object by id, ref, slug or sha256, with a body it would accept.
 TABLE: list[tuple[str, str, dict[str, Any] | None]] = [
@@ -80,6 +80,16 @@ TABLE: list[tuple[str, str, dict[str, Any] | None]] = [
     ("DELETE", "/webhooks/{webhook}", None),
     ("GET", "/webhooks/{webhook}/deliveries", None),
     ("POST", "/webhooks/{webhook}/deliveries/{webhook_delivery}/redeliver", {}),
+    ("PATCH", "/connections/{connection_id}", {"name": "Mine"}),
+    ("POST", "/connections/{connection_id}/disable", {}),
+    ("POST", "/connections/{connection_id}/check", {}),
+    ("POST", "/connections/{connection_id}/discover", {"ids": ["x"]}),
+    ("POST", "/cases/{ref}/connector-plan", {"connection": "Directory", "grants": [1]}),
+    ("GET", "/cases/{ref}/connector-runs", None),
+    ("POST", "/cases/{ref}/connector-runs", {"connection": "Directory", "grants": [1]}),
+    ("GET", "/cases/{ref}/connector-runs/{run}", None),
+    ("POST", "/cases/{ref}/connector-runs/{run}/approve", {}),
+    ("POST", "/cases/{ref}/connector-runs/{run}/decline", {"reason": "x"}),
     *[
         row
         for segment, body in [
@@ -153,7 +163,7 @@ def acme(case: Any, cast: dict[str, Any], client_contract: Any) -> dict[str, Any
         "settlements",
     ):
         ids[register.replace("_", "-")] = getattr(case, register).first().pk
-    return ids
+    return {**ids, **connector_objects(case, cast["alice"])}
 
 
 @pytest.mark.parametrize(("method", "url", "body"), TABLE, ids=[f"{m} {u}" for m, u, _ in TABLE])

@@ -11,7 +11,7 @@ from offboard.cases.services import enter_closing, grant_waiver
 from offboard.cases.state import fresh, state_digest
 from offboard.ledger.models import LedgerEntry
 from offboard.playbooks.spec import BUILTIN_DIR
-from tests.factories import settle_everything
+from tests.factories import connector_objects, settle_everything
 
 EXPIRES = "2099-01-01T00:00:00Z"
 
@@ -94,6 +94,24 @@ WRITES: list[tuple[str, str, Any]] = [
     ("POST", "/webhooks/{webhook}/enable", {}),
     ("DELETE", "/webhooks/{webhook}", None),
     ("POST", "/webhooks/{webhook}/deliveries/{webhook_delivery}/redeliver", {}),
+    (
+        "POST",
+        "/connections",
+        {
+            "name": "D2",
+            "kind": "scim",
+            "config": {"url": "http://127.0.0.1:9/v2"},
+            "secret": "s3cret",
+        },
+    ),
+    ("PATCH", "/connections/{connection_id}", {"name": "Mine"}),
+    ("POST", "/connections/{connection_id}/disable", {}),
+    ("POST", "/connections/{connection_id}/check", {}),
+    ("POST", "/connections/{connection_id}/discover", {"ids": ["x"]}),
+    ("POST", "/cases/{ref}/connector-plan", {"connection": "Directory", "grants": [1]}),
+    ("POST", "/cases/{ref}/connector-runs", {"connection": "Directory", "grants": [1]}),
+    ("POST", "/cases/{ref}/connector-runs/{run}/approve", {}),
+    ("POST", "/cases/{ref}/connector-runs/{run}/decline", {"reason": "x"}),
 ]
 
 
@@ -146,7 +164,7 @@ def ids(case: Any, cast: dict[str, Any], client_contract: Any) -> dict[str, Any]
         "settlements",
     ):
         found[register.replace("_", "-")] = getattr(case, register).first().pk
-    return found
+    return {**found, **connector_objects(case, cast["alice"])}
 
 
 def _body(body: Any, ids: dict[str, Any]) -> Any:

@@ -97,6 +97,9 @@ STAFF = [
     Page("settings", "/settings/"),  # members, tokens, keys, checkpoints, services
     Page("password", "/settings/password/"),
     Page("webhook-deliveries", "/settings/webhooks/{webhook}/deliveries/", ("admin",)),
+    Page("connector-discover", "/cases/{active}/connectors/discover/", WRITERS),
+    Page("connector-revoke", "/cases/{active}/connectors/revoke/", WRITERS),
+    Page("connector-run", "/cases/{active}/connectors/runs/{run}/"),
 ]
 PORTAL = ["portal", "portal-acknowledge", "portal-dispute", "portal-invalid", "portal-no-file",
           "portal-slow-down"]  # fmt: skip
@@ -124,6 +127,11 @@ NOT_PAGES = {
     "web:webhook-rotate": "POST from settings (tests/browser/test_webhook_settings.py)",
     "web:webhook-state": "POST from settings (disable, enable, delete)",
     "web:webhook-redeliver": "POST from the delivery log (tests/browser/test_webhook_settings.py)",
+    "web:connection-create": "POST from settings (tests/connectors/test_web.py)",
+    "web:connection-edit": "POST from settings (tests/connectors/test_web.py)",
+    "web:connection-test": "POST from settings (tests/connectors/test_web.py)",
+    "web:connection-disable": "POST from settings (tests/connectors/test_web.py)",
+    "web:connector-run-decide": "POST from the run page (tests/connectors/test_approval.py)",
     "calendar:feed": "a calendar feed download",
     "web:case-file": "an evidence file download",
     "web:case-certificate": "a PDF download",
@@ -150,6 +158,9 @@ COVERED = {
     "web:settings": "settings",
     "web:password-change": "password",
     "web:webhook-deliveries": "webhook-deliveries",
+    "web:connector-discover": "connector-discover",
+    "web:connector-revoke": "connector-revoke",
+    "web:connector-run": "connector-run",
     "portal:case": "portal",
     "portal:acknowledge": "portal-acknowledge",
     "portal:dispute": "portal-dispute",
@@ -522,13 +533,52 @@ def offices(cast, playbooks, client_contract) -> dict[str, Any]:
     with transaction.atomic():
         issue_checkpoint(org=closed.org, reason="manual")
     northwind = _northwind(cast, playbooks, client_contract)
+    run = _connector_run(alice, northwind["active"])
     return {
         **northwind,
+        "run": run,
         "closed": closed.ref,
         "cancelled": cancelled.ref,
         "other_client": lumen.pk,
         "webhook": webhook.pk,
     }
+
+
+def _connector_run(alice: Any, ref: str) -> str:
+    """A connection (pointing at nothing: the pages shown here do not call it) and a finished
+    revoke run on the active case, one grant absent and one still open."""
+    from offboard.cases.models import AccessGrant, OffboardingCase
+    from offboard.connectors.models import ConnectorRun
+    from offboard.connectors.runs import request_run
+    from offboard.connectors.services import create_connection
+
+    case = OffboardingCase.objects.get(ref=ref)
+    conn = create_connection(
+        actor=alice,
+        name="Client directory (SCIM)",
+        kind="scim",
+        config={"url": "http://127.0.0.1:9/scim/v2"},
+        secret="not-a-real-token",
+    )
+    grants = list(AccessGrant.objects.filter(case=case, planned_action="revoke", status="active"))
+    run = request_run(actor=alice, case=case, connection=conn, grants=grants[:2])
+    results = [
+        {"grant": g.pk, "label": g.label(), "account": "ann@northwind.example",
+         "outcome": "revoked", "observation": "absent",
+         "detail": "The user is inactive and no group lists it.",
+         "operations": [{"action": "remove_member", "status": "revoked", "detail": ""},
+                        {"action": "deactivate", "status": "revoked", "detail": ""}]}
+        for g in grants[:1]
+    ] + [
+        {"grant": g.pk, "label": g.label(), "account": None, "outcome": "failed",
+         "observation": None, "detail": "no single account in Client directory matches it",
+         "operations": []}
+        for g in grants[1:2]
+    ]  # fmt: skip
+    ConnectorRun.objects.filter(pk=run.pk).update(
+        state="done", done=len(results), results=results, attempts=1
+    )
+    return str(run.public_id)
 
 
 # --- the matrix ----------------------------------------------------------------------------

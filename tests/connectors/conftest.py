@@ -3,7 +3,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.api.conftest import api, mallory_api
 from tests.connectors.peers import FaultProxy, ScimServer
+
+__all__ = ["api", "mallory_api"]  # the API fixtures, for test_api.py
 
 
 @pytest.fixture(scope="session")

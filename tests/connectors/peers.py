@@ -100,19 +100,25 @@ class ScimServer:
 
 class FaultProxy:
     """Forwards to `upstream_port`; `inject(fault, ...)` makes the next matching requests fail:
-    ("status", 500) / ("status", 429, retry_after[, body]) / ("timeout", seconds) / ("drop",). Faults
-    may be limited to a method. `seen` lists (method, path, status-or-fault) of each request."""
+    ("status", 500) / ("status", 429, retry_after[, body]) / ("timeout", seconds) / ("drop",) /
+    ("late", seconds) — forwarded, then the answer held back that long and the connection
+    dropped (a write that lands but whose reply never arrives). Faults may be limited to a
+    method and to requests whose body contains some bytes (`contains=b"Action=DeleteUser"`).
+    `seen` lists (method, path, status-or-fault) of each request. `keep_host` forwards the
+    client's Host header (a request signed over it, AWS SigV4, still verifies upstream)."""
 
-    def __init__(self, upstream_port: int) -> None:
+    def __init__(self, upstream_port: int, *, keep_host: bool = False) -> None:
         self.upstream_port = upstream_port
+        self.keep_host = keep_host
         self.port = free_port()
-        self.faults: deque[tuple[str | None, tuple[Any, ...]]] = deque()
+        self.faults: deque[tuple[str | None, bytes | None, tuple[Any, ...]]] = deque()
         self.seen: list[tuple[str, str, Any]] = []
         self.lock = threading.Lock()
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body go out in two writes
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -120,8 +126,8 @@ class FaultProxy:
             def _handle(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
-                fault = proxy._take(self.command)
-                if fault is not None:
+                fault = proxy._take(self.command, body or b"")
+                if fault is not None and fault[0] != "late":
                     proxy.seen.append((self.command, self.path, fault[0]))
                     if fault[0] == "status":
                         payload = fault[3] if len(fault) > 3 else b'{"detail": "injected"}'
@@ -139,11 +145,19 @@ class FaultProxy:
                     self.connection.close()
                     return
                 conn = http.client.HTTPConnection("127.0.0.1", proxy.upstream_port, timeout=30)
-                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                headers = {
+                    k: v for k, v in self.headers.items() if proxy.keep_host or k.lower() != "host"
+                }
                 conn.request(self.command, self.path, body=body, headers=headers)
                 resp = conn.getresponse()
                 data = resp.read()
                 conn.close()
+                if fault is not None:  # "late": it landed upstream; the answer never comes
+                    proxy.seen.append((self.command, self.path, "late"))
+                    time.sleep(fault[1])
+                    self.close_connection = True
+                    self.connection.close()
+                    return
                 proxy.seen.append((self.command, self.path, resp.status))
                 self.send_response(resp.status)
                 for k, v in resp.getheaders():
@@ -164,17 +178,19 @@ class FaultProxy:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v2"
 
-    def _take(self, method: str) -> tuple[Any, ...] | None:
+    def _take(self, method: str, body: bytes = b"") -> tuple[Any, ...] | None:
         with self.lock:
-            for i, (only, fault) in enumerate(self.faults):
-                if only is None or only == method:
+            for i, (only, contains, fault) in enumerate(self.faults):
+                if (only is None or only == method) and (contains is None or contains in body):
                     del self.faults[i]
                     return fault
         return None
 
-    def inject(self, *fault: Any, times: int = 1, method: str | None = None) -> None:
+    def inject(
+        self, *fault: Any, times: int = 1, method: str | None = None, contains: bytes | None = None
+    ) -> None:
         with self.lock:
-            self.faults.extend((method, fault) for _ in range(times))
+            self.faults.extend((method, contains, fault) for _ in range(times))
 
     def start(self) -> FaultProxy:
         self.thread.start()

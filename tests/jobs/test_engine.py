@@ -116,7 +116,7 @@ def test_each_periodic_job_is_enqueued_once_per_period(db, settings):
     now = clock.now()
 
     settings.OFFBOARD_REMINDER_TICK = 120
-    assert schedule.tick(now) == ["checkpoints", "reminders", "sweep"]
+    assert schedule.tick(now) == ["checkpoints", "reminders", "sweep", "connector_recheck"]
     assert schedule.tick(now) == []
     assert schedule.tick(now + dt.timedelta(seconds=59)) == []
     assert schedule.tick(now + dt.timedelta(seconds=60)) == ["sweep"]
@@ -167,7 +167,12 @@ def test_workers_ticking_at_the_same_moment_enqueue_each_run_once(transactional_
     for thread in threads:
         thread.join(30)
 
-    assert sorted(name for names in won for name in names) == ["checkpoints", "reminders", "sweep"]
+    assert sorted(name for names in won for name in names) == [
+        "checkpoints",
+        "connector_recheck",  # daily: due again a day after the day-old tick
+        "reminders",
+        "sweep",
+    ]
     assert len(jobs("offboard.jobs.tasks.sweep")) == 2  # the day-old tick's and this one
 
 

@@ -68,6 +68,13 @@ TABLE: dict[str, tuple[str, str, dict[str, Any]]] = {
         "/settings/webhooks/{webhook}/deliveries/{webhook_delivery}/redeliver",
         {},
     ),
+    "connection-edit": ("POST", "/settings/connections/{connection}/edit", {"name": "Mine"}),
+    "connection-test": ("POST", "/settings/connections/{connection}/test", {}),
+    "connection-disable": ("POST", "/settings/connections/{connection}/disable", {}),
+    "connector-discover": ("GET", "/cases/{ref}/connectors/discover/", {}),
+    "connector-revoke": ("GET", "/cases/{ref}/connectors/revoke/", {}),
+    "connector-run": ("GET", "/cases/{ref}/connectors/runs/{run}/", {}),
+    "connector-run-decide": ("POST", "/cases/{ref}/connectors/runs/{run}/approve", {}),
 }
 # Named by a slug that every organization has (the built-in playbooks): each sees its own.
 OWN_BY_NAME = {"playbook-detail", "playbook-diff"}

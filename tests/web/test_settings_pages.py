@@ -124,13 +124,25 @@ def test_tsa_and_email_status_never_show_the_password(web, settings):
 
 
 def test_settings_run_a_bounded_number_of_queries(web, org, case, django_assert_max_num_queries):
+    from offboard.accounts.models import Membership
+    from offboard.connectors.services import create_connection
+    from offboard.core.actor import Actor
     from offboard.ledger.checkpoints import issue_checkpoint
 
     for _ in range(3):
         issue_checkpoint(org=org, reason="manual")
-    # Members, tokens, calendar feed, inbound and outbound webhooks, reminder choices, keys,
-    # checkpoints: a query or two each, never one per row.
-    with django_assert_max_num_queries(14):
+    admin = Actor.from_membership(Membership.objects.filter(org=org, role="admin").first())
+    for n in range(3):  # rows of the connections card
+        create_connection(
+            actor=admin,
+            name=f"Directory {n}",
+            kind="scim",
+            config={"url": "http://127.0.0.1:9/v2"},
+            secret="not-a-real-token",
+        )
+    # Members, tokens, calendar feed, inbound and outbound webhooks, connections, reminder
+    # choices, keys, checkpoints: a query or two each, never one per row.
+    with django_assert_max_num_queries(15):
         assert web.get("/settings/").status_code == 200
 
 

@@ -84,6 +84,8 @@ class Provenance:
         """`Acknowledged by the client in the portal — Nina North`,
         `Acknowledged — recorded by staff (Alice Whitford)`."""
         verb = status_words(self.status)
+        if self.source == Source.OBSERVED:
+            return self.source_phrase()
         if self.source == Source.CLIENT_PORTAL:
             return f"{verb} {self.source_phrase()[:1].lower()}{self.source_phrase()[1:]}"
         return f"{verb} — {self.source_phrase()[:1].lower()}{self.source_phrase()[1:]}"
@@ -97,12 +99,30 @@ class Provenance:
         if self.source == Source.VENDOR_DOCUMENT:
             return "Confirmed by a vendor's document" + (f" ({by})" if by else "")
         if self.source == Source.OBSERVED:
-            return "Observed by a system read"
+            return observed_phrase(self.detail)
         if self.deemed:
             reminders = len(self.detail.get("reminder_events") or [])
             after = f" after {reminders} logged reminders" if reminders else ""
             return f"Deemed by staff{after}" + (f" ({by})" if by else "")
         return "Recorded by staff" + (f" ({by})" if by else "")
+
+
+def _stamp(value: Any) -> str:
+    at = _time(value)
+    return at.astimezone(dt.UTC).strftime("%-d %b %Y %H:%M UTC") if at else ""
+
+
+def observed_phrase(detail: dict[str, Any]) -> str:
+    """`Revoked by connector Directory (scim) at 4 Dec 2026 10:02 UTC · verified absent at
+    4 Dec 2026 10:02 UTC`: who did it and when the read that proves it was made."""
+    name = detail.get("connection") or "a connector"
+    kind = f" ({detail['connector']})" if detail.get("connector") else ""
+    revoked = _stamp(detail.get("revoked_at"))
+    read = _stamp(detail.get("read_at"))
+    at = f" at {read}" if read else ""
+    if revoked:
+        return f"Revoked by connector {name}{kind} at {revoked} · verified absent{at}"
+    return f"Verified absent by connector {name}{kind}{at}"
 
 
 def _time(value: Any) -> dt.datetime | None:

@@ -26,8 +26,8 @@ from offboard.cli.common import (
 
 app = typer.Typer(
     no_args_is_help=True,
-    help="Connectors: revoke access in external systems (SCIM, LDAP, PostgreSQL roles, …) "
-    "and read it back.",
+    help="Connectors: revoke access in external systems (SCIM, LDAP, PostgreSQL roles, "
+    "AWS IAM, …) and read it back.",
 )
 
 NameArg = Annotated[str, typer.Argument(metavar="CONNECTION", help="The connection's name.")]
@@ -92,7 +92,9 @@ def list_(org: OrgOption = None, as_user: AsOption = None, as_json: JsonOption =
         return
     table = Table("Name", "Kind", "Target", "State", "Re-check")
     for c in rows:
-        target = c.config.get("url") or c.config.get("host") or ""
+        target = c.config.get("url") or c.config.get("host") or c.config.get("endpoint_url") or ""
+        if not target and c.kind == "aws_iam":
+            target = f"AWS IAM ({c.config.get('region') or 'us-east-1'})"
         table.add_row(
             plain(c.name),
             plain(c.kind),
@@ -106,7 +108,7 @@ def list_(org: OrgOption = None, as_user: AsOption = None, as_json: JsonOption =
 @app.command("add")
 def add(
     name: NameArg,
-    kind: Annotated[str, typer.Option("--kind", help="scim, ldap, postgres, …")],
+    kind: Annotated[str, typer.Option("--kind", help="scim, ldap, postgres, aws_iam, …")],
     config: Annotated[
         list[str] | None,
         typer.Option("--config", metavar="KEY=VALUE", help="A config field (repeatable)."),
@@ -114,12 +116,22 @@ def add(
     url: Annotated[
         str | None, typer.Option("--url", help="Shorthand for --config url=URL.")
     ] = None,
+    access_key_id: Annotated[
+        str | None,
+        typer.Option(
+            "--access-key-id",
+            metavar="ID",
+            help="aws_iam: shorthand for --config access_key_id=ID (the secret access key is "
+            "the secret).",
+        ),
+    ] = None,
     secret_env: Annotated[
         str | None,
         typer.Option(
             "--secret-env",
             metavar="VAR",
-            help="Read the token or password from this environment variable (else a prompt).",
+            help="Read the token, password or AWS secret access key from this environment "
+            "variable (else a prompt).",
         ),
     ] = None,
     recheck_days: Annotated[int, typer.Option("--recheck-days")] = 30,
@@ -140,12 +152,14 @@ def add(
         values[key.strip()] = value
     if url:
         values["url"] = url
+    if access_key_id:
+        values["access_key_id"] = access_key_id
     if secret_env:
         secret = os.environ.get(secret_env, "")
         if not secret:
             fail(f"${secret_env} is empty or not set.")
     else:
-        secret = typer.prompt("Token or password", hide_input=True)
+        secret = typer.prompt("Token, password or secret access key", hide_input=True)
     connection = services.create_connection(
         actor=actor,
         name=name,
@@ -354,3 +368,47 @@ def verify(
 ) -> None:
     """Read the grants' accounts back. Exit 1 unless every one reads back absent."""
     _run("verify", ref, name, grant, "", as_json, org, as_user)
+
+
+@app.command("recheck")
+def recheck(
+    now: Annotated[
+        bool,
+        typer.Option("--now", help="Read every revoked account of closed cases now, due or not."),
+    ] = False,
+    org: OrgOption = None,
+    as_user: AsOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """The re-check after closure: read again the access connectors revoked on closed cases
+    whose connection's re-check interval has passed (what the daily job does), and record each
+    read on its case. Exit 1 if any access came back."""
+    ensure_django()
+    from offboard.connectors.recheck import recheck as run_recheck
+
+    actor = resolve_actor(org, as_user)
+    summary = run_recheck(actor=actor, everything=now)
+    if as_json:
+        emit_json(summary.as_dict())
+    else:
+        say(
+            f"Re-checked {summary.read} account(s): {summary.absent} absent, "
+            f"{summary.present} present, {summary.indeterminate} indeterminate "
+            f"(tried again at the next run); {summary.not_due} not due yet."
+        )
+        for skipped in summary.skipped:
+            say(
+                f"Skipped {skipped['accounts']} account(s) of {skipped['connection']}: "
+                f"{skipped['reason'].rstrip('.')}.",
+                "yellow",
+            )
+        for back in summary.back:
+            say(
+                f"ACCESS BACK on {back['case']}: {back['label']} in {back['connection']} — "
+                f"{back['detail']}",
+                "bold red",
+            )
+        for cleared in summary.cleared:
+            say(f"Cleared on {cleared['case']}: {cleared['label']} reads absent again.", "green")
+    if summary.back:
+        raise typer.Exit(1)

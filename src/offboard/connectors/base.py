@@ -233,7 +233,11 @@ class Plan:
         )
 
     def sha256(self) -> str:
-        return sha256_json(self.as_dict())
+        """SHA-256 of the canonical plan; computed once (a run's events each carry it)."""
+        digest = self.__dict__.get("_sha256")
+        if digest is None:
+            digest = self.__dict__["_sha256"] = sha256_json(self.as_dict())
+        return str(digest)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -413,16 +417,21 @@ REDACTED = b"[REDACTED]"
 def scrub(data: bytes | str, secrets: Iterable[str]) -> bytes:
     """`data` as bytes with every occurrence of each (non-trivial) secret replaced by
     [REDACTED] — also in its JSON-escaped and URL-quoted forms."""
-    from urllib.parse import quote
-
     out = data.encode() if isinstance(data, str) else bytes(data)
     for secret in secrets:
-        if not secret or len(secret) < 4:
-            continue
-        forms = {secret, json.dumps(secret)[1:-1], quote(secret, safe="")}
-        for form in forms:
-            out = out.replace(form.encode(), REDACTED)
+        for form in secret_forms(secret):
+            out = out.replace(form, REDACTED)
     return out
+
+
+def secret_forms(secret: str) -> set[bytes]:
+    """The forms of a secret `scrub` replaces: as is, JSON-escaped, URL-quoted (none for a
+    trivial one, under 4 characters)."""
+    from urllib.parse import quote
+
+    if not secret or len(secret) < 4:
+        return set()
+    return {f.encode() for f in (secret, json.dumps(secret)[1:-1], quote(secret, safe=""))}
 
 
 def sha256_hex(data: bytes) -> str:

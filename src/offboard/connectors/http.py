@@ -25,12 +25,13 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from typing import Any
 
 from offboard.connectors.base import (
+    REDACTED,
     ConnectorError,
     CredentialsRefused,
     Exchange,
     _now,
     canonical_request_sha256,
-    scrub,
+    secret_forms,
     sha256_hex,
 )
 
@@ -94,6 +95,11 @@ class HttpClient:
         self._prefix = parsed.path.rstrip("/")
         self._auth = auth_header
         self._secrets = [s for s in (auth_header, *secrets) if s]
+        # Each secret's forms (as is, JSON-escaped, URL-quoted), worked out once: scrubbing
+        # runs on every response.
+        self._forms = sorted(
+            {f for s in self._secrets for f in secret_forms(s)}, key=len, reverse=True
+        )
         self.timeout = timeout
         self.attempts = max(1, attempts)
         self.backoff = backoff
@@ -127,7 +133,12 @@ class HttpClient:
             self._conn = None
 
     def scrub(self, data: bytes | str) -> bytes:
-        return scrub(data, self._secrets)
+        """`data` with every form of each secret replaced (what `base.scrub` does)."""
+        out = data.encode() if isinstance(data, str) else bytes(data)
+        for form in self._forms:
+            if form in out:
+                out = out.replace(form, REDACTED)
+        return out
 
     def _safe(self, text: str) -> str:
         return self.scrub(text).decode(errors="replace")
@@ -168,10 +179,9 @@ class HttpClient:
     ) -> Response:
         """One logical call, retried per the policy. Returns 2xx responses and those whose
         status is in `accept`; raises ConnectorError / CredentialsRefused otherwise."""
-        url = self.url(path, query)
-        target = f"{self._prefix}{path}"
-        if query:
-            target += f"?{urllib.parse.urlencode(query)}"
+        q = f"?{urllib.parse.urlencode(query)}" if query else ""
+        url = f"{self.base_url}{path}{q}"
+        target = f"{self._prefix}{path}{q}"
         payload = None if body is None else json.dumps(body).encode()
         send_headers = {
             "Authorization": self._auth,
@@ -182,7 +192,6 @@ class HttpClient:
             send_headers["Content-Type"] = self.content_type
         send_headers.update(headers or {})
         request_sha = canonical_request_sha256(method, url, body)
-        where = f"{method} {self._safe(url)}"
         started = _now()
         last_error = ""
         for attempt in range(self.attempts):
@@ -199,7 +208,7 @@ class HttpClient:
                 self.close()
                 kind = "timed out" if isinstance(exc, socket.timeout | TimeoutError) else ""
                 last_error = (
-                    f"{where}: {kind or 'network error'} "
+                    f"{method} {self._safe(url)}: {kind or 'network error'} "
                     f"({self._safe(type(exc).__name__)}: {self._safe(str(exc))})"
                 )
             else:
@@ -211,7 +220,7 @@ class HttpClient:
                 exchange = Exchange(
                     request_sha256=request_sha,
                     response_sha256=sha256_hex(clean),
-                    request_id=self._safe(request_id),
+                    request_id=self._safe(request_id) if request_id else "",
                     response=clean,
                     status=status,
                     started_at=started,
@@ -220,6 +229,7 @@ class HttpClient:
                 if 200 <= status < 300 or status in accept:
                     return Response(status, resp_headers, clean, exchange)
                 detail = _error_detail(clean)
+                where = f"{method} {self._safe(url)}"
                 if status in RETRYABLE_STATUS:
                     retry_after = resp_headers.get("retry-after")
                     last_error = f"{where}: the server answered {status}{detail}"

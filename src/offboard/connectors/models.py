@@ -25,6 +25,8 @@ class Connection(OrgScopedModel):
     config = models.JSONField(default=dict, blank=True)
     secret_sealed = models.TextField()
     recheck_interval_days = models.PositiveIntegerField(default=30)
+    # The policy: each run needs a manager's approval (not the requester's) before it goes.
+    requires_approval = models.BooleanField(default=False)
     state = models.CharField(max_length=16, choices=State.choices, default=State.ACTIVE)
     created_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField()
@@ -53,6 +55,7 @@ class Connection(OrgScopedModel):
             "kind": self.kind,
             "config": self.config,
             "recheck_interval_days": self.recheck_interval_days,
+            "requires_approval": self.requires_approval,
             "state": self.state,
         }
 
@@ -68,6 +71,12 @@ class LinkedAccount(OrgScopedModel):
     external_id = models.CharField(max_length=500)
     account = models.JSONField(default=dict)
     created_at = models.DateTimeField()
+    # The re-check after the case closed (connectors/recheck.py) — bookkeeping, not the case's
+    # state: when it last read the account, what it read, and since when the access is back
+    # (the alert stands while `present_since` is set; an absent read clears it).
+    rechecked_at = models.DateTimeField(null=True, blank=True)
+    recheck_status = models.CharField(max_length=16, blank=True)
+    present_since = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "connector_linked_account"
@@ -80,3 +89,60 @@ class LinkedAccount(OrgScopedModel):
 
     def __str__(self) -> str:
         return f"{self.external_id} via {self.connection_id}"
+
+
+class ConnectorRun(OrgScopedModel):
+    """A revoke or verify asked for on a case and run in the background (`connectors/runs.py`):
+    the row is the outbox — the job only carries its id — and shows the progress and each
+    grant's outcome while it runs. At most one run per connection at a time (the claim)."""
+
+    class Action(models.TextChoices):
+        REVOKE = "revoke"
+        VERIFY = "verify"
+
+    class State(models.TextChoices):
+        AWAITING_APPROVAL = "awaiting_approval"
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    case = models.ForeignKey(
+        "cases.OffboardingCase", on_delete=models.PROTECT, related_name="connector_runs"
+    )
+    connection = models.ForeignKey(Connection, on_delete=models.PROTECT, related_name="runs")
+    action = models.CharField(max_length=16, choices=Action.choices)
+    grant_ids = models.JSONField(default=list)
+    plan_sha256 = models.CharField(max_length=64, blank=True)  # the plan the requester saw
+    idempotency_key = models.CharField(max_length=64, unique=True)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.QUEUED)
+    requested_by = models.ForeignKey(
+        "accounts.Membership", on_delete=models.PROTECT, related_name="+"
+    )
+    decided_by = models.ForeignKey(  # who approved or declined it, where the policy asks
+        "accounts.Membership", on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    auth_method = models.CharField(max_length=16, default="session")
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveIntegerField(default=0)
+    results = models.JSONField(default=list)  # per grant, once recorded
+    error = models.TextField(blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "connector_run"
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["connection", "state"], name="connector_run_conn_state")]
+
+    def __str__(self) -> str:
+        return f"{self.action} run {self.public_id} ({self.state})"
+
+    @property
+    def finished(self) -> bool:
+        return self.state in (self.State.DONE, self.State.FAILED)

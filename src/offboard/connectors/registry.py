@@ -12,6 +12,7 @@ BUILTIN: dict[str, str] = {
     "scim": "offboard.connectors.scim:ScimConnector",
     "ldap": "offboard.connectors.ldap:LdapConnector",
     "postgres": "offboard.connectors.pgroles:PgRolesConnector",
+    "aws_iam": "offboard.connectors.awsiam:AwsIamConnector",
 }
 
 _extra: dict[str, type[Connector]] = {}

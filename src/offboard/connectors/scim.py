@@ -20,6 +20,7 @@ secret: the bearer token.
 from __future__ import annotations
 
 import json
+import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -48,6 +49,11 @@ from offboard.connectors.http import HttpClient, Response
 
 PATCH_OP = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 PAGE = 100
+
+
+def _seg(value: str) -> str:
+    """An id as one URL path segment: whatever it holds (a space, a slash) stays inside it."""
+    return urllib.parse.quote(str(value), safe="")
 
 
 def _quote(value: str) -> str:
@@ -176,7 +182,7 @@ class ScimConnector(Connector):
         for ident in match.ids:
             member_ids.add(ident)
         for ident in sorted(member_ids - set(users)):
-            response = self.http.request("GET", f"/Users/{ident}", accept=(404,))
+            response = self.http.request("GET", f"/Users/{_seg(ident)}", accept=(404,))
             if response.status == 200:
                 user = response.json()
                 users[str(user["id"])] = user
@@ -254,7 +260,7 @@ class ScimConnector(Connector):
         done = OutcomeStatus.REVOKED
         absent = OutcomeStatus.ALREADY_ABSENT
         if op.action == "remove_member":
-            read = self.http.request("GET", f"/Groups/{op.target_id}", accept=(404,))
+            read = self.http.request("GET", f"/Groups/{_seg(op.target_id)}", accept=(404,))
             if read.status == 404:
                 return Outcome.from_exchange(
                     op, absent, "The group no longer exists.", read.exchange, started_at=started
@@ -270,12 +276,12 @@ class ScimConnector(Connector):
                     {"op": "remove", "path": f"members[value eq {_quote(op.account_id)}]"}
                 ],
             }
-            write = self.http.request("PATCH", f"/Groups/{op.target_id}", body=body)
+            write = self.http.request("PATCH", f"/Groups/{_seg(op.target_id)}", body=body)
             return Outcome.from_exchange(
                 op, done, "Removed from the group.", write.exchange, started_at=started
             )
         if op.action in ("deactivate", "delete"):
-            read = self.http.request("GET", f"/Users/{op.target_id}", accept=(404,))
+            read = self.http.request("GET", f"/Users/{_seg(op.target_id)}", accept=(404,))
             if read.status == 404:
                 return Outcome.from_exchange(
                     op, absent, "The user does not exist.", read.exchange, started_at=started
@@ -289,11 +295,11 @@ class ScimConnector(Connector):
                     "schemas": [PATCH_OP],
                     "Operations": [{"op": "replace", "path": "active", "value": False}],
                 }
-                write = self.http.request("PATCH", f"/Users/{op.target_id}", body=body)
+                write = self.http.request("PATCH", f"/Users/{_seg(op.target_id)}", body=body)
                 return Outcome.from_exchange(
                     op, done, "Deactivated (active=false).", write.exchange, started_at=started
                 )
-            write = self.http.request("DELETE", f"/Users/{op.target_id}", accept=(404,))
+            write = self.http.request("DELETE", f"/Users/{_seg(op.target_id)}", accept=(404,))
             status = absent if write.status == 404 else done
             return Outcome.from_exchange(op, status, "Deleted.", write.exchange, started_at=started)
         return Outcome(
@@ -309,7 +315,7 @@ class ScimConnector(Connector):
         uid = account.external_id
         reads: list[tuple[str, Exchange]] = []
         try:
-            user = self.http.request("GET", f"/Users/{uid}", accept=(404,))
+            user = self.http.request("GET", f"/Users/{_seg(uid)}", accept=(404,))
             reads.append(("user", user.exchange))
             groups, group_read = self._groups_of(uid)
             reads.append(("groups", group_read.exchange))

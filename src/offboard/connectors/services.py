@@ -54,6 +54,9 @@ from offboard.evidence.services import atomic_with_files, store_file
 from offboard.ledger.recorder import record_event
 
 MAX_RECHECK_DAYS = 3650
+# Grants whose events a run records per transaction: a commit (an fsync) per grant was most
+# of a 200-account run's own cost; 20 keep each transaction short (tens of ms, no I/O).
+RECORD_BATCH = 20
 
 
 # --- connections ------------------------------------------------------------------------
@@ -92,6 +95,7 @@ def create_connection(
     config: Mapping[str, Any],
     secret: str,
     recheck_interval_days: int = 30,
+    requires_approval: bool = False,
 ) -> Connection:
     require(actor, "connectors.manage")
     errors = Errors()
@@ -109,6 +113,7 @@ def create_connection(
         kind=kind,
         config=clean,
         recheck_interval_days=days,
+        requires_approval=bool(requires_approval),
         created_by=actor.user,
         created_at=now,
         updated_at=now,
@@ -137,8 +142,10 @@ def update_connection(
     config: Mapping[str, Any] | None = None,
     secret: str | None = None,
     recheck_interval_days: int | None = None,
+    requires_approval: bool | None = None,
 ) -> Connection:
-    """Change any of name, config, secret (replaced, never shown) and re-check interval."""
+    """Change any of name, config, secret (replaced, never shown), re-check interval and
+    whether runs need a manager's approval."""
     connection = _locked(actor, connection)
     old = connection.as_event_data()
     errors = Errors()
@@ -161,6 +168,8 @@ def update_connection(
     if name is not None:
         connection.name = name
     connection.config, connection.recheck_interval_days = clean, days
+    if requires_approval is not None:
+        connection.requires_approval = bool(requires_approval)
     if secret is not None:
         connection.secret_sealed = seal(secret.strip().encode(), context=connection.seal_context)
     connection.updated_at = clock.now()
@@ -256,13 +265,14 @@ class GrantRun:
     outcomes: list[Outcome] = dataclasses.field(default_factory=list)
     observation: Observation | None = None
     problem: str = ""  # why nothing was done (account not found, …)
+    linked: bool = False  # its `LinkedAccount` is known to exist (no need to look again)
 
     @property
     def observed_absent(self) -> bool:
         return self.observation is not None and self.observation.status == ObservationStatus.ABSENT
 
 
-def _grants_for(
+def grants_for(
     actor: Actor, case: OffboardingCase, grants: Sequence[AccessGrant], connection: Connection
 ) -> list[AccessGrant]:
     require(actor, "cases.work")
@@ -285,10 +295,18 @@ def _grants_for(
     return [found[pk] for pk in ids]
 
 
-def _resolve(connector: Connector, connection: Connection, grant: AccessGrant) -> Account | None:
-    """The grant's account: the one linked before, else the principal looked up by id or
-    login (exactly one must match)."""
-    link = LinkedAccount.objects.filter(connection=connection, grant=grant).first()
+def _resolve(
+    connector: Connector,
+    connection: Connection,
+    grant: AccessGrant,
+    links: Mapping[int, LinkedAccount] | None = None,
+) -> Account | None:
+    """The grant's account: the one linked before (from `links` when the caller read them
+    all at once), else the principal looked up by id or login (exactly one must match)."""
+    if links is not None:
+        link = links.get(grant.pk)
+    else:
+        link = LinkedAccount.objects.filter(connection=connection, grant=grant).first()
     if link is not None:
         return Account.from_dict(link.account)
     if not grant.principal:
@@ -305,24 +323,29 @@ def run_revoke(
     connection: Connection,
     idempotency_key: str = "",
     progress: Callable[[int, int], None] | None = None,
+    on_grant: Callable[[GrantRun], None] | None = None,
 ) -> list[GrantRun]:
     """Plan and revoke the grants' accounts, then read each back; record a `connector.revoked`
     and a `connector.verified` event per grant. Callable from a job: the same
     `idempotency_key` repeated does nothing the first run did not (operations read first)."""
-    grants = _grants_for(actor, case, grants, connection)
+    grants = grants_for(actor, case, grants, connection)
     connection = _fresh(actor, connection)
     key = idempotency_key or str(uuid.uuid4())
     connector = open_connector(connection)
     runs: list[GrantRun] = []
+    links = {
+        link.grant_id: link
+        for link in LinkedAccount.objects.filter(connection=connection, grant__in=grants)
+    }
     try:
         for grant in grants:
             try:
-                account = _resolve(connector, connection, grant)
+                account = _resolve(connector, connection, grant, links)
             except ConnectorError as exc:
                 runs.append(GrantRun(grant, None, problem=exc.message))
                 continue
             problem = "" if account else f"no single account in {connection.name} matches it"
-            runs.append(GrantRun(grant, account, problem=problem))
+            runs.append(GrantRun(grant, account, problem=problem, linked=grant.pk in links))
         accounts = [r.account for r in runs if r.account is not None]
         plan = Plan.of(connector.kind, ())
         if accounts:
@@ -343,22 +366,38 @@ def run_revoke(
                     run.observation = _verify(connector, run.account)
     finally:
         connector.close()
-    for done, run in enumerate(runs, 1):
-        record_revoke(
-            actor=actor,
-            case=case,
-            connection=connection,
-            connector=connector,
-            run=run,
-            key=key,
-            plan=plan,
-        )
-        if run.observation is not None:
-            record_verify(
-                actor=actor, case=case, connection=connection, connector=connector, run=run
-            )
-        if progress is not None:
-            progress(done, len(runs))
+    # Steps settled by the run are looked for once, with its last read (not per grant: that
+    # reloads the whole case each time).
+    last = max((i for i, r in enumerate(runs, 1) if r.observation is not None), default=0)
+    settle = any(r.observed_absent for r in runs)
+    numbered = list(enumerate(runs, 1))
+    for first in range(0, len(numbered), RECORD_BATCH):
+        batch = numbered[first : first + RECORD_BATCH]
+        with atomic_with_files():  # a batch of grants' events: one transaction, one commit
+            for done, run in batch:
+                record_revoke(
+                    actor=actor,
+                    case=case,
+                    connection=connection,
+                    connector=connector,
+                    run=run,
+                    key=key,
+                    plan=plan,
+                )
+                if run.observation is not None:
+                    record_verify(
+                        actor=actor,
+                        case=case,
+                        connection=connection,
+                        connector=connector,
+                        run=run,
+                        settle_steps=settle and done == last,
+                    )
+        for done, run in batch:
+            if on_grant is not None:
+                on_grant(run)
+            if progress is not None:
+                progress(done, len(runs))
     return runs
 
 
@@ -369,9 +408,10 @@ def run_verify(
     grants: Sequence[AccessGrant],
     connection: Connection,
     progress: Callable[[int, int], None] | None = None,
+    on_grant: Callable[[GrantRun], None] | None = None,
 ) -> list[GrantRun]:
     """Read each grant's account back and record a `connector.verified` event per grant."""
-    grants = _grants_for(actor, case, grants, connection)
+    grants = grants_for(actor, case, grants, connection)
     connection = _fresh(actor, connection)
     connector = open_connector(connection)
     runs: list[GrantRun] = []
@@ -390,8 +430,18 @@ def run_verify(
             runs.append(run)
     finally:
         connector.close()
+    settle = any(r.observed_absent for r in runs)
     for done, run in enumerate(runs, 1):
-        record_verify(actor=actor, case=case, connection=connection, connector=connector, run=run)
+        record_verify(
+            actor=actor,
+            case=case,
+            connection=connection,
+            connector=connector,
+            run=run,
+            settle_steps=settle and done == len(runs),
+        )
+        if on_grant is not None:
+            on_grant(run)
         if progress is not None:
             progress(done, len(runs))
     return runs
@@ -432,7 +482,7 @@ def _grant_data(grant: AccessGrant) -> dict[str, Any]:
     return {"id": grant.pk, "label": grant.label(), "system": grant.system}
 
 
-def _summary(outcomes: Sequence[Outcome], problem: str) -> str:
+def outcome_summary(outcomes: Sequence[Outcome], problem: str) -> str:
     if problem or not outcomes:
         return "failed" if problem else "nothing_to_do"
     statuses = {o.status for o in outcomes}
@@ -484,7 +534,10 @@ def record_revoke(
         if ev is not None and ev not in files:
             files.append(ev)
         operations.append({**o.as_dict(), "evidence_sha256": ev.sha256 if ev else None})
-    linked = run.account is not None and _link(connection, run.grant, run.account)
+    linked = (
+        run.account is not None and not run.linked and _link(connection, run.grant, run.account)
+    )
+    run.linked = run.linked or run.account is not None
     started = min((o.started_at for o in run.outcomes), default=None)
     ended = max((o.ended_at for o in run.outcomes), default=None)
     record_event(
@@ -500,7 +553,7 @@ def record_revoke(
             "idempotency_key": key,
             "plan_sha256": plan.sha256(),
             "operations": operations,
-            "outcome": _summary(run.outcomes, run.problem),
+            "outcome": outcome_summary(run.outcomes, run.problem),
             "problem": run.problem,
             "started_at": started.isoformat() if started else None,
             "ended_at": ended.isoformat() if ended else None,
@@ -519,6 +572,20 @@ def _account_data(account: Account | None) -> dict[str, Any] | None:
     }
 
 
+def observation_data(seen: Observation, ev: EvidenceFile | None) -> dict[str, Any]:
+    """A read in an event (`connector.verified`, and `connector.rechecked` after closure)."""
+    return {
+        "observation": str(seen.status),
+        "detail": seen.detail,
+        "request_id": seen.request_id,
+        "request_sha256": seen.request_sha256,
+        "response_sha256": seen.response_sha256,
+        "started_at": seen.started_at.isoformat(),
+        "ended_at": seen.ended_at.isoformat(),
+        "evidence_sha256": ev.sha256 if ev else None,
+    }
+
+
 @atomic_with_files()
 def record_verify(
     *,
@@ -527,15 +594,20 @@ def record_verify(
     connection: Connection,
     connector: Connector,
     run: GrantRun,
+    settle_steps: bool | None = None,
 ) -> None:
     """One `connector.verified` event; a read that says absent makes an active or revoked
-    grant `revoked` with verification `observed` (source `observed`), the read attached."""
+    grant `revoked` with verification `observed` (source `observed`), the read attached.
+    `settle_steps`: complete the steps the case's settled items now complete — by default
+    when this grant changed; a run says False for its grants but the last, True for that
+    one when any of its reads said absent (looking reloads the whole case)."""
     case = lock_case(case)
     ensure_open(case)
     grant = AccessGrant.objects.select_for_update().get(pk=run.grant.pk)
     grant.case = case
     seen = run.observation
-    linked = run.account is not None and _link(connection, grant, run.account)
+    linked = run.account is not None and not run.linked and _link(connection, grant, run.account)
+    run.linked = run.linked or run.account is not None
     ev = None
     if seen is not None:
         login = run.account.login if run.account else grant.pk
@@ -545,9 +617,10 @@ def record_verify(
     effects: dict[str, Any] = {}
     if seen is not None and seen.status == ObservationStatus.ABSENT:
         changed = _observe(actor, grant, connector, connection, run, seen, ev)
-        if changed:
-            completed = complete_settled_steps(actor=actor, case=case)
-            effects = record_change(case)
+    if bool(changed) if settle_steps is None else settle_steps:
+        completed = complete_settled_steps(actor=actor, case=case)
+    if changed:
+        effects = record_change(case)
     event = record_event(
         actor=actor,
         type="connector.verified",
@@ -559,16 +632,7 @@ def record_verify(
             "account_linked": linked,
             "operation": "verify",
             **(
-                {
-                    "observation": str(seen.status),
-                    "detail": seen.detail,
-                    "request_id": seen.request_id,
-                    "request_sha256": seen.request_sha256,
-                    "response_sha256": seen.response_sha256,
-                    "started_at": seen.started_at.isoformat(),
-                    "ended_at": seen.ended_at.isoformat(),
-                    "evidence_sha256": ev.sha256 if ev else None,
-                }
+                observation_data(seen, ev)
                 if seen is not None
                 else {"observation": str(ObservationStatus.INDETERMINATE), "detail": run.problem}
             ),
@@ -615,6 +679,8 @@ def _observe(
     grant.source = Source.OBSERVED
     grant.source_detail = {
         "connection_id": str(connection.public_id),
+        "connection": connection.name,
+        "revoked_at": revoked_at.isoformat() if revoked_at else None,
         "connector": connector.kind,
         "version": connector.version,
         "read_at": seen.ended_at.isoformat(),
@@ -627,3 +693,86 @@ def _observe(
     if ev is not None:
         grant.evidence.add(ev)
     return {k: v for k, v in old.items() if getattr(grant, k) != v}
+
+
+# --- the workspace's dry run and discovery ---------------------------------------------------
+
+
+@dataclasses.dataclass
+class GrantPlan:
+    """A dry run for a case's grants: the plan for the accounts found, the grants without one."""
+
+    plan: Plan
+    accounts: dict[int, Account]  # grant id → its account
+    unresolved: dict[int, str]  # grant id → why there is no account
+
+
+def plan_grants(
+    *, actor: Actor, case: OffboardingCase, grants: Sequence[AccessGrant], connection: Connection
+) -> GrantPlan:
+    """What a revoke of `grants` would do, in order — reads only, nothing recorded."""
+    grants = grants_for(actor, case, grants, connection)
+    connection = _fresh(actor, connection)
+    connector = open_connector(connection)
+    accounts: dict[int, Account] = {}
+    unresolved: dict[int, str] = {}
+    try:
+        for grant in grants:
+            try:
+                account = _resolve(connector, connection, grant)
+            except ConnectorError as exc:
+                unresolved[grant.pk] = exc.message
+                continue
+            if account is None:
+                unresolved[grant.pk] = f"no single account in {connection.name} matches it"
+            else:
+                accounts[grant.pk] = account
+        plan = connector.plan(list(accounts.values())) if accounts else Plan.of(connector.kind, ())
+    finally:
+        connector.close()
+    return GrantPlan(plan=plan, accounts=accounts, unresolved=unresolved)
+
+
+@atomic_with_files()
+def add_discovered_grants(
+    *,
+    actor: Actor,
+    case: OffboardingCase,
+    connection: Connection,
+    accounts: Sequence[Account],
+    direction: str,
+) -> list[AccessGrant]:
+    """Put discovered accounts on the case's access register, to be revoked, each linked to
+    its account in the connection's system (so a later run reads that very account back).
+    One transaction; one `access_grant.added` event per account, as when typed in."""
+    from offboard.cases.services import add_register_item
+
+    require(actor, "cases.work")
+    connection = _fresh(actor, connection)
+    if not accounts:
+        raise ValidationFailed({"accounts": ["choose at least one account"]})
+    added = []
+    for account in accounts:
+        groups = account.details.get("groups") if isinstance(account.details, dict) else None
+        privilege = str(account.kind)
+        if groups:
+            names = (g.get("display") or g.get("id") if isinstance(g, dict) else g for g in groups)
+            privilege += ": " + ", ".join(str(n) for n in names)
+        item = add_register_item(
+            actor=actor,
+            case=case,
+            register="access_grants",
+            values={
+                "direction": direction,
+                "system": connection.name,
+                "principal": account.login or account.external_id,
+                "privilege": privilege[:200],
+                "planned_action": "revoke",
+                "notes": f"Discovered with {connection.name} ({connection.kind}), "
+                f"id {account.external_id}",
+            },
+        )
+        assert isinstance(item, AccessGrant)
+        _link(connection, item, account)
+        added.append(item)
+    return added

@@ -68,3 +68,11 @@ class ValidationFailed(OffboardError):
 
 def invalid(field: str, problem: str) -> ValidationFailed:
     return ValidationFailed({field: [problem]})
+
+
+class UpstreamFailed(OffboardError):
+    """Another system (a connector's peer) failed or refused: the request was fine, the call
+    was not. `details` names the connection."""
+
+    status = 502
+    code = "upstream_failed"

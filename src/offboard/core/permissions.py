@@ -40,6 +40,8 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     # Connections to external systems for the revocation connectors: add, edit, disable
     # (decision 0024). Running one on a case needs cases.work.
     "connectors.manage": frozenset({ADMIN}),
+    # Approve a connector run where the connection asks for it (not one's own request)
+    "connectors.approve": frozenset({ADMIN, MANAGER}),
     "read": frozenset(ROLES),
 }
 

@@ -50,6 +50,13 @@ PERIODIC = [
         "re-drive due outbox rows (timestamps, closure receipts, webhook deliveries) whose "
         "job was lost",
     ),
+    Periodic(
+        "connector_recheck",
+        "offboard.connectors.recheck.recheck_connectors",
+        lambda: float(settings.OFFBOARD_RECHECK_TICK),
+        "read again the access connectors revoked on closed cases, each account when its "
+        "connection's re-check interval has passed (docs/connectors.md)",
+    ),
 ]
 
 

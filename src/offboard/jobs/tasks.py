@@ -280,8 +280,21 @@ def sweep() -> dict[str, Any]:
     timestamp_round(result)
     receipt_round(result)
     hooks = webhook_round()
+    runs = connector_round()
     pruned = prune_results()
-    return {**result.as_dict(), "webhooks": hooks, "pruned": pruned}
+    return {**result.as_dict(), "webhooks": hooks, "connector_runs": runs, "pruned": pruned}
+
+
+def connector_round() -> int:
+    """Connector runs whose job was lost or whose worker died, queued again (they are
+    idempotent: each operation reads first). Errors are printed, not raised."""
+    from offboard.connectors.runs import redrive
+
+    try:
+        return redrive()
+    except Exception as exc:
+        log.error("error: connector runs: %s", exc)
+        return 0
 
 
 KEEP_RESULTS = dt.timedelta(days=7)

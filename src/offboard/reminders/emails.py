@@ -36,6 +36,7 @@ REASONS = {
     "approval_waiting": "Closures waiting for your approval",
     "access_after_end": "Access still live after the end date",
     "receipt_failed": "Closure receipts not sent",
+    "access_back": "Access back after the case closed",
 }
 REASON_ORDER = list(REASONS)
 
@@ -94,6 +95,8 @@ def _shown(item: dict[str, Any], today: dt.date) -> dict[str, Any]:
         when = f"closing since {_date(date)}, {_days((today - date).days)} ago"
     elif item["type"] == "grant":
         when = f"the case ended {_date(date)}, {_days((today - date).days)} ago"
+    elif item["type"] == "access_back":
+        when = item.get("detail") or f"read present {_date(date)}, after the case closed"
     else:
         when = item.get("detail") or "the mail server refused it"
     return {
@@ -167,6 +170,16 @@ def _subject_and_intro(
             f"{first['ref']} ({first['client']}): {what}",
             f"A deadline of the offboarding of {first['client']} (case {first['ref']}), which "
             "you own, is coming up.",
+        )
+    back = [i for i in items if i.get("reason") == "access_back"]
+    if back:  # the after-closure re-check read revoked access present again: said first
+        others = len(items) - len(back)
+        also = f" (and {_plural(others, 'other item')})" if others else ""
+        refs = ", ".join(sorted({i["ref"] for i in back}))
+        return (
+            f"Alert: access came back after closure on {refs}{also}",
+            f"A re-check of access revoked on a closed case of {org_name} read it present "
+            "again. You are told because you own the case or administer the organization.",
         )
     return (
         f"Escalation: {_plural(len(items), 'item')} need{'s' if len(items) == 1 else ''} "

@@ -71,6 +71,14 @@ def escalate(now: dt.datetime | None = None) -> dict[str, int]:
     return _queue_and_send(ESCALATION, lambda org: selectors.escalations_due(org, at))
 
 
+def alert_access_back(org: Organization) -> dict[str, int]:
+    """At once, not at the next escalation round: tell the case owner and the admins of access
+    that an after-closure re-check read present again (connectors/recheck.py). The same
+    escalation notices as `escalate` (one sent-log key per return, so never twice), sent now."""
+    queued = queue.queue(org, selectors.access_back_due(org))
+    return {"queued": queued, **outbox.send_pending(kinds=(ESCALATION,))}
+
+
 # --- the client portal -------------------------------------------------------------------------
 
 

@@ -17,6 +17,8 @@ from django.db.models import Q
 from offboard.accounts.models import Membership
 from offboard.cases import risks
 from offboard.cases.models import AccessGrant, OffboardingCase, Step
+from offboard.connectors.models import LinkedAccount
+from offboard.connectors.selectors import access_back
 from offboard.core.permissions import CAPABILITIES
 from offboard.notifications.models import ClosureReceipt
 from offboard.notifications.selectors import failed_receipts
@@ -170,9 +172,10 @@ def escalations_due(org: Any, now: dt.datetime) -> list[Planned]:
       there are none);
     - a case in `closing` for OFFBOARD_ESCALATE_APPROVAL_DAYS, to each member whose approval
       it waits for (`cases.risks.approvals_waiting`);
-    - access still live after the end date (`cases.risks.grants_after_end`) and a closure
-      receipt that failed to send (`notifications.selectors.failed_receipts`), to the case
-      owner and the admins, at once.
+    - access still live after the end date (`cases.risks.grants_after_end`), a closure
+      receipt that failed to send (`notifications.selectors.failed_receipts`) and access that
+      came back after closure (`connectors.selectors.access_back`), to the case owner and the
+      admins, at once.
     """
     today = now.date()
     items_for: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -280,6 +283,56 @@ def escalations_due(org: Any, now: dt.datetime) -> list[Planned]:
         for user_id in dict.fromkeys([case.owner_id, *admins]):
             add(user_id, item, receipt.created_at.date(), "receipt_failed")
 
+    for user_ids, item, day in access_back_items(org, admins):
+        for user_id in user_ids:
+            add(user_id, item, day, "access_back")
+
+    wanted = receiving(org, ESCALATION, set(items_for))
+    return [
+        Planned(user_id, ESCALATION, keys_for[user_id], {"items": items_for[user_id]})
+        for user_id in items_for
+        if user_id in wanted
+    ]
+
+
+def access_back_items(
+    org: Any, admins: list[int] | None = None
+) -> list[tuple[list[int], dict[str, Any], dt.date]]:
+    """Access read present again after its case closed: (to whom — the case owner and the
+    admins —, the item, its day). The day is that of the first present read of this return,
+    so each return is told once, and a later one again."""
+    admins = _members(org, {"admin"}) if admins is None else admins
+    found = []
+    for link in access_back(org):
+        grant, case = link.grant, link.grant.case
+        assert link.present_since is not None
+        since = link.present_since
+        item = {
+            "key": f"access_back:{link.pk}",
+            "type": "access_back",
+            "id": link.pk,
+            "case_id": case.pk,
+            "ref": case.ref,
+            "client": case.client.name,
+            "title": grant.label(),
+            "detail": f"read present in {link.connection.name} on "
+            f"{since:%-d %b %Y %H:%M} UTC, after the case closed",
+            "date": since.date().isoformat(),
+            "anchor": f"access_grants-{grant.pk}",
+        }
+        found.append((list(dict.fromkeys([case.owner_id, *admins])), item, since.date()))
+    return found
+
+
+def access_back_due(org: Any) -> list[Planned]:
+    """The escalations of access that came back after closure alone, for the re-check to
+    send at once (`reminders.jobs.alert_access_back`); `escalations_due` lists them too."""
+    items_for: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    keys_for: dict[int, list[tuple[str, dt.date]]] = defaultdict(list)
+    for user_ids, item, day in access_back_items(org):
+        for user_id in user_ids:
+            items_for[user_id].append({**item, "reason": "access_back"})
+            keys_for[user_id].append((item["key"], day))
     wanted = receiving(org, ESCALATION, set(items_for))
     return [
         Planned(user_id, ESCALATION, keys_for[user_id], {"items": items_for[user_id]})
@@ -293,7 +346,8 @@ def escalations_due(org: Any, now: dt.datetime) -> list[Planned]:
 
 def still_standing(org: Any, user_id: int, kind: str, items: list[dict[str, Any]]) -> list[Any]:
     """Of a queued message's items, those still true now (a step done since, access revoked
-    since, a receipt sent since is left out). One query per type of item."""
+    since, a receipt sent since, access read absent again since is left out). One query per
+    type of item."""
     ids: dict[str, set[int]] = defaultdict(set)
     for item in items:
         ids[item["type"]].add(int(item["id"]))
@@ -316,6 +370,12 @@ def still_standing(org: Any, user_id: int, kind: str, items: list[dict[str, Any]
         live["receipt"] = set(
             ClosureReceipt.objects.filter(
                 org=org, pk__in=ids["receipt"], state=ClosureReceipt.State.FAILED
+            ).values_list("pk", flat=True)
+        )
+    if ids["access_back"]:
+        live["access_back"] = set(
+            LinkedAccount.objects.filter(
+                org=org, pk__in=ids["access_back"], present_since__isnull=False
             ).values_list("pk", flat=True)
         )
     if ids["approval"]:

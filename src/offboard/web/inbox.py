@@ -1,9 +1,11 @@
 """The dashboard's inbox: what waits for one person, each entry linking to the place on the
 case workspace where it is dealt with.
 
-Seven lists, read in a fixed number of queries whatever the number of cases (each list's
+Eight lists, read in a fixed number of queries whatever the number of cases (each list's
 rules are in the selectors it calls):
 
+- access back after closure: access a connector revoked on a closed case that its re-check
+  read present again, on my cases — every case for an admin (`connectors.selectors.access_back`);
 - approvals waiting for me: closing cases my role may approve that still need approvals and
   have none from me on their current state (`cases.risks.approvals_waiting`);
 - disputed by the client: deliverables rejected and handover items disputed, standing, on my
@@ -25,6 +27,7 @@ from typing import Any
 from offboard import labels
 from offboard.accounts.models import Membership
 from offboard.cases import risks
+from offboard.connectors.selectors import access_back
 from offboard.core import clock
 from offboard.notifications.selectors import failed_receipts
 from offboard.portal.selectors import latest_disputes, new_answers
@@ -197,11 +200,31 @@ def _grants(membership: Membership, today: dt.date) -> list[Entry]:
     ]
 
 
+def _access_back(membership: Membership) -> list[Entry]:
+    owner = None if membership.role == "admin" else membership.user
+    entries = []
+    for link in access_back(membership.org, owner):
+        grant, since = link.grant, link.present_since
+        assert since is not None
+        entries.append(
+            Entry(
+                what=labels.item_label(grant),
+                case_ref=grant.case.ref,
+                client=grant.case.client.name,
+                detail=f"revoked, but read present again in {link.connection.name} since "
+                f"{since:%-d %b %Y %H:%M} UTC; the case is closed",
+                anchor=item_anchor("access_grants", grant.pk),
+            )
+        )
+    return entries
+
+
 def build_inbox(membership: Membership, *, today: dt.date | None = None) -> Inbox:
     """Everything waiting for this member, in their organization only."""
     today = today or clock.now().date()
     overdue, soon = _steps(membership, today)
     sections: list[tuple[str, str, Any]] = [
+        ("access_back", "Access back after closure", _access_back(membership)),
         ("approvals", "Approvals waiting for you", _approvals(membership)),
         ("disputes", "Disputed by the client", _disputes(membership)),
         ("answers", "New answers from the client", _answers(membership)),

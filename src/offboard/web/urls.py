@@ -3,7 +3,16 @@ from django.contrib.auth.decorators import login_required
 from django.urls import path
 
 from offboard.web import views, workspace, workspace_portal
-from offboard.web.pages import client_import, clients, dashboard, opening, playbooks, reminders_card
+from offboard.web.pages import (
+    case_connectors,
+    client_import,
+    clients,
+    dashboard,
+    opening,
+    playbooks,
+    reminders_card,
+)
+from offboard.web.pages import connections as connection_pages
 from offboard.web.pages import inbound as inbound_pages
 from offboard.web.pages import settings as settings_pages
 from offboard.web.pages import webhooks as webhook_pages
@@ -18,6 +27,22 @@ urlpatterns = [
     path("cases/new/", opening.open_case_page, name="open-case"),
     path("cases/<str:ref>/", views.case_detail, name="case-detail"),
     path("cases/<str:ref>/evidence-pack", views.evidence_pack, name="evidence-pack"),
+    path(
+        "cases/<str:ref>/connectors/discover/",
+        case_connectors.discover,
+        name="connector-discover",
+    ),
+    path("cases/<str:ref>/connectors/revoke/", case_connectors.revoke, name="connector-revoke"),
+    path(
+        "cases/<str:ref>/connectors/runs/<str:run_id>/",
+        case_connectors.run_status,
+        name="connector-run",
+    ),
+    path(
+        "cases/<str:ref>/connectors/runs/<str:run_id>/<str:decision>",
+        case_connectors.decide,
+        name="connector-run-decide",
+    ),
     path("cases/<str:ref>/files/<str:sha256>", views.evidence_file, name="case-file"),
     path("cases/<str:ref>/certificate.pdf", views.closure_certificate, name="case-certificate"),
     *workspace.urlpatterns,
@@ -95,6 +120,22 @@ urlpatterns = [
         name="inbound-revoke",
     ),
     # Settings → Outbound webhooks (admins)
+    path("settings/connections/", connection_pages.create, name="connection-create"),
+    path(
+        "settings/connections/<int:connection_id>/edit",
+        connection_pages.edit,
+        name="connection-edit",
+    ),
+    path(
+        "settings/connections/<int:connection_id>/test",
+        connection_pages.test,
+        name="connection-test",
+    ),
+    path(
+        "settings/connections/<int:connection_id>/disable",
+        connection_pages.disable,
+        name="connection-disable",
+    ),
     path("settings/webhooks/", webhook_pages.create_endpoint, name="webhook-create"),
     path(
         "settings/webhooks/<int:endpoint_id>/rotate",

@@ -33,6 +33,7 @@ from offboard.core.permissions import ROLES, can
 from offboard.ledger import selectors as ledger
 from offboard.reports.signing import SigningUnavailable, current_certificate
 from offboard.web.pages.common import actor_of, forbidden, membership_of, staff_page
+from offboard.web.pages.connections import connections_card
 from offboard.web.pages.inbound_card import inbound_card
 from offboard.web.pages.reminders_card import reminders_card
 from offboard.web.pages.webhooks_card import webhooks_card
@@ -116,6 +117,7 @@ def _render(
     add_errors: dict[str, list[str]] | None = None,
     inbound: dict[str, Any] | None = None,
     webhooks: dict[str, Any] | None = None,
+    connections: dict[str, Any] | None = None,
     status: int = 200,
 ) -> HttpResponse:
     checkpoints = ledger.recent_checkpoints(membership.org)
@@ -159,6 +161,7 @@ def _render(
             "inbound": inbound_card(request, membership, **(inbound or {})),
             "reminders": reminders_card(membership, saved=request.GET.get("reminders") == "saved"),
             "webhooks": webhooks_card(request, membership, **(webhooks or {})),
+            "connections": connections_card(request, membership, **(connections or {})),
         },
         status=status,
     )
