@@ -311,3 +311,16 @@ def test_offboard_verify_cites_the_latest_connector_read_under_question_3(
         assert "the latest connector read in the pack found it present" in line
     else:
         assert "observed absent by a system read (data/events/" in line
+        # The certificate says the same: who revoked it, and the read that shows it.
+        import io
+        import re
+
+        from pypdf import PdfReader
+
+        from offboard.cases.state import fresh
+        from offboard.reports.certificate import render_certificate
+
+        pdf = PdfReader(io.BytesIO(render_certificate(fresh(case))))
+        text = re.sub(r"\s+", " ", " ".join(p.extract_text() or "" for p in pdf.pages))
+        assert "Revoked by connector Directory (scim) at" in text
+        assert "verified absent at" in text
