@@ -16,12 +16,16 @@ $(VENV)/.installed-run: $(BIN)/python pyproject.toml constraints.txt
 	@touch $@
 
 # Browser tests also need axe-core from npm (tests/browser/package-lock.json) and Debian's
-# Chromium (.ci/run installs it); without them those tests skip, saying why.
-$(VENV)/.installed-test: $(VENV)/.installed-run tests/browser/package-lock.json
+# Chromium (.ci/run installs it); without them those tests skip, saying why. The single sign-on
+# tests run a real OpenID provider (oidc-provider, tests/sso/oidc/package-lock.json) on Node.
+$(VENV)/.installed-test: $(VENV)/.installed-run tests/browser/package-lock.json tests/sso/oidc/package-lock.json
 	$(PIP) install -c constraints.txt -e '.[test]'
 	@if command -v npm >/dev/null 2>&1; then \
 		cd tests/browser && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error; \
 	else echo "npm not found: the browser tests will be skipped (they need axe-core)"; fi
+	@if command -v npm >/dev/null 2>&1; then \
+		cd tests/sso/oidc && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the single sign-on tests will be skipped (they need oidc-provider)"; fi
 	@touch $@
 
 # The demo runs in debug mode (production is the default: OFFBOARD_DEBUG unset means off).
@@ -47,4 +51,4 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) var test-artifacts .mypy_cache .ruff_cache tests/browser/node_modules
+	rm -rf $(VENV) var test-artifacts .mypy_cache .ruff_cache tests/browser/node_modules tests/sso/oidc/node_modules

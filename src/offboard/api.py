@@ -5,7 +5,7 @@ from offboard.accounts.api import router as accounts_router
 from offboard.cases.api import router as cases_router
 from offboard.clients.api import router as clients_router
 from offboard.connectors.api import router as connectors_router
-from offboard.core.api import BearerToken, OffboardApi, install_error_handlers
+from offboard.core.api import BearerToken, OffboardApi, install_error_handlers, require_scopes
 from offboard.core.inputs import check_inputs
 from offboard.evidence.api import router as evidence_router
 from offboard.inbound.api import router as inbound_router
@@ -26,6 +26,10 @@ api = OffboardApi(
     openapi_url="/openapi.json",
 )
 install_error_handlers(api)
+# Each operation's token check is for the scope its view declares (`@scope`, or `read` for a
+# GET): a 403 `insufficient_scope` before the body is read, and the scope in the OpenAPI
+# document (core/scopes.py, decision 0029).
+api.add_decorator(require_scopes, mode="view")
 # Integers, dates and text out of what the database and the services can hold: a 422 naming
 # the field, for every operation, before its view runs.
 api.add_decorator(check_inputs, mode="operation")  # wraps the view: parsed inputs

@@ -12,6 +12,7 @@ from typing import Any
 from offboard.accounts.models import Membership
 from offboard.cases.models import AccessGrant, DataDisposition, OffboardingCase, Source
 from offboard.clients.models import Contact, FeeType, ServiceType
+from offboard.security.models import MemberSession
 
 
 def _inline(text: str) -> str:
@@ -114,6 +115,10 @@ ITEMS = {
     "portal": "portal",
     "connector": "connector",
     "connection": "connection",
+    "member": "member",
+    "api_token": "API token",  # api_token.policy_changed: "API token policy changed"
+    "mfa": "second-factor",  # mfa.policy_changed: "Second-factor policy changed"
+    "sso": "single sign-on",  # sso.configured: "Single sign-on configured"
 }
 SOURCES = _from_choices(Source)
 VERIFICATIONS = {
@@ -161,6 +166,9 @@ CONNECTOR_RUN_STATES = {
 }
 # Where a step's due date counts from.
 DUE_FROM = {"trigger": "the trigger date", "notice": "the notice date", "end": "the end date"}
+# Second factors (offboard.mfa): the kinds, and who an organization's policy covers.
+FACTORS = {"totp": "authenticator app", "webauthn": "passkey", "recovery_code": "recovery code"}
+MFA_POLICIES = {"nobody": "nobody", "approvers": "members who approve", "everyone": "everyone"}
 
 VOCABULARIES: dict[str, dict[str, str]] = {
     "gate": GATES,
@@ -190,6 +198,9 @@ VOCABULARIES: dict[str, dict[str, str]] = {
     "connector_run_action": CONNECTOR_RUN_ACTIONS,
     "connector_run_state": CONNECTOR_RUN_STATES,
     "due_from": DUE_FROM,
+    "factor": FACTORS,
+    "mfa_policy": MFA_POLICIES,
+    "session_end_reason": _from_choices(MemberSession.EndReason),
 }
 # Which vocabulary a field's values come from, where events and registers name the field.
 FIELDS = {
@@ -211,6 +222,9 @@ FIELDS = {
     "fee_type": "fee_type",
     "service_type": "service_type",
     "scope": "scope",
+    "factor": "factor",
+    "required_for": "mfa_policy",
+    "end_reason": "session_end_reason",
 }
 
 

@@ -67,6 +67,9 @@ INSTALLED_APPS = [
     "offboard.reminders",
     "offboard.connectors",
     "offboard.jobs",
+    "offboard.mfa",
+    "offboard.security",
+    "offboard.sso",
     "offboard.web",
     "django_tasks",
     "django_tasks_db",
@@ -80,7 +83,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A signed-in session's "last seen", at most once a minute; an ended session signs out.
+    "offboard.security.middleware.SessionActivityMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Under an organization policy of "everyone", a member without a second factor is sent
+    # to enrol it before anything else (offboard.mfa, decision 0027).
+    "offboard.mfa.middleware.EnrolmentRequiredMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "offboard.web.middleware.ContentSecurityPolicyMiddleware",
     # Last, as django-axes asks: turns a locked-out login into the lockout page.
@@ -168,6 +176,14 @@ FILE_UPLOAD_HANDLERS = [
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = not DEBUG
+# Over HTTPS the session cookie carries the __Host- prefix: the browser keeps it only if it is
+# Secure, for path / and without a Domain, so no sibling subdomain can plant or read it.
+SESSION_COOKIE_NAME = "__Host-sessionid" if SESSION_COOKIE_SECURE else "sessionid"
+# Sign in again after this many minutes without a request, and after this many hours in any
+# case (OWASP ASVS 4.0 V3.3.2, level 2; offboard.security.middleware, decision 0028).
+OFFBOARD_SESSION_IDLE_MINUTES = int(os.environ.get("OFFBOARD_SESSION_IDLE_MINUTES", "30"))
+OFFBOARD_SESSION_MAX_HOURS = int(os.environ.get("OFFBOARD_SESSION_MAX_HOURS", "12"))
+SESSION_COOKIE_AGE = OFFBOARD_SESSION_IDLE_MINUTES * 60
 CSRF_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -196,6 +212,8 @@ OFFBOARD_CSP = "; ".join(
 # so every web process sees them.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
+    # Refuses passwords where the organization requires single sign-on (offboard.sso).
+    "offboard.sso.backends.SsoRequiredBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_ENABLED = env_bool("OFFBOARD_LOGIN_THROTTLING", True)
@@ -206,6 +224,27 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "offboard.web.lockout.lockout_response"
 AXES_HTTP_RESPONSE_CODE = 429
 AXES_VERBOSE = False
+
+# Password reset by e-mail (offboard.security, decision 0028): the link works once and for this
+# many minutes; requests are limited per hour for one username or address and for one IP
+# address (0: no limit); the e-mail is sent after the answer (`thread`) or before it (`inline`).
+OFFBOARD_PASSWORD_RESET_MINUTES = int(os.environ.get("OFFBOARD_PASSWORD_RESET_MINUTES", "30"))
+OFFBOARD_PASSWORD_RESET_PER_ADDRESS_HOURLY = int(
+    os.environ.get("OFFBOARD_PASSWORD_RESET_PER_ADDRESS_HOURLY", "5")
+)
+OFFBOARD_PASSWORD_RESET_PER_IP_HOURLY = int(
+    os.environ.get("OFFBOARD_PASSWORD_RESET_PER_IP_HOURLY", "20")
+)
+OFFBOARD_PASSWORD_RESET_SEND = os.environ.get("OFFBOARD_PASSWORD_RESET_SEND", "thread").strip()
+
+# Passkeys (offboard.mfa, decision 0027): the WebAuthn relying party. Unset, the origin is
+# OFFBOARD_BASE_URL's, else the address a request came to, and the RP ID is its host name.
+# Passkeys are bound to the RP ID: changing it later makes every registered passkey unusable.
+OFFBOARD_WEBAUTHN_ORIGIN = os.environ.get("OFFBOARD_WEBAUTHN_ORIGIN", "").strip().rstrip("/")
+OFFBOARD_WEBAUTHN_RP_ID = os.environ.get("OFFBOARD_WEBAUTHN_RP_ID", "").strip()
+if not OFFBOARD_WEBAUTHN_ORIGIN and OFFBOARD_BASE_URL:
+    _base = OFFBOARD_BASE_URL.split("://", 1)
+    OFFBOARD_WEBAUTHN_ORIGIN = f"{_base[0]}://{_base[-1].split('/', 1)[0]}"
 
 LOGGING = {
     "version": 1,

@@ -59,7 +59,12 @@ def test_an_admin_sets_a_members_password_with_an_event(cast):
 
     assert User.objects.get(username="bob").check_password("a new long secret 9")
     (event,) = _events("member.password_changed")
-    assert event["data"] == {"user_id": bob.user_id, "username": "bob", "own": False}
+    assert event["data"] == {
+        "user_id": bob.user_id,
+        "username": "bob",
+        "own": False,
+        "sessions_ended": [],  # bob was signed in nowhere (offboard.security)
+    }
     assert "a new long secret" not in str(event)
 
 

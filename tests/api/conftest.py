@@ -42,6 +42,14 @@ class Api:
             **self._headers(),
         )
 
+    def put(self, path: str, body: Any = None) -> Any:
+        return self.client.put(
+            PREFIX + path,
+            json.dumps(body if body is not None else {}),
+            content_type="application/json",
+            **self._headers(),
+        )
+
     def delete(self, path: str) -> Any:
         return self.client.delete(PREFIX + path, **self._headers())
 
@@ -65,10 +73,11 @@ class Api:
         return getattr(self, method.lower())(path, body)
 
 
-def token_for(actor: Actor, name: str = "tests") -> str:
+def token_for(actor: Actor, name: str = "tests", scopes: list[str] | None = None) -> str:
+    """A plain token for `actor`: every scope unless `scopes` says which, the default expiry."""
     from offboard.accounts.services import create_api_token
 
-    return create_api_token(actor=actor, name=name)[1]
+    return create_api_token(actor=actor, name=name, scopes=scopes)[1]
 
 
 @pytest.fixture

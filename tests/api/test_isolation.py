@@ -17,6 +17,7 @@ TABLE: list[tuple[str, str, dict[str, Any] | None]] = [
     ("POST", "/members/{bob}/deactivate", {"reason": "left"}),
     ("POST", "/members/{bob}/reactivate", {}),
     ("DELETE", "/tokens/{token}", None),
+    ("DELETE", "/members/{alice}/tokens/{token}", None),
     ("GET", "/ledger/entries/{entry}", None),
     ("GET", "/clients/{client}", None),
     (
@@ -141,6 +142,7 @@ def acme(case: Any, cast: dict[str, Any], client_contract: Any) -> dict[str, Any
     ).link
     ids = {
         "bob": cast["bob"].user.pk,
+        "alice": cast["alice"].user.pk,
         "token": cast["alice"].user.api_tokens.get().pk,
         "client": client.pk,
         "contract": contract.pk,

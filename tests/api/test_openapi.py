@@ -91,7 +91,7 @@ def test_operations_document_their_errors_and_security(db):
 
     close = schema["paths"]["/api/v1/cases/{ref}/close"]["post"]
     assert {"401", "403", "404", "409"} <= set(close["responses"])
-    assert close["security"] == [{"BearerToken": []}]
+    assert close["security"] == [{"BearerToken": ["cases:write"]}]
     assert "ErrorOut" in schema["components"]["schemas"]
 
 

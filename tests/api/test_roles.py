@@ -11,6 +11,7 @@ from offboard.cases.services import enter_closing, grant_waiver
 from offboard.cases.state import fresh, state_digest
 from offboard.ledger.models import LedgerEntry
 from offboard.playbooks.spec import BUILTIN_DIR
+from tests.api.conftest import token_for
 from tests.factories import connector_objects, settle_everything
 
 EXPIRES = "2099-01-01T00:00:00Z"
@@ -22,6 +23,8 @@ WRITES: list[tuple[str, str, Any]] = [
     ("PATCH", "/members/{bob}", {"role": "operator"}),
     ("POST", "/members/{bob}/deactivate", {"reason": "left"}),
     ("POST", "/members/{bob}/reactivate", {}),
+    ("DELETE", "/members/{bob}/tokens/{bob_token}", None),
+    ("PUT", "/tokens/policy", {"default_days": 30, "max_days": 60}),
     ("POST", "/clients", {"name": "Contoso"}),
     (
         "POST",
@@ -146,6 +149,7 @@ def ids(case: Any, cast: dict[str, Any], client_contract: Any) -> dict[str, Any]
     )
     found = {
         "bob": cast["bob"].user.pk,
+        "bob_token": _token_id(cast["bob"]),
         "client": client.pk,
         "contract": contract.pk,
         "ref": case.ref,
@@ -165,6 +169,11 @@ def ids(case: Any, cast: dict[str, Any], client_contract: Any) -> dict[str, Any]
     ):
         found[register.replace("_", "-")] = getattr(case, register).first().pk
     return {**found, **connector_objects(case, cast["alice"])}
+
+
+def _token_id(actor: Any) -> int:
+    token_for(actor, "laptop")
+    return int(actor.user.api_tokens.get(name="laptop").pk)
 
 
 def _body(body: Any, ids: dict[str, Any]) -> Any:

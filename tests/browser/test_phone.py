@@ -108,6 +108,37 @@ PORTAL = ["portal", "portal-acknowledge", "portal-dispute", "portal-invalid", "p
 # downloads, and pages reached only in a failure the matrix shows through another row.
 NOT_PAGES = {
     "web:logout": "POST, redirects to the log-in page",
+    # Second factors (offboard.mfa): the two pages are checked at both sizes, with a factor
+    # being set up and used, in tests/browser/test_second_factors.py; the rest are POSTs.
+    "web:login-verify": "the sign-in's second step (tests/browser/test_second_factors.py)",
+    "web:security-factors": "Two-factor settings (tests/browser/test_second_factors.py)",
+    "web:login-verify-passkey-options": "POST (JSON) from the second step",
+    "web:login-verify-passkey": "POST (JSON) from the second step",
+    "web:login-passkey-options": "POST (JSON) from the log-in page",
+    "web:login-passkey": "POST (JSON) from the log-in page",
+    "web:totp-start": "POST from the two-factor settings",
+    "web:totp-confirm": "POST from the two-factor settings (answered with the page)",
+    "web:totp-remove": "POST from the two-factor settings",
+    "web:passkey-options": "POST (JSON) from the two-factor settings",
+    "web:passkey-register": "POST (JSON) from the two-factor settings",
+    "web:passkey-remove": "POST from the two-factor settings",
+    "web:recovery-codes": "POST from the two-factor settings (answered with the page)",
+    "web:mfa-policy": "POST from the two-factor settings",
+    # Sessions and password reset (offboard.security): the pages are checked at both sizes in
+    # tests/browser/test_security_settings.py; the reset link's pages in tests/security.
+    "web:security": "Security settings (tests/browser/test_security_settings.py)",
+    "web:session-end": "POST from the Security settings",
+    "web:sessions-end-others": "POST from the Security settings",
+    "web:password-reset": "Forgot your password? (tests/browser/test_security_settings.py)",
+    "web:password-reset-confirm": "the e-mailed link's page (tests/security/test_password_reset.py)",
+    # Single sign-on (offboard.sso): its pages are checked at both sizes, with a real provider,
+    # in tests/browser/test_sso.py; the rest are redirects and POSTs.
+    "web:sso-login": "Sign in with single sign-on (tests/browser/test_sso.py)",
+    "web:sso-login-org": "redirects to the organization's identity provider",
+    "web:sso-callback": "the identity provider's redirect back (tests/sso/test_sign_in.py)",
+    "web:sso-settings": "Single sign-on settings (tests/browser/test_sso.py)",
+    "web:sso-test": "POST from the single sign-on settings (tests/browser/test_sso.py)",
+    "web:sso-remove": "POST from the single sign-on settings",
     "web:evidence-pack": "a zip download",
     "web:contract-document": "a file download",
     "web:client-import-template": "a CSV download",
@@ -117,6 +148,7 @@ NOT_PAGES = {
     "web:member-access": "POST from settings",
     "web:token-create": "POST from settings",
     "web:token-revoke": "POST from settings",
+    "web:token-policy": "POST from settings (tests/web/test_settings_pages.py)",
     "web:calendar-feed-create": "POST from settings",
     "web:calendar-feed-revoke": "POST from settings",
     "web:reminder-preferences": "POST from settings (tests/reminders/test_settings_card.py)",

@@ -70,9 +70,10 @@ def test_the_address_uses_the_configured_base_url(cast, playbooks, settings):
 
 
 def test_a_refused_endpoint_says_why_next_to_each_field_and_writes_nothing(cast, playbooks):
+    web = _browser(cast["alice"])  # signed in first: a sign-in is on the record too
     before = _written()
 
-    response = _browser(cast["alice"]).post(
+    response = web.post(
         "/settings/inbound/",
         {"name": "", "case_owner_id": str(cast["erin"].user.pk), "playbook": "nope"},
     )

@@ -9,6 +9,7 @@ from django.test import Client
 from django.urls import URLPattern
 
 from offboard.ledger.models import LedgerEntry
+from offboard.security.models import MemberSession
 from offboard.webhooks.models import WebhookEndpoint
 from tests.api.test_isolation import acme  # noqa: F401 (the fixture: one of each Acme object)
 
@@ -75,12 +76,19 @@ TABLE: dict[str, tuple[str, str, dict[str, Any]]] = {
     "connector-revoke": ("GET", "/cases/{ref}/connectors/revoke/", {}),
     "connector-run": ("GET", "/cases/{ref}/connectors/runs/{run}/", {}),
     "connector-run-decide": ("POST", "/cases/{ref}/connectors/runs/{run}/approve", {}),
+    "session-end": ("POST", "/settings/security/sessions/{member_session}/end", {}),
 }
 # Named by a slug that every organization has (the built-in playbooks): each sees its own.
 OWN_BY_NAME = {"playbook-detail", "playbook-diff"}
 # Exists only once the case is closed (Acme's case here is open): a member's 200 is in
 # tests/web/test_downloads.py.
 ONLY_WHEN_CLOSED = {"case-certificate"}
+# Links for someone who is not signed in, where the secret in the address is the credential
+# (a password-reset link): no organization's member owns them; tests/security tests them.
+BEARER_LINKS = {"password-reset-confirm"}
+# Where someone not signed in starts single sign-on with an organization's provider: the slug
+# only picks the provider to go to, and reveals nothing (tests/sso test it).
+SIGN_IN_START = {"sso-login-org"}
 
 
 @pytest.fixture
@@ -95,7 +103,9 @@ def ids(acme, client_contract, cast):  # noqa: F811 (the fixture imported above)
     Step.objects.get(case__ref=acme["ref"], key=acme["step"]).evidence.add(file)
     alice = cast["alice"]
     inbound = create_inbound_endpoint(actor=alice, name="CRM", case_owner_id=alice.user.pk)
+    Client().force_login(cast["bob"].user)  # a signed-in session of Acme's (offboard.security)
     return {
+        "member_session": MemberSession.objects.get(user=cast["bob"].user).pk,
         **acme,
         "contact": client.contacts.get().pk,
         "inbound_endpoint": inbound.endpoint.pk,
@@ -128,7 +138,7 @@ def test_the_table_covers_every_staff_url_that_names_an_object():
         for p in urlpatterns
         if isinstance(p, URLPattern) and p.name and p.pattern.regex.groupindex
     }
-    assert named - OWN_BY_NAME == set(TABLE)
+    assert named - OWN_BY_NAME - BEARER_LINKS - SIGN_IN_START == set(TABLE)
 
 
 @pytest.mark.parametrize("name", sorted(set(TABLE) - ONLY_WHEN_CLOSED))

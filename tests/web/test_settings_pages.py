@@ -60,7 +60,9 @@ def test_another_organizations_member_is_a_404(web, mallory):
 
 
 def test_a_new_api_token_is_shown_once_and_only_its_hash_is_kept(web, cast):
-    response = web.post("/settings/tokens/", {"name": "CRM integration"})
+    response = web.post(
+        "/settings/tokens/", {"name": "CRM integration", "scopes": ["read", "cases:write"]}
+    )
     body = response.content.decode()
     assert response.status_code == 200 and response["Cache-Control"] == "no-store"
     token = ApiToken.objects.get(name="CRM integration")
@@ -77,23 +79,25 @@ def test_a_new_api_token_is_shown_once_and_only_its_hash_is_kept(web, cast):
 def test_a_token_needs_a_name(web):
     response = web.post("/settings/tokens/", {"name": "   "})
     assert response.status_code == 422
-    assert "Name must be 1-100 characters" in response.content.decode()
+    assert "Name is required." in response.content.decode()
     assert not ApiToken.objects.exists()
 
 
-def test_revoking_a_token_and_someone_elses_is_a_404(web, cast):
+def test_revoking_a_token_and_someone_elses_is_a_404_for_a_member(cast):
     from offboard.accounts.services import create_api_token
 
-    mine, _ = create_api_token(actor=cast["alice"], name="laptop")
-    bobs, _ = create_api_token(actor=cast["bob"], name="bob's script")
-    response = web.post(f"/settings/tokens/{mine.pk}/revoke")
+    bob = logged_in(cast["bob"])
+    mine, _ = create_api_token(actor=cast["bob"], name="laptop")
+    alices, _ = create_api_token(actor=cast["alice"], name="alice's script")
+    response = bob.post(f"/settings/tokens/{mine.pk}/revoke")
     assert response.status_code == 302
     mine.refresh_from_db()
     assert mine.revoked_at is not None
-    assert web.post(f"/settings/tokens/{bobs.pk}/revoke").status_code == 404
-    bobs.refresh_from_db()
-    assert bobs.revoked_at is None
-    assert "revoked" in web.get("/settings/").content.decode()
+    assert bob.post(f"/settings/tokens/{alices.pk}/revoke").status_code == 404
+    alices.refresh_from_db()
+    assert alices.revoked_at is None
+    page = bob.get("/settings/").content.decode()
+    assert "revoked" in page and "alice's script" not in page
 
 
 def test_the_signing_key_and_recent_checkpoints_are_shown(web, org, case):
@@ -141,8 +145,9 @@ def test_settings_run_a_bounded_number_of_queries(web, org, case, django_assert_
             secret="not-a-real-token",
         )
     # Members, tokens, calendar feed, inbound and outbound webhooks, connections, reminder
-    # choices, keys, checkpoints: a query or two each, never one per row.
-    with django_assert_max_num_queries(15):
+    # choices, keys, checkpoints: a query or two each, never one per row; and, on every page,
+    # one for the organization's second-factor policy (offboard.mfa.middleware).
+    with django_assert_max_num_queries(16):
         assert web.get("/settings/").status_code == 200
 
 
@@ -244,7 +249,8 @@ def test_an_admin_deactivates_a_colleague_who_left(web, cast, org, case):
     assert bob_session.get("/cases/").status_code == 302  # the open session ends too
     api = Client().get("/api/v1/cases", HTTP_AUTHORIZATION=f"Bearer {plain}")
     assert api.status_code == 401
-    event = LedgerEntry.objects.order_by("-index").first()
+    # (bob's refused log-in after it is recorded too: offboard.security)
+    event = LedgerEntry.objects.filter(type="member.deactivated").order_by("-index").first()
     assert event.type == "member.deactivated" and event.data["reason"] == "Left the company"
     assert len(event.data["tokens_revoked"]) == 1
     body = web.get("/settings/").content.decode()
@@ -252,7 +258,8 @@ def test_an_admin_deactivates_a_colleague_who_left(web, cast, org, case):
 
     assert web.post(f"/settings/members/{bob.pk}/reactivate").status_code == 302
     assert Client().login(username="bob", password="correct horse 1")
-    assert LedgerEntry.objects.order_by("-index").first().type == "member.reactivated"
+    latest = [e.type for e in LedgerEntry.objects.order_by("-index")[:2]]
+    assert latest == ["member.signed_in", "member.reactivated"]  # his sign-in is recorded too
 
 
 def test_deactivating_an_owner_names_their_open_cases_and_needs_an_admin(cast, case):
@@ -300,3 +307,102 @@ def test_a_deactivated_member_cannot_be_given_work(web, cast, case):
     with pytest.raises(ValidationFailed) as refused:
         update_case(actor=cast["bob"], case=case, owner_id=cast["oscar"].user.pk)
     assert "oscar is deactivated" in refused.value.errors["owner_id"][0]
+
+
+# --- API tokens: scopes, expiry, an admin's view of everyone's -------------------------------
+
+
+def test_the_token_form_offers_every_scope_and_fills_in_the_default_expiry(cast):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from offboard.core.scopes import ALL_SCOPES
+
+    body = logged_in(cast["bob"]).get("/settings/").content.decode()
+
+    for name in ALL_SCOPES:
+        assert f'name="scopes" value="{name}" checked' in body
+    default = (timezone.now() + dt.timedelta(days=90)).date().isoformat()
+    maximum = (timezone.now() + dt.timedelta(days=365)).date().isoformat()
+    assert f'name="expires_at" value="{default}" min=' in body
+    assert f'max="{maximum}"' in body
+    assert "Token lifetimes" not in body  # bob is no admin
+
+
+def test_a_token_made_on_the_page_has_the_scopes_and_expiry_chosen(cast):
+    import datetime as dt
+
+    bob = logged_in(cast["bob"])
+    response = bob.post(
+        "/settings/tokens/",
+        {"name": "reporting", "scopes": ["read", "exports"], "expires_at": "2027-01-15"},
+    )
+
+    assert response.status_code == 200, response.content.decode()
+    token = ApiToken.objects.get(name="reporting")
+    assert token.scopes == ["read", "exports"]
+    assert token.expires_at == dt.datetime(2027, 1, 15, 23, 59, 59, tzinfo=dt.UTC)
+    assert token.created_by == cast["bob"].user
+    body = response.content.decode()
+    assert "read, exports" in body and "15 Jan 2027" in body
+
+
+def test_the_page_refuses_an_expiry_past_the_maximum_and_keeps_what_was_typed(cast):
+    bob = logged_in(cast["bob"])
+    response = bob.post(
+        "/settings/tokens/", {"name": "forever", "scopes": ["read"], "expires_at": "2099-01-01"}
+    )
+
+    body = response.content.decode()
+    assert response.status_code == 422
+    assert "maximum token lifetime is 365 days" in body
+    assert 'value="forever"' in body and 'value="2099-01-01"' in body
+    assert 'name="scopes" value="read" checked' in body
+    assert 'name="scopes" value="admin" checked' not in body
+    assert not ApiToken.objects.filter(name="forever").exists()
+
+
+def test_a_token_needs_a_scope(cast):
+    response = logged_in(cast["bob"]).post("/settings/tokens/", {"name": "none"})
+
+    assert response.status_code == 422
+    assert "choose at least one scope" in response.content.decode()
+
+
+def test_an_admin_sees_everyones_tokens_and_revokes_a_members(web, cast, mallory):
+    from offboard.accounts.services import create_api_token
+
+    bobs, _ = create_api_token(actor=cast["bob"], name="bob-script")
+    mallorys, _ = create_api_token(actor=mallory, name="mallory-script")
+
+    page = web.get("/settings/").content.decode()
+    assert "bob-script" in page and "mallory-script" not in page
+    assert 'data-label="Member">Bob</td>' in page
+    assert web.post(f"/settings/tokens/{bobs.pk}/revoke").status_code == 302
+    bobs.refresh_from_db()
+    assert bobs.revoked_by == cast["alice"].user
+    assert "revoked" in web.get("/settings/").content.decode()
+    assert web.post(f"/settings/tokens/{mallorys.pk}/revoke").status_code == 404
+    mallorys.refresh_from_db()
+    assert mallorys.revoked_at is None
+    event = LedgerEntry.objects.filter(type="api_token.revoked").get()
+    assert event.data["username"] == "bob" and event.data["revoked_by"]["username"] == "alice"
+
+
+def test_an_admin_sets_the_token_lifetimes_on_the_page(web, org, cast):
+    response = web.post("/settings/tokens/policy", {"default_days": "30", "max_days": "60"})
+
+    assert response.status_code == 302 and response["Location"].endswith("#tokens")
+    org.refresh_from_db()
+    assert (org.api_token_default_days, org.api_token_max_days) == (30, 60)
+    assert LedgerEntry.objects.filter(type="api_token.policy_changed").count() == 1
+    bad = web.post("/settings/tokens/policy", {"default_days": "90", "max_days": "60"})
+    assert bad.status_code == 422
+    assert "must not be longer than the maximum (60 days)" in bad.content.decode()
+    refused = logged_in(cast["bob"]).post(
+        "/settings/tokens/policy", {"default_days": "1", "max_days": "2"}
+    )
+    assert refused.status_code == 403
+    org.refresh_from_db()
+    assert org.api_token_max_days == 60

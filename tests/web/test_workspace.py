@@ -502,9 +502,10 @@ def test_closing_without_its_confirmation_is_refused_and_writes_nothing(
     cast, closing_case, confirm
 ):
     _approved(closing_case, cast)
+    web = _client(cast["alice"].user)  # signed in first: a sign-in is on the record too
     before = LedgerEntry.objects.count()
     data = {} if confirm is None else {"confirm": confirm}
-    response = _client(cast["alice"].user).post(_url(closing_case, "lifecycle/close"), data)
+    response = web.post(_url(closing_case, "lifecycle/close"), data)
     assert response.status_code == 422
     body = response.content.decode()
     assert f"Case {closing_case.ref} was not closed: closing is final" in body

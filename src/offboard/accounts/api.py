@@ -8,7 +8,9 @@ from ninja import Field, Router, Schema, Status
 
 from offboard.accounts import selectors, services
 from offboard.core.api import actor_of
-from offboard.core.schemas import Input, UserRef, error_responses, paginated
+from offboard.core.permissions import require
+from offboard.core.schemas import Input, Moment, UserRef, error_responses, paginated
+from offboard.core.scopes import ALL_SCOPES, scope
 
 router = Router(tags=["accounts"])
 
@@ -72,13 +74,31 @@ class DeactivateIn(Input):
     reason: str = Field("", max_length=2000, description="Why they leave; kept in the record.")
 
 
+ScopeName = Literal[
+    "read",
+    "cases:write",
+    "clients:write",
+    "playbooks:write",
+    "ledger:write",
+    "exports",
+    "tokens",
+    "admin",
+]
+assert set(ScopeName.__args__) == set(ALL_SCOPES)  # type: ignore[attr-defined]
+
+
 class TokenOut(Schema):
     id: int
     name: str
     prefix: str = Field(description="The first characters after `obt_`, to recognise the token.")
+    user: UserRef = Field(description="Whose token it is: it acts as this member.")
+    scopes: list[ScopeName] = Field(description="What the token may be used for.")
     created_at: dt.datetime
+    created_by: UserRef | None = Field(description="Who created it.")
+    expires_at: dt.datetime = Field(description="After this, requests with it get 401.")
     last_used_at: dt.datetime | None
     revoked_at: dt.datetime | None
+    revoked_by: UserRef | None = Field(description="Who revoked it: its owner or an admin.")
 
 
 class TokenCreatedOut(TokenOut):
@@ -87,6 +107,30 @@ class TokenCreatedOut(TokenOut):
 
 class TokenIn(Input):
     name: str = Field(min_length=1, max_length=100, description="What the token is for.")
+    scopes: list[ScopeName] | None = Field(
+        None,
+        description="What the token may be used for (see the `BearerToken` scheme). Omitted: "
+        "every scope of the token making this request. Never more than those.",
+    )
+    expires_at: Moment | None = Field(
+        None,
+        description="When it stops working (RFC 3339, with zone). Omitted: the organization's default lifetime; "
+        "later than its maximum is refused (422 naming `expires_at`).",
+    )
+
+
+class TokenPolicyOut(Schema):
+    default_days: int = Field(description="A token created without `expires_at` lives this long.")
+    max_days: int = Field(description="No token may be created to live longer than this.")
+
+
+class TokenPolicyIn(Input):
+    default_days: int = Field(ge=1, le=services.MAX_TOKEN_DAYS)
+    max_days: int = Field(ge=1, le=services.MAX_TOKEN_DAYS)
+
+
+def _policy(org: Any) -> dict[str, int]:
+    return {"default_days": org.api_token_default_days, "max_days": org.api_token_max_days}
 
 
 @router.get("/me", response={200: MeOut, **error_responses()}, summary="Who am I")
@@ -112,6 +156,7 @@ def list_members(request: HttpRequest) -> Any:
     response={201: MemberOut, **error_responses(403, 422)},
     summary="Add a member (admin)",
 )
+@scope("admin")
 def add_member(request: HttpRequest, payload: MemberIn) -> Any:
     actor = actor_of(request)
     membership = services.create_user(actor=actor, org=actor.org, **payload.dict())
@@ -123,6 +168,7 @@ def add_member(request: HttpRequest, payload: MemberIn) -> Any:
     response={200: MemberOut, **error_responses(403, 404, 409, 422)},
     summary="Change a member's role (admin)",
 )
+@scope("admin")
 def change_member_role(request: HttpRequest, user_id: int, payload: RoleIn) -> Any:
     actor = actor_of(request)
     membership = selectors.get_member(actor.org, user_id)
@@ -138,6 +184,7 @@ def change_member_role(request: HttpRequest, user_id: int, payload: RoleIn) -> A
     "open cases they still own). Not yourself (409 `self`), not the last active admin "
     "(409 `last_admin`).",
 )
+@scope("admin")
 def deactivate_member(request: HttpRequest, user_id: int, payload: DeactivateIn) -> Any:
     actor = actor_of(request)
     membership = selectors.get_member(actor.org, user_id)
@@ -149,6 +196,7 @@ def deactivate_member(request: HttpRequest, user_id: int, payload: DeactivateIn)
     response={200: MemberOut, **error_responses(403, 404, 409)},
     summary="Reactivate a deactivated member (admin); their old tokens stay revoked",
 )
+@scope("admin")
 def reactivate_member(request: HttpRequest, user_id: int) -> Any:
     actor = actor_of(request)
     membership = selectors.get_member(actor.org, user_id)
@@ -157,12 +205,16 @@ def reactivate_member(request: HttpRequest, user_id: int) -> Any:
 
 @router.get(
     "/tokens",
-    response={200: list[TokenOut], **error_responses()},
-    summary="My API tokens in this organization",
+    response={200: list[TokenOut], **error_responses(403)},
+    summary="My API tokens in this organization; an admin may list everyone's",
+    description="`?everyone=true` (admins only, 403 otherwise) lists every member's tokens.",
 )
 @paginated
-def list_tokens(request: HttpRequest) -> Any:
+def list_tokens(request: HttpRequest, everyone: bool = False) -> Any:
     actor = actor_of(request)
+    if everyone:
+        require(actor, "org.manage_members")
+        return selectors.everyones_tokens(actor.org)
     return selectors.tokens(actor.org, actor.user)
 
 
@@ -170,18 +222,69 @@ def list_tokens(request: HttpRequest) -> Any:
     "/tokens",
     response={201: TokenCreatedOut, **error_responses(422)},
     summary="Create an API token (the plain token is returned once)",
+    description="For yourself, with scopes no wider than the token you call with, and an "
+    "expiry within the organization's maximum (`GET /tokens/policy`).",
 )
+@scope("tokens")
 def create_token(request: HttpRequest, payload: TokenIn) -> Any:
-    token, plain = services.create_api_token(actor=actor_of(request), name=payload.name)
-    return Status(201, {**TokenOut.from_orm(token).dict(), "token": plain})
+    within = list(request.auth.scopes)  # type: ignore[attr-defined]
+    token, plain = services.create_api_token(
+        actor=actor_of(request),
+        name=payload.name,
+        scopes=payload.scopes if payload.scopes is not None else within,
+        expires_at=payload.expires_at,
+        within=within,
+    )
+    token.token = plain  # type: ignore[attr-defined]  # in this answer only, never stored
+    return Status(201, token)
+
+
+@router.get(
+    "/tokens/policy",
+    response={200: TokenPolicyOut, **error_responses()},
+    summary="How long new API tokens live: by default and at most",
+)
+def token_policy(request: HttpRequest) -> Any:
+    return _policy(actor_of(request).org)
+
+
+@router.put(
+    "/tokens/policy",
+    response={200: TokenPolicyOut, **error_responses(403, 422)},
+    summary="Set how long new API tokens live by default and at most (admin)",
+    description="Tokens that exist keep their expiry. Recorded as `api_token.policy_changed`.",
+)
+@scope("admin")
+def set_token_policy(request: HttpRequest, payload: TokenPolicyIn) -> Any:
+    org = services.set_api_token_policy(
+        actor=actor_of(request), default_days=payload.default_days, max_days=payload.max_days
+    )
+    return _policy(org)
 
 
 @router.delete(
     "/tokens/{token_id}",
     response={200: TokenOut, **error_responses(404)},
-    summary="Revoke an API token; requests with it then get 401",
+    summary="Revoke one of your API tokens; requests with it then get 401",
+    description="Another member's token is not found here: an admin revokes it with "
+    "DELETE /members/{user_id}/tokens/{token_id}.",
 )
+@scope("tokens")
 def revoke_token(request: HttpRequest, token_id: int) -> Any:
     actor = actor_of(request)
     token = selectors.get_token(actor.org, actor.user, token_id)
+    return services.revoke_api_token(actor=actor, token=token)
+
+
+@router.delete(
+    "/members/{user_id}/tokens/{token_id}",
+    response={200: TokenOut, **error_responses(403, 404)},
+    summary="Revoke a member's API token (admin)",
+    description="Recorded as `api_token.revoked`, naming whose token and who revoked it.",
+)
+@scope("admin")
+def revoke_member_token(request: HttpRequest, user_id: int, token_id: int) -> Any:
+    actor = actor_of(request)
+    require(actor, "org.manage_members")
+    token = selectors.get_member_token(actor.org, user_id, token_id)
     return services.revoke_api_token(actor=actor, token=token)

@@ -11,6 +11,11 @@ class Organization(models.Model):
     name = models.CharField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
     next_case_number = models.PositiveIntegerField(default=1)
+    # API token lifetimes an admin sets (decision 0029): a token created without an expiry
+    # lives `api_token_default_days`; none may live longer than `api_token_max_days`. Defaults in
+    # the database too, so code from before these columns (a rolling upgrade) can still insert.
+    api_token_default_days = models.PositiveSmallIntegerField(default=90, db_default=90)
+    api_token_max_days = models.PositiveSmallIntegerField(default=365, db_default=365)
 
     def __str__(self) -> str:
         return self.name
@@ -53,16 +58,27 @@ class Membership(models.Model):
 
 
 class ApiToken(models.Model):
-    """A bearer token for one user in one organization. Only its SHA-256 is stored."""
+    """A bearer token for one user in one organization. Only its SHA-256 is stored.
+
+    It acts as `user` with their role, narrowed to `scopes` (core/scopes.py), until
+    `expires_at` or until it is revoked (by its owner or an admin: `revoked_by`)."""
 
     org = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=16, db_index=True)
     token_hash = models.CharField(max_length=64, unique=True)
+    scopes = models.JSONField(default=list)
     created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    expires_at = models.DateTimeField()
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"

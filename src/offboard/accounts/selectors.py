@@ -32,11 +32,33 @@ def get_org(slug: str) -> Organization:
 
 
 def tokens(org: Organization, user: User) -> QuerySet[ApiToken]:
-    return ApiToken.objects.filter(org=org, user=user).order_by("-created_at")
+    return (
+        ApiToken.objects.select_related("user", "created_by", "revoked_by")
+        .filter(org=org, user=user)
+        .order_by("-created_at", "-pk")
+    )
+
+
+def everyones_tokens(org: Organization) -> QuerySet[ApiToken]:
+    """Every member's tokens in the organization (what an admin sees), newest first."""
+    return (
+        ApiToken.objects.select_related("user", "created_by", "revoked_by")
+        .filter(org=org)
+        .order_by("-created_at", "-pk")
+    )
 
 
 def get_token(org: Organization, user: User, token_id: int) -> ApiToken:
+    """One of `user`'s own tokens; anyone else's is not found."""
     t = tokens(org, user).filter(pk=token_id).first()
     if t is None:
         raise NotFound(f"No API token with id {token_id}.")
+    return t
+
+
+def get_member_token(org: Organization, user_id: int, token_id: int) -> ApiToken:
+    """A member's token in the organization (for an admin), by the member's id and its own."""
+    t = everyones_tokens(org).filter(user_id=user_id, pk=token_id).first()
+    if t is None:
+        raise NotFound(f"No API token with id {token_id} for member {user_id}.")
     return t

@@ -291,6 +291,27 @@ def reactivate_user_command(
     say(f"Reactivated '{member.user.username}' in '{actor.org.slug}'.", "bold")
 
 
+@user_app.command("reset-factors")
+def reset_factors_command(
+    username: Annotated[str, typer.Argument(metavar="USERNAME", help="Who lost their factors.")],
+    org: OrgOption = None,
+    as_user: AsOption = None,
+) -> None:
+    """Remove a member's authenticator app, passkeys and recovery codes (admin), when they
+    lost them all: they sign in with their password and set up new ones. Recorded."""
+    ensure_django()
+    from offboard.mfa.services import reset_member_factors
+
+    actor = resolve_actor(org, as_user)
+    removed = reset_member_factors(actor=actor, membership=membership(actor.org, username))
+    say(
+        f"Removed the second factors of '{username}' in '{actor.org.slug}': "
+        f"{removed['totp']} authenticator app, {removed['passkeys']} passkey(s), "
+        f"{removed['recovery_codes']} recovery code(s).",
+        "bold",
+    )
+
+
 @user_app.command("set-password")
 def set_password_command(
     username: Annotated[str, typer.Argument(metavar="USERNAME", help="Whose password.")],

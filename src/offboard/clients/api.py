@@ -10,6 +10,7 @@ from offboard.clients import csvfile, imports, selectors, services
 from offboard.clients.models import Contact, FeeType, ServiceType
 from offboard.core.api import BearerToken, actor_of
 from offboard.core.schemas import Day, EvidenceRef, Input, Moment, error_responses, paginated
+from offboard.core.scopes import scope
 
 router = Router(tags=["clients"])
 
@@ -126,6 +127,7 @@ class ClientImportOut(Schema):
     "Admins only.",
     auth=BearerToken(uploads="clients.import"),  # the role is checked before the body is read
 )
+@scope("clients:write")
 def import_clients(
     request: HttpRequest, file: UploadedFile = File(...), dry_run: bool = False
 ) -> Any:
@@ -153,6 +155,7 @@ def list_clients(request: HttpRequest, q: str = "") -> Any:
 
 
 @router.post("", response={201: ClientOut, **error_responses(403, 422)})
+@scope("clients:write")
 def create_client(request: HttpRequest, payload: ClientIn) -> Any:
     return Status(201, services.create_client(actor=actor_of(request), **payload.dict()))
 
@@ -175,6 +178,7 @@ def get_client(request: HttpRequest, client_id: int) -> Any:
 
 
 @router.post("/{client_id}/contacts", response={201: ContactOut, **error_responses(403, 404, 422)})
+@scope("clients:write")
 def add_contact(request: HttpRequest, client_id: int, payload: ContactIn) -> Any:
     actor = actor_of(request)
     client = selectors.get_client(actor.org, client_id)
@@ -191,6 +195,7 @@ def list_contracts(request: HttpRequest, client_id: int) -> Any:
 @router.post(
     "/{client_id}/contracts", response={201: ContractOut, **error_responses(403, 404, 422)}
 )
+@scope("clients:write")
 def create_contract(request: HttpRequest, client_id: int, payload: ContractIn) -> Any:
     actor = actor_of(request)
     client = selectors.get_client(actor.org, client_id)
@@ -207,6 +212,7 @@ def get_contract(request: HttpRequest, contract_id: int) -> Any:
     response={200: ContractOut, **error_responses(403, 404, 422)},
     summary="Record when the termination or non-renewal notice was received",
 )
+@scope("clients:write")
 def record_notice(request: HttpRequest, contract_id: int, payload: NoticeIn) -> Any:
     actor = actor_of(request)
     contract = selectors.get_contract(actor.org, contract_id)
@@ -219,6 +225,7 @@ def record_notice(request: HttpRequest, contract_id: int, payload: NoticeIn) -> 
     summary="Attach a signed contract, amendment or notice letter (multipart `file`)",
     auth=BearerToken(uploads="clients.write"),  # the role is checked before the body is read
 )
+@scope("clients:write")
 def attach_document(request: HttpRequest, contract_id: int, file: UploadedFile = File(...)) -> Any:
     actor = actor_of(request)
     contract = selectors.get_contract(actor.org, contract_id)

@@ -19,6 +19,7 @@ from offboard.core.api import actor_of
 from offboard.core.errors import NotFound, UpstreamFailed
 from offboard.core.permissions import require
 from offboard.core.schemas import Input, error_responses, paginated
+from offboard.core.scopes import scope
 
 router = Router(tags=["connectors"])
 
@@ -184,6 +185,7 @@ def list_connections(request: HttpRequest) -> Any:
     response={201: ConnectionOut, **error_responses(403, 422)},
     summary="Add a connection (admins); the secret is sealed and never returned",
 )
+@scope("admin")
 def create_connection(request: HttpRequest, payload: ConnectionIn) -> Any:
     made = services.create_connection(
         actor=actor_of(request),
@@ -202,6 +204,7 @@ def create_connection(request: HttpRequest, payload: ConnectionIn) -> Any:
     response={200: ConnectionOut, **error_responses(403, 404, 422)},
     summary="Change a connection (admins); a new secret replaces the old",
 )
+@scope("admin")
 def update_connection(request: HttpRequest, ref: str, payload: ConnectionPatch) -> Any:
     actor = actor_of(request)
     changed = services.update_connection(
@@ -221,6 +224,7 @@ def update_connection(request: HttpRequest, ref: str, payload: ConnectionPatch) 
     response={200: ConnectionOut, **error_responses(403, 404)},
     summary="Disable a connection (admins)",
 )
+@scope("admin")
 def disable_connection(request: HttpRequest, ref: str) -> Any:
     actor = actor_of(request)
     return connection_out(
@@ -233,6 +237,7 @@ def disable_connection(request: HttpRequest, ref: str) -> Any:
     response={200: CheckOut, **error_responses(403, 404, 422, 502)},
     summary="Check a connection's credentials and reachability (changes nothing)",
 )
+@scope("admin")
 def check_connection(request: HttpRequest, ref: str) -> Any:
     actor = actor_of(request)
     connection = _connection(actor.org, ref)
@@ -248,6 +253,7 @@ def check_connection(request: HttpRequest, ref: str) -> Any:
     response={200: list[AccountOut], **error_responses(403, 404, 422, 502)},
     summary="Accounts in the connection's system matching domains, groups, prefixes or ids",
 )
+@scope("admin")
 def discover(request: HttpRequest, ref: str, payload: MatchIn) -> Any:
     actor = actor_of(request)
     connection = _connection(actor.org, ref)
@@ -288,6 +294,7 @@ def _grants(case: Any, ids: list[int]) -> list[AccessGrant]:
     response={200: PlanOut, **error_responses(403, 404, 409, 422, 502)},
     summary="The operations a revoke of these grants would carry out, in order (a dry run)",
 )
+@scope("cases:write")
 def plan(request: HttpRequest, ref: str, payload: GrantsIn) -> Any:
     actor = actor_of(request)
     case = cases.get_case(actor.org, ref)
@@ -319,6 +326,7 @@ def plan(request: HttpRequest, ref: str, payload: GrantsIn) -> Any:
     response={202: RunOut, **error_responses(403, 404, 409, 422)},
     summary="Revoke (or read back) grants with a connector, in the background",
 )
+@scope("cases:write")
 def request_run(request: HttpRequest, ref: str, payload: RunIn) -> Any:
     actor = actor_of(request)
     case = cases.get_case(actor.org, ref)
@@ -357,6 +365,7 @@ class DeclineIn(Input):
     response={200: RunOut, **error_responses(403, 404, 409)},
     summary="Approve a run its connection holds for a manager's approval (not your own)",
 )
+@scope("cases:write")
 def approve_run(request: HttpRequest, ref: str, run_id: str) -> Any:
     actor = actor_of(request)
     found = _find_run(actor.org, ref, run_id)
@@ -368,6 +377,7 @@ def approve_run(request: HttpRequest, ref: str, run_id: str) -> Any:
     response={200: RunOut, **error_responses(403, 404, 409, 422)},
     summary="Decline a run held for approval, saying why",
 )
+@scope("cases:write")
 def decline_run(request: HttpRequest, ref: str, run_id: str, payload: DeclineIn) -> Any:
     actor = actor_of(request)
     found = _find_run(actor.org, ref, run_id)

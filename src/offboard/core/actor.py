@@ -15,6 +15,9 @@ class Actor:
     auth_method: str = "session"  # session | token | cli | system
     ip: str | None = None
     user_agent: str | None = None
+    # The second factor this session passed ("totp", "webauthn", ...; accounts/signin.py), or
+    # None: a policy may refuse approvals and closures without one.
+    second_factor: str | None = None
 
     @classmethod
     def from_membership(cls, membership: "Membership", **how: str | None) -> "Actor":
@@ -25,7 +28,7 @@ class Actor:
         return self.user.get_full_name() or self.user.username
 
     def as_event_actor(self) -> dict[str, object]:
-        return {
+        actor: dict[str, object] = {
             "id": self.user.pk,
             "name": self.display_name,
             "username": self.user.username,
@@ -34,6 +37,9 @@ class Actor:
             "ip": self.ip,
             "user_agent": self.user_agent,
         }
+        if self.second_factor:  # only when passed: older events keep their shape
+            actor["second_factor"] = self.second_factor
+        return actor
 
 
 @dataclass(frozen=True)
@@ -133,6 +139,41 @@ class SystemActor:
         }
 
 
+@dataclass(frozen=True)
+class VisitorActor:
+    """Someone not signed in, naming a member's account on the login or password-reset page
+    (offboard.security): a failed sign-in, a reset request, a reset. They may be the member or
+    an attacker, so no user is the actor; events name the account they named (`for_user_id`,
+    `username`), the IP and user agent, never what they typed as a password."""
+
+    org: "Organization"
+    purpose: str  # "sign-in" | "password-reset"
+    for_user_id: int | None = None
+    username: str = ""
+    ip: str | None = None
+    user_agent: str | None = None
+    role = "visitor"
+    auth_method = "none"
+    user = None  # not authenticated: the ledger entry's actor_user stays empty
+
+    @property
+    def display_name(self) -> str:
+        return f"Someone at the {self.purpose} page"
+
+    def as_event_actor(self) -> dict[str, object]:
+        return {
+            "id": None,
+            "name": self.display_name,
+            "purpose": self.purpose,
+            "for_user_id": self.for_user_id,
+            "username": self.username,
+            "role": self.role,
+            "auth": self.auth_method,
+            "ip": self.ip,
+            "user_agent": self.user_agent,
+        }
+
+
 # Whoever an event can be recorded for: a member of the organization, a client's contact, an
-# inbound webhook endpoint, or one of Offboard's scheduled jobs.
-EventActor = Actor | ContactActor | EndpointActor | SystemActor
+# inbound webhook endpoint, one of Offboard's scheduled jobs, or a visitor who is not signed in.
+EventActor = Actor | ContactActor | EndpointActor | SystemActor | VisitorActor

@@ -3,6 +3,7 @@ failure a request can cause (a 4xx naming the field, never a 500 for bad input),
 errors every operation may answer documented in the OpenAPI document."""
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -12,27 +13,56 @@ from django.http.multipartparser import MultiPartParserError
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
+from ninja.openapi.schema import OpenAPISchema
+from ninja.operation import Operation
 from ninja.security import HttpBearer
 
 from offboard.core.actor import Actor
 from offboard.core.bodies import BodyTooLarge, allow_files
-from offboard.core.errors import OffboardError, RateLimited
+from offboard.core.errors import InsufficientScope, OffboardError, RateLimited
 from offboard.core.permissions import require
+from offboard.core.scopes import SCOPES, missing_scope_message, scope_of
+
+
+def _scheme_description() -> str:
+    rows = "\n".join(f"- `{name}`: {words}" for name, words in SCOPES.items())
+    return (
+        "`Authorization: Bearer obt_…`: a per-member token (Settings → API tokens, or POST "
+        "/api/v1/tokens), stored hashed, expiring, revocable. Each operation lists the one "
+        "scope it needs; a token without it gets 403 `insufficient_scope`. A scope never "
+        "grants what the member's role does not. The scopes:\n" + rows
+    )
 
 
 class BearerToken(HttpBearer):
-    """`Authorization: Bearer obt_…` — a per-user, per-organization, revocable token.
+    """`Authorization: Bearer obt_…` — a per-user, per-organization, revocable, expiring token
+    that carries scopes.
+
+    Every operation's token check is made for the scope it declared (`offboard.core.scopes`;
+    `require_scopes` below gives each operation its own `BearerToken(scope=…)`): a token
+    without it is refused with 403 `insufficient_scope` before the body is read.
 
     An operation that takes files authenticates with `BearerToken(uploads=capability)`: the
     token's member must also hold `capability`, checked before django-ninja reads the body
     (a 403 then), and only then may the body carry files (`core/bodies.py`)."""
 
-    def __init__(self, *, uploads: str = "") -> None:
+    openapi_description = _scheme_description()
+
+    def __init__(self, *, uploads: str = "", scope: str = "") -> None:
         super().__init__()
         self.uploads = uploads
+        self.scope = scope
+
+    def for_scope(self, scope: str) -> "BearerToken":
+        return BearerToken(uploads=self.uploads, scope=scope)
 
     def __call__(self, request: HttpRequest) -> Any:
         api_token = super().__call__(request)
+        if api_token and self.scope and self.scope not in api_token.scopes:
+            raise InsufficientScope(
+                missing_scope_message(self.scope),
+                details={"scope": self.scope, "token_scopes": list(api_token.scopes)},
+            )
         if api_token and self.uploads:
             require(actor_of(request), self.uploads)
             allow_files(request)
@@ -42,7 +72,7 @@ class BearerToken(HttpBearer):
         from offboard.accounts.models import Membership
         from offboard.accounts.services import authenticate_token
 
-        api_token = authenticate_token(token)
+        api_token = authenticate_token(token)  # an expired token raises TokenExpired (401)
         if api_token is None:
             return None
         membership = (
@@ -59,6 +89,42 @@ class BearerToken(HttpBearer):
             user_agent=request.headers.get("User-Agent", "")[:300] or None,
         )
         return api_token
+
+
+def require_scopes(run: Callable[..., Any]) -> Callable[..., Any]:
+    """Give an operation a token check for the scope its view declared (`@scope`, or `read`
+    for a GET): `api.add_decorator(require_scopes, mode="view")`, which django-ninja applies
+    to each operation's bound `run` as the routers are mounted. Returns `run` unchanged."""
+    operation = getattr(run, "__self__", None)
+    if not isinstance(operation, Operation):
+        raise TypeError("require_scopes must be the first view decorator of the API")
+    callbacks = list(operation.auth_callbacks)
+    if any(isinstance(cb, BearerToken) for cb in callbacks):
+        methods = [m.upper() for m in operation.methods]
+        needed = {scope_of(operation.view_func, method) for method in methods}
+        if len(needed) != 1:
+            raise LookupError(f"{operation.view_func.__name__}: one scope per operation")
+        operation.auth_callbacks = [
+            cb.for_scope(needed.pop()) if isinstance(cb, BearerToken) else cb for cb in callbacks
+        ]
+    return run
+
+
+class _ScopedSchema(OpenAPISchema):
+    """django-ninja's document, with each operation's scope in its security requirement
+    (`{"BearerToken": ["cases:write"]}`)."""
+
+    def operation_security(self, operation: Operation) -> list[dict[str, Any]] | None:
+        if not operation.auth_callbacks:
+            return None
+        result: list[dict[str, Any]] = []
+        for auth in operation.auth_callbacks:
+            if hasattr(auth, "openapi_security_schema"):
+                name = auth.__class__.__name__
+                scope = getattr(auth, "scope", "")
+                result.append({name: [scope] if scope else []})
+                self.securitySchemes[name] = auth.openapi_security_schema
+        return result
 
 
 def client_ip(request: HttpRequest) -> str | None:
@@ -215,15 +281,23 @@ def one_entry_per_status(responses: dict[Any, Any]) -> dict[str, Any]:
 class OffboardApi(NinjaAPI):
     """The project's NinjaAPI: its OpenAPI document lists the errors every operation shares."""
 
-    def get_openapi_schema(self, *args: Any, **kwargs: Any) -> Any:
-        schema = super().get_openapi_schema(*args, **kwargs)
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> Any:
+        if path_prefix is None:
+            path_prefix = self.get_root_path(path_params or {})
+        schema = _ScopedSchema(self, path_prefix)
         error = {"$ref": "#/components/schemas/ErrorOut"}
         for operations in schema.get("paths", {}).values():
             for operation in operations.values():
                 operation["responses"] = one_entry_per_status(operation.get("responses", {}))
                 shared: dict[str, str] = {}
                 if operation.get("security"):
-                    shared["401"] = "No valid API token."
+                    shared["401"] = "No valid API token, or it expired (`token_expired`)."
+                    shared["403"] = (
+                        "The token lacks the operation's scope (`insufficient_scope`), or "
+                        "the member's role may not do this (`forbidden`)."
+                    )
                 if operation.get("parameters") or operation.get("requestBody"):
                     shared.update(_ANY_INPUT)
                 if operation.get("requestBody"):

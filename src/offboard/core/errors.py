@@ -70,6 +70,19 @@ def invalid(field: str, problem: str) -> ValidationFailed:
     return ValidationFailed({field: [problem]})
 
 
+class InsufficientScope(PermissionDenied):
+    """An API token without the scope an operation needs (core/scopes.py)."""
+
+    code = "insufficient_scope"
+
+
+class TokenExpired(OffboardError):
+    """An API token past its expiry: the request is unauthenticated (HTTP 401)."""
+
+    status = 401
+    code = "token_expired"
+
+
 class UpstreamFailed(OffboardError):
     """Another system (a connector's peer) failed or refused: the request was fine, the call
     was not. `details` names the connection."""

@@ -42,6 +42,10 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     "connectors.manage": frozenset({ADMIN}),
     # Approve a connector run where the connection asks for it (not one's own request)
     "connectors.approve": frozenset({ADMIN, MANAGER}),
+    # The organization's second-factor policy: nobody, approvers or everyone (decision 0027).
+    "mfa.manage": frozenset({ADMIN}),
+    # The organization's single sign-on: provider, group mapping, "SSO required" (decision 0026).
+    "sso.manage": frozenset({ADMIN}),
     "read": frozenset(ROLES),
 }
 

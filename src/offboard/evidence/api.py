@@ -7,6 +7,7 @@ from ninja import Field, File, Router, Status, UploadedFile
 
 from offboard.core.api import BearerToken, actor_of
 from offboard.core.schemas import EvidenceRef, error_responses
+from offboard.core.scopes import scope
 from offboard.evidence import selectors, services
 from offboard.evidence.storage import open_stored
 
@@ -26,6 +27,7 @@ class EvidenceOut(EvidenceRef):
     "before the body is read; files past the upload limit are a 413.",
     auth=BearerToken(uploads="evidence.upload"),
 )
+@scope("cases:write")
 def upload(request: HttpRequest, file: UploadedFile = File(...)) -> Any:
     evidence = services.upload_evidence(actor=actor_of(request), stream=file, name=file.name or "")
     return Status(201, evidence)

@@ -10,6 +10,7 @@ from ninja import Field, Query, Router, Schema, Status
 from offboard.core.api import actor_of
 from offboard.core.errors import NotFound, ValidationFailed
 from offboard.core.schemas import error_responses
+from offboard.core.scopes import scope
 from offboard.ledger import selectors, services, store
 from offboard.ledger.models import Checkpoint
 from offboard.ledger.tlogproof import encode_tlog_proof
@@ -77,6 +78,7 @@ def latest_checkpoint(request: HttpRequest) -> Any:
     "latest checkpoint and that one is younger than OFFBOARD_CHECKPOINT_REQUEST_INTERVAL "
     "seconds (60 by default): it already covers every event.",
 )
+@scope("ledger:write")
 def create_checkpoint(request: HttpRequest) -> Any:
     cp = services.issue_checkpoint(actor=actor_of(request))
     return Status(201, checkpoint_out(selectors.latest_checkpoint(cp.org, size=cp.size)))

@@ -8,6 +8,7 @@ from ninja import Router
 from offboard.cases.selectors import get_case
 from offboard.core.api import actor_of
 from offboard.core.schemas import error_responses
+from offboard.core.scopes import scope
 from offboard.packs.export import PackPlan, iter_pack, start_export
 
 router = Router(tags=["evidence"])
@@ -38,6 +39,7 @@ def pack_response(plan: PackPlan) -> StreamingHttpResponse:
         }
     },
 )
+@scope("exports")
 def evidence_pack(request: HttpRequest, ref: str) -> Any:
     actor = actor_of(request)
     return pack_response(start_export(actor=actor, case=get_case(actor.org, ref)))

@@ -12,6 +12,7 @@ from offboard.core.api import actor_of
 from offboard.core.errors import ValidationFailed
 from offboard.core.inputs import problems
 from offboard.core.schemas import Input, UserRef, error_responses, paginated
+from offboard.core.scopes import scope
 from offboard.playbooks import selectors, services
 from offboard.playbooks.spec import PlaybookInvalid, PlaybookSpec, parse_playbook
 
@@ -219,6 +220,7 @@ def list_playbooks(request: HttpRequest) -> Any:
     openapi_extra=SOURCE_BODY,
     description="422 with `details.errors` = [{line, path, message}] when it is invalid.",
 )
+@scope("read")
 def validate_playbook(request: HttpRequest) -> Any:
     try:
         spec = parse_playbook(_source(request))
@@ -235,6 +237,7 @@ def validate_playbook(request: HttpRequest) -> Any:
     description="Everything is validated first; on any error nothing is imported (422 with "
     "`details.errors`). Importing the text of the latest version again returns that version.",
 )
+@scope("playbooks:write")
 def import_playbook(request: HttpRequest) -> Any:
     source = _source(request)
     try:

@@ -11,6 +11,7 @@ from offboard.cases.selectors import get_case
 from offboard.core import clock
 from offboard.core.api import actor_of
 from offboard.core.schemas import Input, UserRef, error_responses, paginated
+from offboard.core.scopes import scope
 from offboard.portal import selectors, services
 
 router = Router(tags=["portal"])
@@ -136,6 +137,7 @@ class DeemedOut(Schema):
     "this answer and the contact's email, nowhere else. The case must be active or closing. "
     "Recorded as `portal_link.issued`. See docs/portal.md.",
 )
+@scope("cases:write")
 def issue_link(request: HttpRequest, ref: str, payload: PortalLinkIn) -> Any:
     actor = actor_of(request)
     case = get_case(actor.org, ref)
@@ -174,6 +176,7 @@ def list_links(request: HttpRequest, ref: str) -> Any:
     description="The case owner, a manager or an admin; also on closed cases. Recorded as "
     "`portal_link.revoked`; a second revocation is 409 `already_revoked`.",
 )
+@scope("cases:write")
 def revoke_link(request: HttpRequest, link_id: int, payload: RevokeIn) -> Any:
     actor = actor_of(request)
     link = selectors.get_link(actor.org, link_id)
@@ -189,6 +192,7 @@ def revoke_link(request: HttpRequest, link_id: int, payload: RevokeIn) -> Any:
     "is emailed first and recorded (`portal_link.reminder_sent`) only once the mail server "
     "accepted it; otherwise 502 `email_failed` and nothing is recorded.",
 )
+@scope("cases:write")
 def remind(request: HttpRequest, link_id: int) -> Any:
     actor = actor_of(request)
     link = selectors.get_link(actor.org, link_id)
@@ -206,6 +210,7 @@ def remind(request: HttpRequest, link_id: int) -> Any:
     "reminders to the contact (409 `deadline_not_passed` / `too_few_reminders` otherwise). "
     "Recorded as `portal.deemed_accepted`, citing the reminders' event indices.",
 )
+@scope("cases:write")
 def deem_accepted(request: HttpRequest, link_id: int, payload: DeemedIn) -> Any:
     actor = actor_of(request)
     link = selectors.get_link(actor.org, link_id)

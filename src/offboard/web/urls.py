@@ -2,6 +2,9 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.urls import path
 
+from offboard.mfa import urls as mfa_urls
+from offboard.mfa.views import SignInView
+from offboard.sso import urls as sso_urls
 from offboard.web import views, workspace, workspace_portal
 from offboard.web.pages import (
     case_connectors,
@@ -11,17 +14,31 @@ from offboard.web.pages import (
     opening,
     playbooks,
     reminders_card,
+    tokens_card,
 )
 from offboard.web.pages import connections as connection_pages
 from offboard.web.pages import inbound as inbound_pages
+from offboard.web.pages import password_reset as password_reset_pages
+from offboard.web.pages import security as security_pages
 from offboard.web.pages import settings as settings_pages
+from offboard.web.pages import sso as sso_pages
 from offboard.web.pages import webhooks as webhook_pages
 
 app_name = "web"
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(template_name="web/login.html"), name="login"),
+    # The password, then a second factor for members who enrolled one (offboard.mfa).
+    path("login/", SignInView.as_view(), name="login"),
+    *mfa_urls.urlpatterns,
+    # Single sign-on through the organization's OpenID Connect provider (offboard.sso).
+    *sso_urls.urlpatterns,
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password-reset/", password_reset_pages.request_reset, name="password-reset"),
+    path(
+        "password-reset/<str:token>/",
+        password_reset_pages.set_password,
+        name="password-reset-confirm",
+    ),
     path("", dashboard.dashboard, name="dashboard"),
     path("cases/", views.case_list, name="case-list"),
     path("cases/new/", opening.open_case_page, name="open-case"),
@@ -102,8 +119,25 @@ urlpatterns = [
         login_required(settings_pages.PasswordChange.as_view()),
         name="password-change",
     ),
-    path("settings/tokens/", settings_pages.create_token, name="token-create"),
-    path("settings/tokens/<int:token_id>/revoke", settings_pages.revoke_token, name="token-revoke"),
+    # Settings → Security: sessions (offboard.security)
+    path("settings/security/", security_pages.security_page, name="security"),
+    path(
+        "settings/security/sessions/<int:session_id>/end",
+        security_pages.end_session,
+        name="session-end",
+    ),
+    path(
+        "settings/security/sessions/end-others",
+        security_pages.end_other_sessions,
+        name="sessions-end-others",
+    ),
+    # Settings → Single sign-on (admins; offboard.sso)
+    path("settings/sso/", sso_pages.sso_page, name="sso-settings"),
+    path("settings/sso/test", sso_pages.test_discovery, name="sso-test"),
+    path("settings/sso/remove", sso_pages.remove, name="sso-remove"),
+    path("settings/tokens/", tokens_card.create_token, name="token-create"),
+    path("settings/tokens/<int:token_id>/revoke", tokens_card.revoke_token, name="token-revoke"),
+    path("settings/tokens/policy", tokens_card.token_policy, name="token-policy"),
     path("settings/calendar/", settings_pages.create_feed, name="calendar-feed-create"),
     path("settings/calendar/revoke", settings_pages.revoke_feed, name="calendar-feed-revoke"),
     path("settings/reminders/", reminders_card.save_preferences, name="reminder-preferences"),

@@ -10,6 +10,7 @@ from ninja import Field, Router, Schema, Status
 from offboard.core.api import actor_of
 from offboard.core.permissions import require
 from offboard.core.schemas import Input, error_responses, paginated
+from offboard.core.scopes import scope
 from offboard.webhooks import delivery, selectors, services
 from offboard.webhooks.models import WebhookDelivery, WebhookEndpoint
 
@@ -112,6 +113,7 @@ def list_endpoints(request: HttpRequest) -> Any:
     response={201: EndpointCreatedOut, **error_responses(403, 422)},
     summary="Add a webhook endpoint (admins); its secret is returned once",
 )
+@scope("admin")
 def create_endpoint(request: HttpRequest, payload: EndpointIn) -> Any:
     issued = services.create_webhook_endpoint(
         actor=actor_of(request),
@@ -158,6 +160,7 @@ def get_endpoint(request: HttpRequest, endpoint_id: str) -> Any:
     response={200: EndpointCreatedOut, **error_responses(403, 404)},
     summary="Rotate an endpoint's secret (admins); the previous one signs too for 24 hours",
 )
+@scope("admin")
 def rotate_secret(request: HttpRequest, endpoint_id: str) -> Any:
     actor = actor_of(request)
     endpoint = selectors.get_endpoint(actor.org, endpoint_id)
@@ -169,6 +172,7 @@ def rotate_secret(request: HttpRequest, endpoint_id: str) -> Any:
     response={200: EndpointOut, **error_responses(403, 404, 409, 422)},
     summary="Disable an endpoint (admins): nothing is posted, its deliveries wait",
 )
+@scope("admin")
 def disable_endpoint(request: HttpRequest, endpoint_id: str, payload: DisableIn) -> Any:
     actor = actor_of(request)
     endpoint = selectors.get_endpoint(actor.org, endpoint_id)
@@ -182,6 +186,7 @@ def disable_endpoint(request: HttpRequest, endpoint_id: str, payload: DisableIn)
     response={200: EndpointOut, **error_responses(403, 404, 409)},
     summary="Enable an endpoint again (admins): its waiting deliveries go at once",
 )
+@scope("admin")
 def enable_endpoint(request: HttpRequest, endpoint_id: str) -> Any:
     actor = actor_of(request)
     endpoint = selectors.get_endpoint(actor.org, endpoint_id)
@@ -193,6 +198,7 @@ def enable_endpoint(request: HttpRequest, endpoint_id: str) -> Any:
     response={204: None, **error_responses(403, 404)},
     summary="Delete an endpoint (admins): its secret is erased, its waiting deliveries cancelled",
 )
+@scope("admin")
 def delete_endpoint(request: HttpRequest, endpoint_id: str) -> Any:
     actor = actor_of(request)
     endpoint = selectors.get_endpoint(actor.org, endpoint_id)
@@ -219,6 +225,7 @@ def list_deliveries(request: HttpRequest, endpoint_id: str) -> Any:
     "answer is the delivery with that attempt in its log. 409 `endpoint_disabled` while the "
     "endpoint is disabled, `delivery_in_progress` while a worker is attempting it.",
 )
+@scope("admin")
 def redeliver(request: HttpRequest, endpoint_id: str, delivery_id: str) -> Any:
     actor = actor_of(request)
     endpoint = selectors.get_endpoint(actor.org, endpoint_id)

@@ -29,6 +29,7 @@ from offboard.core.actor import Actor
 from offboard.core.api import actor_of
 from offboard.core.errors import Conflict, ValidationFailed
 from offboard.core.schemas import error_responses, paginated, referenced
+from offboard.core.scopes import scope
 from offboard.ledger.selectors import case_events
 from offboard.playbooks import selectors as playbooks
 
@@ -113,6 +114,7 @@ def list_cases(
     response={200: PreviewOut, **error_responses(422)},
     summary="Compute the dates and steps a case would get, writing nothing",
 )
+@scope("read")
 def preview_case(request: HttpRequest, payload: CaseOpenIn) -> Any:
     opening = _opening(actor_of(request), payload)
     plan = validate_opening(org=actor_of(request).org, **opening)
@@ -147,6 +149,7 @@ def preview_case(request: HttpRequest, payload: CaseOpenIn) -> Any:
     "contracts (`details.open_cases` names each); send `allow_duplicate: true` to open "
     "another anyway.",
 )
+@scope("cases:write")
 def open_case(request: HttpRequest, payload: CaseOpenIn) -> Any:
     actor = actor_of(request)
     try:
@@ -180,6 +183,7 @@ def get_case(request: HttpRequest, ref: str) -> Any:
     response={200: CaseDetailOut, **error_responses(403, 404, 409, 422)},
     summary="Reassign the owner, move the end date, edit notes",
 )
+@scope("cases:write")
 def update_case(request: HttpRequest, ref: str, payload: CaseUpdateIn) -> Any:
     actor = actor_of(request)
     case = load_case(actor, ref)
@@ -211,6 +215,7 @@ def list_events(request: HttpRequest, ref: str) -> Any:
     response={200: CaseDetailOut, **error_responses(403, 404, 409)},
     summary="Start work on a draft case",
 )
+@scope("cases:write")
 def activate(request: HttpRequest, ref: str) -> Any:
     actor = actor_of(request)
     services.activate_case(actor=actor, case=load_case(actor, ref))
@@ -223,6 +228,7 @@ def activate(request: HttpRequest, ref: str) -> Any:
     summary="Enter closing: every readiness gate met, collect approvals",
     description="409 `gates_unmet` with `details.gates` while a readiness gate is unmet.",
 )
+@scope("cases:write")
 def enter_closing(request: HttpRequest, ref: str) -> Any:
     actor = actor_of(request)
     services.enter_closing(actor=actor, case=load_case(actor, ref))
@@ -235,6 +241,7 @@ def enter_closing(request: HttpRequest, ref: str) -> Any:
     summary="Close for good",
     description="409 `gates_unmet` with `details.gates` listing every unmet gate.",
 )
+@scope("cases:write")
 def close(request: HttpRequest, ref: str) -> Any:
     actor = actor_of(request)
     services.close_case(actor=actor, case=load_case(actor, ref))
@@ -246,6 +253,7 @@ def close(request: HttpRequest, ref: str) -> Any:
     response={200: CaseDetailOut, **error_responses(403, 404, 409, 422)},
     summary="Cancel a draft or active case, with a reason",
 )
+@scope("cases:write")
 def cancel(request: HttpRequest, ref: str, payload: CancelIn) -> Any:
     actor = actor_of(request)
     services.cancel_case(actor=actor, case=load_case(actor, ref), reason=payload.reason)
@@ -259,6 +267,7 @@ def cancel(request: HttpRequest, ref: str, payload: CancelIn) -> Any:
     description="Send the `state_digest` from GET /cases/{ref}; if the case changed since, "
     "the answer is 409 `stale_state_digest` with the current digest.",
 )
+@scope("cases:write")
 def approve(request: HttpRequest, ref: str, payload: ApprovalIn) -> Any:
     actor = actor_of(request)
     approval = services.approve_case(
@@ -276,6 +285,7 @@ def approve(request: HttpRequest, ref: str, payload: ApprovalIn) -> Any:
     response={201: AddendumOut, **error_responses(403, 404, 409, 422)},
     summary="Append a later fact to a closed or cancelled case",
 )
+@scope("cases:write")
 def add_addendum(request: HttpRequest, ref: str, payload: AddendumIn) -> Any:
     actor = actor_of(request)
     case = load_case(actor, ref)

@@ -17,6 +17,7 @@ from offboard.cases.api.schemas import (
 from offboard.cases.registers import REGISTERS, RegisterSpec
 from offboard.core.api import actor_of
 from offboard.core.schemas import ReasonIn, error_responses, paginated
+from offboard.core.scopes import scope
 
 router = Router()
 
@@ -32,6 +33,7 @@ WRITE_ERRORS = error_responses(403, 404, 409, 422)
     tags=["steps"],
     summary="Start a pending step",
 )
+@scope("cases:write")
 def start_step(request: HttpRequest, ref: str, key: str) -> Any:
     actor = actor_of(request)
     step = selectors.get_step(load_case(actor, ref), key)
@@ -46,6 +48,7 @@ def start_step(request: HttpRequest, ref: str, key: str) -> Any:
     description="The step's dependencies must be settled and one of its "
     "`evidence_required` kinds given (file, link, note, attestation, client_ack).",
 )
+@scope("cases:write")
 def complete_step(request: HttpRequest, ref: str, key: str, payload: StepCompleteIn) -> Any:
     actor = actor_of(request)
     step = selectors.get_step(load_case(actor, ref), key)
@@ -65,6 +68,7 @@ def complete_step(request: HttpRequest, ref: str, key: str, payload: StepComplet
     tags=["steps"],
     summary="Mark a step not applicable, with the reason",
 )
+@scope("cases:write")
 def mark_not_applicable(request: HttpRequest, ref: str, key: str, payload: ReasonIn) -> Any:
     actor = actor_of(request)
     step = selectors.get_step(load_case(actor, ref), key)
@@ -77,6 +81,7 @@ def mark_not_applicable(request: HttpRequest, ref: str, key: str, payload: Reaso
     tags=["steps"],
     summary="Reopen a done or not-applicable step, with the reason",
 )
+@scope("cases:write")
 def reopen_step(request: HttpRequest, ref: str, key: str, payload: ReasonIn) -> Any:
     actor = actor_of(request)
     step = selectors.get_step(load_case(actor, ref), key)
@@ -129,6 +134,7 @@ def _register_routes(spec: RegisterSpec) -> None:
         summary=f"Add a {noun}",
         operation_id=f"add_{spec.event_prefix}",
     )
+    @scope("cases:write")
     def add_item(request: HttpRequest, ref: str, payload: create_in) -> Any:  # type: ignore[valid-type]
         actor = actor_of(request)
         case = load_case(actor, ref)
@@ -151,6 +157,7 @@ def _register_routes(spec: RegisterSpec) -> None:
         description="A status change is recorded as its own event "
         f"(`{spec.event_prefix}.<status>`); evidence files are added to those attached.",
     )
+    @scope("cases:write")
     def update_item(request: HttpRequest, ref: str, item_id: int, payload: update_in) -> Any:  # type: ignore[valid-type]
         actor = actor_of(request)
         item = selectors.get_register_item(load_case(actor, ref), spec.key, item_id)
@@ -173,6 +180,7 @@ for _spec in REGISTERS.values():
     tags=["waivers"],
     summary="Waive a step or register item, with a justification and an expiry",
 )
+@scope("cases:write")
 def grant_waiver(request: HttpRequest, ref: str, payload: WaiverIn) -> Any:
     actor = actor_of(request)
     waiver = services.grant_waiver(
@@ -193,6 +201,7 @@ def grant_waiver(request: HttpRequest, ref: str, payload: WaiverIn) -> Any:
     tags=["waivers"],
     summary="Revoke a waiver, with the reason",
 )
+@scope("cases:write")
 def revoke_waiver(request: HttpRequest, ref: str, waiver_id: int, payload: ReasonIn) -> Any:
     actor = actor_of(request)
     waiver = selectors.get_waiver(load_case(actor, ref), waiver_id)

@@ -20,6 +20,7 @@ from offboard.core.validation import Errors
 from offboard.evidence.models import EvidenceFile
 from offboard.ledger.checkpoints import issue_checkpoint
 from offboard.ledger.recorder import record_event
+from offboard.mfa.policy import require_second_factor
 from offboard.notifications.services import queue_closure_receipt
 from offboard.reminders.queue import queue_assignments
 
@@ -82,6 +83,7 @@ def approve_case(
 ) -> Approval:
     """Approve or reject closure of exactly the state the approver saw (its digest)."""
     require(actor, "cases.approve")
+    require_second_factor(actor, "approve")
     case = lock_case(case)
     ensure_open(case)
     _refuse_unless(case, State.CLOSING, action="be approved")
@@ -139,6 +141,7 @@ def approve_case(
 def close_case(*, actor: Actor, case: OffboardingCase) -> OffboardingCase:
     """Close for good. Refused, listing every unmet gate, unless all gates hold."""
     require(actor, "cases.transition")
+    require_second_factor(actor, "close")
     case = lock_case(case)
     ensure_open(case)
     loaded = fresh(case)

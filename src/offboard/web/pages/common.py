@@ -13,6 +13,7 @@ from django.shortcuts import render
 
 from offboard.accounts.models import Membership
 from offboard.accounts.selectors import membership_for
+from offboard.accounts.signin import second_factor_of
 from offboard.core.actor import Actor
 from offboard.core.errors import NotFound, PermissionDenied, ValidationFailed
 from offboard.core.inputs import problems as out_of_bounds
@@ -34,6 +35,7 @@ def actor_of(request: HttpRequest, membership: Membership) -> Actor:
         auth_method="session",
         ip=request.META.get("REMOTE_ADDR"),
         user_agent=request.headers.get("User-Agent", "")[:300] or None,
+        second_factor=second_factor_of(request),
     )
 
 

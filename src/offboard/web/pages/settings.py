@@ -20,11 +20,9 @@ from offboard.accounts.models import Membership
 from offboard.accounts.services import (
     change_password,
     change_role,
-    create_api_token,
     create_user,
     deactivate_member,
     reactivate_member,
-    revoke_api_token,
 )
 from offboard.calendar import selectors as calendars
 from offboard.calendar.services import base_url_for, create_calendar_feed, revoke_calendar_feed
@@ -36,6 +34,7 @@ from offboard.web.pages.common import actor_of, forbidden, membership_of, staff_
 from offboard.web.pages.connections import connections_card
 from offboard.web.pages.inbound_card import inbound_card
 from offboard.web.pages.reminders_card import reminders_card
+from offboard.web.pages.tokens_card import tokens_card
 from offboard.web.pages.webhooks_card import webhooks_card
 
 _BACKENDS = {
@@ -108,8 +107,7 @@ def _render(
     request: HttpRequest,
     membership: Membership,
     *,
-    new_token: str = "",
-    token_error: str = "",
+    api_tokens: dict[str, Any] | None = None,
     new_feed_url: str = "",
     feed_error: str = "",
     role_error: str = "",
@@ -141,9 +139,7 @@ def _render(
             "members": list(accounts.members(membership.org)),
             "roles": ROLES,
             "can_manage": can(actor_of(request, membership), "org.manage_members"),
-            "tokens": list(accounts.tokens(membership.org, membership.user)),
-            "new_token": new_token,
-            "token_error": token_error,
+            "api_tokens": tokens_card(request, membership, **(api_tokens or {})),
             "calendar_feed": calendars.live_feed(membership.org, membership.user),
             "new_feed_url": new_feed_url,
             "feed_error": feed_error,
@@ -261,6 +257,7 @@ class PasswordChange(auth_views.PasswordChangeView):
                 actor=actor_of(self.request, membership),
                 membership=membership,
                 password=form.cleaned_data["new_password1"],
+                keep_session_key=self.request.session.session_key,
             )
         except ValidationFailed as exc:
             for problem in exc.errors.get("password", [exc.message]):
@@ -269,30 +266,6 @@ class PasswordChange(auth_views.PasswordChangeView):
         update_session_auth_hash(self.request, membership.user)
         messages.success(self.request, "Your password was changed.")
         return HttpResponseRedirect(self.get_success_url())
-
-
-@require_POST
-@staff_page
-def create_token(request: HttpRequest, membership: Membership) -> HttpResponse:
-    """The new token is in this response only: it is never stored in clear nor shown again."""
-    try:
-        _, plain = create_api_token(
-            actor=actor_of(request, membership), name=request.POST.get("name", "")
-        )
-    except ValidationFailed as exc:
-        problem = " ".join(exc.errors.get("name", [exc.message]))
-        return _render(request, membership, token_error=f"Name {problem}.", status=422)
-    response = _render(request, membership, new_token=plain)
-    response["Cache-Control"] = "no-store"
-    return response
-
-
-@require_POST
-@staff_page
-def revoke_token(request: HttpRequest, membership: Membership, token_id: int) -> HttpResponse:
-    token = accounts.get_token(membership.org, membership.user, token_id)
-    revoke_api_token(actor=actor_of(request, membership), token=token)
-    return redirect(reverse("web:settings") + "#tokens")
 
 
 @require_POST

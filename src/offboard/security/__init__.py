@@ -1,0 +1,1 @@
+"""Sign-in recording, members' sessions and password reset (decision 0028)."""
