@@ -81,6 +81,9 @@ def test_a_wrong_audience_is_refused(provider):
     )
     several = claims(provider, aud=[CLIENT_ID, "someone-else"], azp="someone-else")
     refused(provider, sign(provider.keys[0], several), "audience")
+    unnamed = claims(provider, aud=[CLIENT_ID, "someone-else"])  # several, and no azp at all
+    assert "azp" not in unnamed
+    refused(provider, sign(provider.keys[0], unnamed), "audience")
     fine = claims(provider, aud=[CLIENT_ID, "someone-else"], azp=CLIENT_ID)
     assert verify(provider, sign(provider.keys[0], fine))["sub"] == "idp-zoe"
 

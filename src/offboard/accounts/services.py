@@ -13,7 +13,7 @@ from django.db import transaction
 
 from offboard.accounts.models import ApiToken, Membership, Organization, User
 from offboard.core import clock
-from offboard.core.actor import Actor
+from offboard.core.actor import Actor, EventActor
 from offboard.core.errors import Conflict, NotFound, TokenExpired, ValidationFailed
 from offboard.core.permissions import ROLES, require
 from offboard.core.scopes import ALL_SCOPES, SCOPES
@@ -165,22 +165,33 @@ def deactivate_member(*, actor: Actor, membership: Membership, reason: str = "")
     errors = Errors()
     reason = errors.text("reason", reason, max_length=2000, required=False)
     errors.raise_if_any()
+    end_membership(actor=actor, membership=membership, user=user, reason=reason)
+    membership.user = user
+    return membership
+
+
+def end_membership(*, actor: EventActor, membership: Membership, user: User, reason: str) -> None:
+    """What deactivation does, whoever decided it (an admin, or the identity provider through
+    single sign-on): the member can no longer sign in, their API tokens and calendar feeds stop
+    and their sessions end at once; one `member.deactivated` event lists all of it and the open
+    cases they still own. `user` is the member's user, locked; the caller has checked."""
+    by = actor.user  # None for Offboard itself (single sign-on's SystemActor)
     user.is_active = False
     user.save(update_fields=["is_active"])
     tokens = ApiToken.objects.filter(user=user, org=membership.org, revoked_at__isnull=True)
     revoked = list(tokens.values_list("prefix", flat=True))
-    tokens.update(revoked_at=clock.now(), revoked_by=actor.user)
+    tokens.update(revoked_at=clock.now(), revoked_by=by)
     feeds = user.calendar_feeds.filter(  # the reverse of the calendar app's user FK
         org=membership.org, revoked_at__isnull=True
     )
     feeds_revoked = list(feeds.values_list("pk", flat=True))
-    feeds.update(revoked_at=clock.now(), revoked_by=actor.user)
+    feeds.update(revoked_at=clock.now(), revoked_by=by)
     owned = list(
         user.owned_cases.filter(  # the reverse of the cases app's owner FK
             org=membership.org, state__in=("draft", "active", "closing")
         ).values_list("ref", flat=True)
     )
-    sessions = end_sessions_of(user=user, reason="deactivated", by=actor.user)
+    sessions = end_sessions_of(user=user, reason="deactivated", by=by)
     record_event(
         actor=actor,
         type="member.deactivated",
@@ -195,8 +206,6 @@ def deactivate_member(*, actor: Actor, membership: Membership, reason: str = "")
             "sessions_ended": sessions,
         },
     )
-    membership.user = user
-    return membership
 
 
 @transaction.atomic

@@ -14,14 +14,14 @@ from typing import Any
 
 from django.db import transaction
 
-from offboard.accounts.models import ApiToken, Membership, Organization, User
+from offboard.accounts.models import Membership, Organization, User
+from offboard.accounts.services import end_membership
 from offboard.core import clock
 from offboard.core.actor import Actor, SystemActor
 from offboard.core.errors import NotFound, ValidationFailed
 from offboard.core.permissions import ADMIN, ROLES, require
 from offboard.core.sealing import seal
 from offboard.ledger.recorder import record_event
-from offboard.security.services import end_sessions_of
 from offboard.sso.models import SsoConfig, SsoIdentity
 
 SSO_JOB = "single sign-on"
@@ -283,38 +283,9 @@ def _new_username(email: str) -> str:
 
 
 def _deactivate(actor: SystemActor, membership: Membership) -> None:
-    """As `accounts.services.deactivate_member`, by the provider: the member can no longer sign
-    in, their API tokens and calendar feeds stop, their sessions end."""
+    """As an admin's deactivation, by the provider (accounts.services.end_membership)."""
     user = User.objects.select_for_update().get(pk=membership.user_id)
-    user.is_active = False
-    user.save(update_fields=["is_active"])
-    now = clock.now()
-    tokens = ApiToken.objects.filter(user=user, org=membership.org, revoked_at__isnull=True)
-    revoked = list(tokens.values_list("prefix", flat=True))
-    tokens.update(revoked_at=now)
-    feeds = user.calendar_feeds.filter(org=membership.org, revoked_at__isnull=True)
-    feeds_revoked = list(feeds.values_list("pk", flat=True))
-    feeds.update(revoked_at=now)
-    owned = list(
-        user.owned_cases.filter(
-            org=membership.org, state__in=("draft", "active", "closing")
-        ).values_list("ref", flat=True)
-    )
-    sessions = end_sessions_of(user=user, reason="deactivated")
-    record_event(
-        actor=actor,
-        type="member.deactivated",
-        data={
-            "user_id": user.pk,
-            "username": user.username,
-            "role": membership.role,
-            "reason": REMOVED_REASON,
-            "tokens_revoked": revoked,
-            "calendar_feeds_revoked": feeds_revoked,
-            "open_cases_owned": owned,
-            "sessions_ended": sessions,
-        },
-    )
+    end_membership(actor=actor, membership=membership, user=user, reason=REMOVED_REASON)
 
 
 @transaction.atomic
