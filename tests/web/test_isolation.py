@@ -226,6 +226,8 @@ def test_the_root_urls_are_the_api_the_portal_the_calendar_feeds_and_the_staff_p
     from offboard.urls import urlpatterns
 
     assert [str(p.pattern) for p in urlpatterns] == [
+        "health/live",  # liveness and readiness: no login, nothing named (offboard.health)
+        "health/ready",
         "api/v1/",
         "portal/",
         "calendar/",
