@@ -76,6 +76,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: times every request, refusals included (offboard.metrics, /metrics).
+    "offboard.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Refuses an oversized or unreadable body before the session, CSRF or a view reads it.
     "offboard.web.middleware.RequestBodyLimitsMiddleware",
@@ -206,6 +208,10 @@ OFFBOARD_CSP = "; ".join(
         "frame-ancestors 'none'",
     ]
 )
+
+# /metrics (Prometheus): with a token set, a scrape must send `Authorization: Bearer <token>`
+# (docs/deploy.md). Under gunicorn also set PROMETHEUS_MULTIPROC_DIR (prometheus_client's own).
+OFFBOARD_METRICS_TOKEN = os.environ.get("OFFBOARD_METRICS_TOKEN", "")
 
 # Login throttling (django-axes): 5 failed logins for one username from one IP address lock
 # that pair out for 15 minutes; the lockout page says so. Attempts are kept in the database,

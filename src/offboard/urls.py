@@ -3,13 +3,14 @@
 
 from django.urls import include, path
 
-from offboard import health
+from offboard import health, metrics
 from offboard.api import api
 
 urlpatterns = [
     # For load balancers and orchestrators: no login, no session, no secret (docs/deploy.md).
     path("health/live", health.live, name="health-live"),
     path("health/ready", health.ready, name="health-ready"),
+    path("metrics", metrics.metrics, name="metrics"),  # Prometheus; token: docs/deploy.md
     path("api/v1/", api.urls),
     path("portal/", include("offboard.portal.urls")),
     path("calendar/", include("offboard.calendar.urls")),

@@ -228,6 +228,7 @@ def test_the_root_urls_are_the_api_the_portal_the_calendar_feeds_and_the_staff_p
     assert [str(p.pattern) for p in urlpatterns] == [
         "health/live",  # liveness and readiness: no login, nothing named (offboard.health)
         "health/ready",
+        "metrics",  # Prometheus, optionally behind OFFBOARD_METRICS_TOKEN (offboard.metrics)
         "api/v1/",
         "portal/",
         "calendar/",
