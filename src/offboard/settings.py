@@ -79,6 +79,7 @@ MIDDLEWARE = [
     # First: times every request, refusals included (offboard.metrics, /metrics).
     "offboard.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    *([] if DEBUG else ["whitenoise.middleware.WhiteNoiseMiddleware"]),  # static, production
     # Refuses an oversized or unreadable body before the session, CSRF or a view reads it.
     "offboard.web.middleware.RequestBodyLimitsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -154,9 +155,22 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
 MEDIA_ROOT = VAR_DIR / "files"
+# Static files: in production WhiteNoise serves them from STATIC_ROOT (no separate web
+# server), under content-hashed names with a year's cache once `collectstatic` has written
+# its manifest (`offboard serve --prod` runs it first; docs/deploy.md). Without a manifest
+# (debug, or before the first collectstatic) names stay plain, so no page fails for it.
+# OFFBOARD_STATIC_MANIFEST=on makes `collectstatic` write the hashed names in the first place
+# (`offboard serve --prod` sets it).
+_STATIC_MANIFEST = os.environ.get("OFFBOARD_STATIC_MANIFEST") == "on" or (
+    (STATIC_ROOT / "staticfiles.json").is_file()
+)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if _STATIC_MANIFEST and not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
 }
 
 # Evidence uploads: bounded in size, read in chunks, stored by sha256.

@@ -1,5 +1,7 @@
 """Setting Offboard up and running it: `init`, `serve`, `demo`, `user create`."""
 
+import os
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -12,6 +14,7 @@ from offboard.cli.common import (
     development_mode,
     ensure_django,
     err,
+    fail,
     fields_as_options,
     membership,
     out,
@@ -110,29 +113,94 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     worker: Annotated[
-        bool,
+        bool | None,
         typer.Option(
             "--worker/--no-worker",
             help="Run the background jobs (reminders, webhooks, checkpoints…) in this process "
-            "too, as `offboard worker` does.",
+            "too, as `offboard worker` does. Default: on, but off with --prod (run "
+            "`offboard worker` beside it).",
         ),
-    ] = True,
+    ] = None,
+    prod: Annotated[
+        bool,
+        typer.Option(
+            "--prod",
+            help="Production: gunicorn with several worker processes, static files collected "
+            "and served under hashed names; debug stays off unless OFFBOARD_DEBUG says so.",
+        ),
+    ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            envvar="OFFBOARD_WEB_WORKERS",
+            min=1,
+            max=64,
+            help="With --prod: web processes ($OFFBOARD_WEB_WORKERS).",
+        ),
+    ] = 2 * (os.cpu_count() or 1) + 1,
+    timeout: Annotated[
+        int,
+        typer.Option(
+            envvar="OFFBOARD_WEB_TIMEOUT",
+            min=5,
+            max=3600,
+            help="With --prod: seconds before a stuck request's process is restarted "
+            "($OFFBOARD_WEB_TIMEOUT).",
+        ),
+    ] = 60,
 ) -> None:
-    """Run the web app with Django's development server.
+    """Run the web app: Django's development server, or with --prod gunicorn.
 
-    Fine on a laptop, with debug on unless OFFBOARD_DEBUG says otherwise; the background jobs
-    run in the same process unless --no-worker. In production run `gunicorn offboard.wsgi`
-    behind a reverse proxy, and `offboard worker` beside it, instead.
+    Without --prod: fine on a laptop, with debug on unless OFFBOARD_DEBUG says otherwise; the
+    background jobs run in the same process unless --no-worker. With --prod: static files are
+    collected, then gunicorn serves `offboard.wsgi` with --workers processes behind your
+    reverse proxy; run `offboard worker` beside it (docs/deploy.md).
     """
+    if prod:
+        if worker:
+            fail(
+                "--worker runs jobs in the web process, for a laptop: with --prod run "
+                "`offboard worker` beside the server instead."
+            )
+        _serve_production(host, port, workers, timeout)
+        return
     development_mode()
     ensure_django()
     from django.core.management import call_command
 
-    if worker:
+    if worker is None or worker:
         from offboard.cli.worker import in_background
 
         in_background()
     call_command("runserver", f"{host}:{port}", use_reloader=False)
+
+
+def _serve_production(host: str, port: int, workers: int, timeout: int) -> None:
+    """Collect the static files (hashed names, compressed), then replace this process with
+    gunicorn, so that signals from a process manager reach it directly."""
+    os.environ["OFFBOARD_STATIC_MANIFEST"] = "on"  # hashed names (settings.py STORAGES)
+    ensure_django()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    call_command("collectstatic", interactive=False, verbosity=0)
+    typer.echo(
+        f"Serving on http://{host}:{port}/ with {workers} gunicorn workers "
+        f"(debug {'on' if settings.DEBUG else 'off'}); run `offboard worker` beside it."
+    )
+    args = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "offboard.wsgi:application",
+        f"--bind={host}:{port}",
+        f"--workers={workers}",
+        f"--timeout={timeout}",
+        "--graceful-timeout=30",
+        "--access-logfile=-",
+        "--forwarded-allow-ips=127.0.0.1",
+    ]
+    os.execv(sys.executable, args)  # noqa: S606 - our own interpreter, fixed arguments
 
 
 def demo(
