@@ -2,6 +2,7 @@
 static files collected and served by the app under hashed names with a year's cache — a real
 server on a free port, reached over a real socket."""
 
+import json
 import os
 import re
 import secrets
@@ -91,6 +92,7 @@ def test_serve_prod_runs_gunicorn_workers_and_serves_hashed_static_files(tmp_pat
         status, headers, body = _get(f"{base}/login/")
         assert status == 200
         assert headers.get("Content-Security-Policy")
+        assert re.fullmatch(r"[0-9a-f]{32}", headers["X-Request-ID"])
         html = body.decode()
         hashed = re.search(r'href="(/static/web/app\.[0-9a-f]{12}\.css)"', html)
         assert hashed, "the login page links app.css under its content-hashed name"
@@ -112,7 +114,11 @@ def test_serve_prod_runs_gunicorn_workers_and_serves_hashed_static_files(tmp_pat
     assert server.returncode == 0
     log = server.stdout.read().decode()  # type: ignore[union-attr]
     assert "with 2 gunicorn workers (debug off)" in log
-    assert '"GET /login/ HTTP/1.1" 200' in log  # the access log, on stdout
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    login = [e for e in lines if e.get("route") == "web:login" and e["status"] == 200]
+    assert login and login[0]["logger"] == "offboard.request" and login[0]["method"] == "GET"
+    assert re.fullmatch(r"[0-9a-f]{32}", login[0]["request_id"])
+    assert {e["request_id"] for e in lines} >= {login[0]["request_id"]}
 
 
 def test_serve_prod_refuses_the_in_process_worker():

@@ -76,7 +76,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: times every request, refusals included (offboard.metrics, /metrics).
+    # First: every request's id and its log line, then its time (docs/deploy.md).
+    "offboard.core.request_log.RequestIdMiddleware",
     "offboard.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     *([] if DEBUG else ["whitenoise.middleware.WhiteNoiseMiddleware"]),  # static, production
@@ -266,11 +267,28 @@ if not OFFBOARD_WEBAUTHN_ORIGIN and OFFBOARD_BASE_URL:
     _base = OFFBOARD_BASE_URL.split("://", 1)
     OFFBOARD_WEBAUTHN_ORIGIN = f"{_base[0]}://{_base[-1].split('/', 1)[0]}"
 
+# Logs on stderr: one JSON object per line in production, with the request's id
+# (offboard.core.request_log), text in debug; OFFBOARD_LOG_FORMAT=json|text decides. One line
+# per request on `offboard.request` (OFFBOARD_ACCESS_LOG, on by default in production).
+OFFBOARD_LOG_FORMAT = os.environ.get("OFFBOARD_LOG_FORMAT", "text" if DEBUG else "json").strip()
+if OFFBOARD_LOG_FORMAT not in ("json", "text"):
+    raise RuntimeError(f"OFFBOARD_LOG_FORMAT={OFFBOARD_LOG_FORMAT!r}: use json or text.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"json": {"()": "offboard.core.request_log.JsonFormatter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            **({"formatter": "json"} if OFFBOARD_LOG_FORMAT == "json" else {}),
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("OFFBOARD_LOG_LEVEL", "WARNING")},
+    "loggers": {
+        "offboard.request": {
+            "level": "INFO" if env_bool("OFFBOARD_ACCESS_LOG", not DEBUG) else "WARNING"
+        }
+    },
 }
 
 # Ledger: where organizations' checkpoint signing keys live (files, mode 0600), and the

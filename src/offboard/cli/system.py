@@ -196,8 +196,7 @@ def _serve_production(host: str, port: int, workers: int, timeout: int) -> None:
         f"--bind={host}:{port}",
         f"--workers={workers}",
         f"--timeout={timeout}",
-        "--graceful-timeout=30",
-        "--access-logfile=-",
+        "--graceful-timeout=30",  # no gunicorn access log: Offboard logs each request, with its id
         "--forwarded-allow-ips=127.0.0.1",
     ]
     os.execv(sys.executable, args)  # noqa: S606 - our own interpreter, fixed arguments
