@@ -13,6 +13,7 @@ import logging
 import secrets
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
@@ -98,14 +99,7 @@ def request_password_reset(
             requested_ip=visitor.ip or "",
         )
         record_event(
-            actor=VisitorActor(
-                org=membership.org,
-                purpose="password-reset",
-                for_user_id=user.pk,
-                username=user.username,
-                ip=visitor.ip,
-                user_agent=visitor.user_agent,
-            ),
+            actor=_resetter(membership, user, visitor),
             type="member.password_reset_requested",
             data={
                 "user_id": user.pk,
@@ -188,14 +182,7 @@ def reset_password(*, token: str, password: str, visitor: Visitor) -> User:
     membership = membership_for(user)
     if membership is not None:
         record_event(
-            actor=VisitorActor(
-                org=membership.org,
-                purpose="password-reset",
-                for_user_id=user.pk,
-                username=user.username,
-                ip=visitor.ip,
-                user_agent=visitor.user_agent,
-            ),
+            actor=_resetter(membership, user, visitor),
             type="member.password_reset",
             data={
                 "user_id": user.pk,
@@ -205,3 +192,15 @@ def reset_password(*, token: str, password: str, visitor: Visitor) -> User:
             },
         )
     return user
+
+
+def _resetter(membership: Any, user: Any, visitor: Any) -> VisitorActor:
+    """Who asks for or uses a reset link: not signed in, so a visitor acting for the member."""
+    return VisitorActor(
+        org=membership.org,
+        purpose="password-reset",
+        for_user_id=user.pk,
+        username=user.username,
+        ip=visitor.ip,
+        user_agent=visitor.user_agent,
+    )
