@@ -108,7 +108,8 @@ def checkpoint(
 
 @app.command("rotate-key")
 def rotate_key(org: OrgOption = None, as_user: AsOption = None) -> None:
-    """Create a new signing key; the old one stays published for the checkpoints it signed."""
+    """Create a new signing key (on the PKCS#11 token when OFFBOARD_PKCS11_MODULE is set); the
+    old one stays published for the checkpoints it signed."""
     ensure_django()
     from offboard.ledger import services
 

@@ -128,12 +128,19 @@ class LedgerNode(OrgScopedModel):
 
 
 class SigningKey(OrgScopedModel):
-    """An organization's Ed25519 checkpoint key. The private half lives in a 0600 file."""
+    """An organization's Ed25519 checkpoint key. The private half lives in a 0600 file
+    (`private_key_path`) or on a PKCS#11 token (`location`, a pkcs11: URI; decision 0033)."""
+
+    class Backend(models.TextChoices):
+        FILE = "file"
+        PKCS11 = "pkcs11"
 
     name = models.CharField(max_length=200)
     key_id = models.CharField(max_length=8)
     verifier_key = models.CharField(max_length=300)
-    private_key_path = models.CharField(max_length=500)
+    backend = models.CharField(max_length=16, choices=Backend.choices, default=Backend.FILE)
+    private_key_path = models.CharField(max_length=500, blank=True)
+    location = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField()
     retired_at = models.DateTimeField(null=True, blank=True)
 

@@ -8,6 +8,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -154,6 +155,22 @@ class Verifier:
         return True
 
 
+class NoteSigner(Protocol):
+    """What signs a note: a key name, its 4-byte key id and Ed25519 signing of a message.
+
+    `Signer` below holds the key in memory; `ledger.keys` also signs through a PKCS#11 token.
+    Either way the signature line, and so its verification, are the same.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def key_id(self) -> bytes: ...
+
+    def sign(self, msg: bytes) -> bytes: ...
+
+
 @dataclass(frozen=True)
 class Signer:
     """A private signing key; text form `PRIVATE+KEY+<name>+<hex id>+<base64(0x01 || seed)>`."""
@@ -235,7 +252,7 @@ def _encode_note(text: str, what: str) -> bytes:
     return raw
 
 
-def sign_note(text: str, *signers: Signer) -> str:
+def sign_note(text: str, *signers: NoteSigner) -> str:
     """The signed note: text, a blank line, then one `— <name> base64(id || sig)` line per signer."""
     if not signers:
         raise NoteError("a note needs at least one signer")

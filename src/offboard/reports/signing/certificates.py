@@ -5,7 +5,9 @@ Files only, under `OFFBOARD_KEY_DIR/document-signing/` (never a private key in t
     ca/current                      names the installation CA in use, e.g. `issued-3f0c…`
     ca/issued-<sha256:16>/          key.pem (0600) and chain.pem of "Offboard document-signing CA"
     orgs/<slug>/current             names the organization's certificate in use
-    orgs/<slug>/issued-<sha256:16>/     one Offboard issued from its CA (EC P-256)
+    orgs/<slug>/issued-<sha256:16>/     one Offboard issued from its CA (EC P-256); with a PKCS#11
+                                        token configured its key is made on the token, and
+                                        key.pkcs11 (the key's pkcs11: URI) replaces key.pem
     orgs/<slug>/imported-<sha256:16>/   one the organization imported from a PKCS#12 file
 
 A certificate directory is written under a temporary name and renamed into place, and
@@ -29,6 +31,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 from django.conf import settings
+
+from offboard.ledger import keys as ledger_keys
+from offboard.ledger import pkcs11
 
 log = logging.getLogger("offboard.reports.signing")
 
@@ -61,12 +66,14 @@ class SigningUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class SigningCertificate:
-    """A certificate with its private key: `chain[0]` is the signer, then its issuers."""
+    """A certificate with its private key: `chain[0]` is the signer, then its issuers. The key
+    is in memory (`key`), or on a PKCS#11 token (`token_key`, its pkcs11: URI; decision 0033)."""
 
-    key: PrivateKey
+    key: PrivateKey | None
     chain: tuple[x509.Certificate, ...]
     source: Source
     path: Path
+    token_key: str = ""
 
     @property
     def certificate(self) -> x509.Certificate:
@@ -137,9 +144,11 @@ def _write(path: Path, data: bytes, mode: int) -> None:
     os.chmod(path, mode)  # the umask may have changed it
 
 
-def publish(slot: Path, key: PrivateKey, chain: list[x509.Certificate], source: Source) -> str:
-    """Write a key (0600) and its chain into a new directory of `slot`; return its name.
-    Not yet in use: `point` makes it so."""
+def publish(
+    slot: Path, key: PrivateKey | str, chain: list[x509.Certificate], source: Source
+) -> str:
+    """Write a key (0600; or the pkcs11: URI of a key on a token) and its chain into a new
+    directory of `slot`; return its name. Not yet in use: `point` makes it so."""
     name = f"{source}-{chain[0].fingerprint(hashes.SHA256()).hex()[:16]}"
     if (slot / name).is_dir():
         return name  # the same certificate, written before
@@ -147,12 +156,15 @@ def publish(slot: Path, key: PrivateKey, chain: list[x509.Certificate], source: 
     temp = slot / f".tmp-{secrets.token_hex(8)}"
     temp.mkdir(mode=0o700)
     try:
-        pkcs8 = key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        _write(temp / "key.pem", pkcs8, 0o600)
+        if isinstance(key, str):
+            _write(temp / "key.pkcs11", key.encode() + b"\n", 0o644)  # where, not what
+        else:
+            pkcs8 = key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+            _write(temp / "key.pem", pkcs8, 0o600)
         pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain)
         _write(temp / "chain.pem", pem, 0o644)
         try:
@@ -204,6 +216,9 @@ def point(slot: Path, name: str | None, *, only_if_unset: bool = False) -> bool:
 
 def load(slot: Path, name: str) -> SigningCertificate:
     where = slot / name
+    source: Source = "imported" if name.startswith("imported-") else "issued"
+    if (where / "key.pkcs11").is_file():
+        return _load_token_certificate(where, source)
     try:
         key_pem = (where / "key.pem").read_bytes()
         chain_pem = (where / "chain.pem").read_bytes()
@@ -219,8 +234,24 @@ def load(slot: Path, name: str) -> SigningCertificate:
         raise SigningUnavailable(f"The files in {where} are damaged: {exc}.") from exc
     if not isinstance(key, SIGNING_KEY_TYPES) or not matches(key, chain[0]):
         raise SigningUnavailable(f"The key in {where} does not match its certificate.")
-    source: Source = "imported" if name.startswith("imported-") else "issued"
     return SigningCertificate(key=key, chain=chain, source=source, path=where)
+
+
+def _load_token_certificate(where: Path, source: Source) -> SigningCertificate:
+    """A certificate whose key is on a PKCS#11 token: each signature is checked against the
+    certificate when made (`signing/token.py`), not here, so reading it needs no token."""
+    try:
+        uri = (where / "key.pkcs11").read_text().strip()
+        chain = tuple(x509.load_pem_x509_certificates((where / "chain.pem").read_bytes()))
+    except OSError as exc:
+        raise SigningUnavailable(
+            f"Cannot read the document-signing certificate at {where}: {exc.strerror}."
+        ) from exc
+    except ValueError as exc:
+        raise SigningUnavailable(f"The files in {where} are damaged: {exc}.") from exc
+    if not uri.startswith("pkcs11:"):
+        raise SigningUnavailable(f"{where / 'key.pkcs11'} names no key on a token.")
+    return SigningCertificate(key=None, chain=chain, source=source, path=where, token_key=uri)
 
 
 def matches(key: PrivateKey, certificate: x509.Certificate) -> bool:
@@ -232,6 +263,14 @@ def matches(key: PrivateKey, certificate: x509.Certificate) -> bool:
         )
 
     return raw(key.public_key()) == raw(certificate.public_key())
+
+
+def token_config() -> pkcs11.TokenConfig | None:
+    """The PKCS#11 token new document-signing keys are made on: the checkpoint keys' one."""
+    try:
+        return ledger_keys.token_config()
+    except ledger_keys.KeyUnavailable as exc:
+        raise SigningUnavailable(exc.message) from exc
 
 
 def current_certificate(org: Any) -> SigningCertificate | None:
@@ -248,9 +287,13 @@ def certificate_in_use(org: Any) -> SigningCertificate:
     slot = org_dir(org)
     current = current_certificate(org)
     moment = now()
+    config = token_config()
     if current is not None:
         if current.source == "issued":
             usable = current.not_before <= moment < current.not_after - RENEW_BEFORE
+            # An issued key's custody follows the configuration: moving to an HSM (or off
+            # one) issues a new certificate once, as rotating a checkpoint key does.
+            usable = usable and bool(current.token_key) == (config is not None)
         else:  # the organization's choice: used to its last day (checked valid at import)
             usable = moment < current.not_after
         if usable:
@@ -265,8 +308,22 @@ def certificate_in_use(org: Any) -> SigningCertificate:
                 current.not_after.isoformat(),
             )
     ca = installation_ca()
-    key = ec.generate_private_key(ec.SECP256R1())
-    leaf = _issue_leaf(org, key, ca, moment)
+    key: ec.EllipticCurvePrivateKey | str
+    if config is not None:
+        label = f"{settings.SITE_HOST}/offboard/{org.slug} document signing"
+        try:
+            location, spki = pkcs11.generate_p256(config, label=label)
+        except pkcs11.TokenUnavailable as exc:
+            raise SigningUnavailable(
+                f"Cannot make the document-signing key of {org.slug} on the PKCS#11 token: {exc}."
+            ) from exc
+        public = serialization.load_der_public_key(spki)
+        assert isinstance(public, ec.EllipticCurvePublicKey)
+        key = location.uri()
+    else:
+        key = ec.generate_private_key(ec.SECP256R1())
+        public = key.public_key()
+    leaf = _issue_leaf(org, public, ca, moment)
     name = publish(slot, key, [leaf, *ca.chain], "issued")
     if current is None:
         point(slot, name, only_if_unset=True)  # a process that was first wins; use its
@@ -318,7 +375,7 @@ def installation_ca() -> SigningCertificate:
 
 
 def _issue_leaf(
-    org: Any, key: ec.EllipticCurvePrivateKey, ca: SigningCertificate, moment: dt.datetime
+    org: Any, public: ec.EllipticCurvePublicKey, ca: SigningCertificate, moment: dt.datetime
 ) -> x509.Certificate:
     subject = _name(
         (NameOID.COMMON_NAME, org.name),
@@ -332,7 +389,7 @@ def _issue_leaf(
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(ca.certificate.subject)
-        .public_key(key.public_key())
+        .public_key(public)
         .serial_number(x509.random_serial_number())
         .not_valid_before(moment - BACKDATE)
         .not_valid_after(min(moment + dt.timedelta(days=LEAF_DAYS), ca.not_after))
@@ -342,7 +399,7 @@ def _issue_leaf(
             x509.ExtendedKeyUsage([DOCUMENT_SIGNING, ExtendedKeyUsageOID.EMAIL_PROTECTION]),
             critical=False,
         )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
             critical=False,

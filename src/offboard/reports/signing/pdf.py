@@ -16,6 +16,7 @@ from asn1crypto import tsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from django.conf import settings
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import signers
@@ -24,8 +25,15 @@ from pyhanko.sign.timestamps import TimeStamper, TimestampRequestError
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 from rfc3161_client import PKIStatus, VerificationError, VerifierBuilder, decode_timestamp_response
 
+from offboard.ledger import pkcs11
 from offboard.ledger.timestamps import MAX_REPLY_BYTES, TimestampFailed, shown, trust_roots
-from offboard.reports.signing.certificates import SigningCertificate, certificate_in_use
+from offboard.reports.signing.certificates import (
+    SigningCertificate,
+    SigningUnavailable,
+    certificate_in_use,
+    token_config,
+)
+from offboard.reports.signing.token import TokenSigner
 
 log = logging.getLogger("offboard.reports.signing")
 FIELD_NAME = "OffboardSignature"
@@ -47,7 +55,8 @@ def sign_certificate(pdf: bytes, *, org: Any, reason: str) -> bytes:
       (PAdES B-T). A TSA that is down, refuses or answers what does not verify is logged and
       skipped; with none left the PDF is signed without a timestamp (B-B) and a warning says
       so. A TSA never makes this fail: the checkpoint's own timestamps remain the trusted time.
-    - Raises `SigningUnavailable` when the organization's key files cannot be read.
+    - Raises `SigningUnavailable` when the organization's key files cannot be read, or its key
+      is on a PKCS#11 token that cannot sign (decision 0033).
     """
     certificate = certificate_in_use(org)
     signer = _signer(certificate)
@@ -95,10 +104,33 @@ def sign_certificate(pdf: bytes, *, org: Any, reason: str) -> bytes:
     return signed
 
 
-def _signer(certificate: SigningCertificate) -> signers.SimpleSigner:
+def _signer(certificate: SigningCertificate) -> signers.Signer:
     def der(cert: x509.Certificate) -> asn1_x509.Certificate:
         return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
 
+    if certificate.token_key:  # the key is on a PKCS#11 token (decision 0033)
+        config = token_config()
+        if config is None:
+            raise SigningUnavailable(
+                f"The document-signing key of {certificate.path.parent.name} is on a PKCS#11 "
+                "token but OFFBOARD_PKCS11_MODULE is not set: configure the token "
+                "(docs/deploy.md, Key custody)."
+            )
+        public = certificate.certificate.public_key()
+        if not isinstance(public, ec.EllipticCurvePublicKey):
+            raise SigningUnavailable(f"{certificate.path} holds no EC certificate.")
+        try:
+            location = pkcs11.KeyLocation.parse(certificate.token_key)
+        except pkcs11.TokenUnavailable as exc:
+            raise SigningUnavailable(f"{certificate.path}: {exc}.") from exc
+        return TokenSigner(
+            config=config,
+            location=location,
+            signing_cert=der(certificate.certificate),
+            chain=[der(c) for c in certificate.chain[1:]],
+            public_key=public,
+        )
+    assert certificate.key is not None
     pkcs8 = certificate.key.private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
