@@ -2,7 +2,7 @@
 pack, the daily digests and the SCIM connector.
 
     .venv/bin/python bench/run.py [--quick] [--backends sqlite,postgres] [--entries N] …
-    .venv/bin/python bench/run.py --only scim      # appends,proofs,verify,pack,reminders,scim
+    .venv/bin/python bench/run.py --only scim      # appends,proofs,verify,pack,s3pack,reminders,scim
 
 Each backend runs in its own process (bench/ledger.py) against a scratch database: a
 temporary SQLite file (WAL and the PRAGMAs of offboard.settings, which it goes through) and
@@ -183,6 +183,38 @@ def run_pack(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     return result
 
 
+def run_s3pack(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """Export and verify of a pack whose evidence is in moto S3 (bench/s3pack.py), against a
+    bare boto3 client reading and hashing the same objects."""
+    out = workdir / "s3pack.json"
+    cmd = [sys.executable, str(HERE / "s3pack.py"), "--out", str(out)]
+    cmd += ["--workdir", str(workdir / "s3pack"), "--events", str(args.pack_events)]
+    cmd += ["--mib", str(args.pack_mib)]
+    console.rule("[bold]evidence pack from S3[/bold]")
+    code = subprocess.call(cmd)
+    result: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
+    result["exit_code"] = code
+    result["ok"] = code == 0 and bool(result.get("ok"))
+    return result
+
+
+def _s3pack_rows(table: Table, res: dict[str, Any]) -> None:
+    if "baseline_s" not in res:
+        table.add_row("sqlite+s3", "evidence pack from S3", "failed", "", "", "", _met(False))
+        return
+    size = f"{res['data_bytes'] / 2**20:,.0f} MiB in moto S3"
+    for label, r in (("export", res["export"]), ("export + verify", res["export_and_verify"])):
+        table.add_row(
+            "sqlite+s3",
+            f"{label} pack, {size} (vs boto3 GET + sha256)",
+            _fmt(r["seconds"], "s"),
+            _fmt(res["baseline_s"], "s"),
+            f"{r['ratio']:.2f}",
+            "reported",
+            _met(True),
+        )
+
+
 def run_reminders(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """The daily-digest benchmark (bench/reminders.py) on a scratch SQLite database."""
     work = workdir / "reminders"
@@ -296,6 +328,9 @@ def summarize(results: dict[str, Any]) -> Table:
         if backend == "pack":
             _pack_rows(table, res)
             continue
+        if backend == "s3pack":
+            _s3pack_rows(table, res)
+            continue
         if backend == "reminders":
             _reminder_rows(table, res)
             continue
@@ -403,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--proof-budget", type=float, default=60.0, help="seconds at most per proof series"
     )
-    parser.add_argument("--only", default="appends,proofs,verify,pack,reminders,scim")
+    parser.add_argument("--only", default="appends,proofs,verify,pack,s3pack,reminders,scim")
     parser.add_argument("--pack-events", type=int, default=2000)
     parser.add_argument("--pack-mib", type=int, default=1024)
     parser.add_argument("--scim-accounts", type=int, default=200)
@@ -443,6 +478,10 @@ def main(argv: list[str] | None = None) -> int:
         if "pack" in only:
             results["pack"] = run_pack(args, Path(tmp))
             ok &= bool(results["pack"].get("ok"))
+
+        if "s3pack" in only:
+            results["s3pack"] = run_s3pack(args, Path(tmp))
+            ok &= bool(results["s3pack"].get("ok"))
 
         if "reminders" in only:
             results["reminders"] = run_reminders(args, Path(tmp))

@@ -28,29 +28,45 @@ class CheckFailed(Exception):
     """A readiness check that does not hold; the message is safe to show anyone."""
 
 
+_MIGRATED = False  # once every migration of this code is applied, it stays applied
+
+
+def pending_migrations() -> int:
+    """How many of this code's migrations the database has not applied yet."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    return len(executor.migration_plan(executor.loader.graph.leaf_nodes()))
+
+
 def check_database() -> dict[str, Any]:
+    """The database answers, and its schema is this code's: a process of a new version started
+    before `offboard init` migrated the database would fail on its first query of a new column,
+    so it is not ready until then (an upgrade's order: docs/deploy.md)."""
+    global _MIGRATED
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
         if cursor.fetchone() != (1,):
             raise CheckFailed("the database gave a wrong answer")
+    if not _MIGRATED:
+        pending = pending_migrations()
+        if pending:
+            raise CheckFailed(
+                f"{pending} database migration(s) are not applied yet: run `offboard init`"
+            )
+        _MIGRATED = True
     return {}
 
 
 def check_storage() -> dict[str, Any]:
-    from django.core.files.storage import default_storage
+    """Evidence storage takes new files: a local directory exists (or can be made) and is
+    writable; a bucket answers one request (evidence/storage.py, `check_ready`)."""
+    from offboard.evidence import storage
 
-    location = getattr(default_storage, "location", None)
-    if location is not None:  # files on this machine: the directory must take new files
-        path = Path(location)
-        try:  # a new installation has stored nothing yet: the first upload would make it
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError:
-            raise CheckFailed("the evidence storage directory cannot be made") from None
-        if not os.access(path, os.W_OK | os.X_OK):
-            raise CheckFailed("the evidence storage directory is not writable")
-        return {"kind": "filesystem"}
-    default_storage.exists(".offboard-health")  # object storage: one request that must answer
-    return {"kind": type(default_storage).__name__}
+    try:
+        return storage.check_ready()
+    except storage.NotReady as exc:
+        raise CheckFailed(str(exc)) from None
 
 
 def check_jobs() -> dict[str, Any]:
@@ -82,11 +98,17 @@ def check_signing_keys() -> dict[str, Any]:
         raise CheckFailed("the key directory cannot be made") from None
     if not os.access(key_dir, os.R_OK | os.W_OK | os.X_OK):
         raise CheckFailed("the key directory is missing or not readable and writable")
-    active = list(SigningKey.objects.filter(retired_at__isnull=True).only("private_key_path"))
-    missing = [key for key in active if not Path(key.private_key_path).is_file()]
-    if missing:
+    from offboard.ledger.keys import unusable
+
+    active = list(SigningKey.objects.filter(retired_at__isnull=True))
+    problems = unusable(active)  # a token key: found on its token with the PIN (decision 0033)
+    if problems:
+        for key, problem in problems:
+            log.warning("signing key %s of %s cannot sign: %s", key.key_id, key.name, problem)
+        on_token = sum(key.backend == "pkcs11" for key, _ in problems)
         raise CheckFailed(
-            f"{len(missing)} organization(s) have no private signing key on this machine"
+            f"{len(problems)} organization(s) have no private signing key on this machine"
+            + (f" ({on_token} on the PKCS#11 token, which cannot be used)" if on_token else "")
         )
     return {"active_keys": len(active)}
 

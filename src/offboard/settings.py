@@ -2,9 +2,12 @@
 
 import datetime as dt
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent
 VAR_DIR = Path(os.environ.get("OFFBOARD_VAR_DIR", Path.cwd() / "var")).resolve()
@@ -76,7 +79,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First: every request's id and its log line, then its time (docs/deploy.md).
+    # First: the client's address behind trusted proxies, for everything that reads it.
+    "offboard.core.proxies.TrustedProxyMiddleware",
+    # Then every request's id and its log line, then its time (docs/deploy.md).
     "offboard.core.request_log.RequestIdMiddleware",
     "offboard.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -139,6 +144,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Reverse proxies and load balancers whose X-Forwarded-For / X-Forwarded-Proto are believed
+# (addresses or networks, comma-separated; offboard.core.proxies, docs/deploy.md).
+OFFBOARD_TRUSTED_PROXIES = os.environ.get("OFFBOARD_TRUSTED_PROXIES", "127.0.0.1,::1")
+
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
@@ -165,8 +174,56 @@ MEDIA_ROOT = VAR_DIR / "files"
 _STATIC_MANIFEST = os.environ.get("OFFBOARD_STATIC_MANIFEST") == "on" or (
     (STATIC_ROOT / "staticfiles.json").is_file()
 )
+
+
+def _env_number(env: Mapping[str, str], name: str, default: float, minimum: float) -> float:
+    raw = env.get(name, "").strip()
+    try:
+        value = float(raw) if raw else float(default)
+    except ValueError:
+        value = minimum - 1
+    if not value >= minimum:
+        raise ImproperlyConfigured(f"{name}={raw!r} must be a number of at least {minimum:g}.")
+    return value
+
+
+def evidence_storage(env: Mapping[str, str]) -> dict[str, Any]:
+    """STORAGES["default"]: evidence, certificates and packs' files in MEDIA_ROOT, or with
+    OFFBOARD_STORAGE=s3 in an S3-compatible bucket (docs/deploy.md "Storage", decision 0031).
+    Credentials only through boto3's own chain (AWS_ACCESS_KEY_ID..., instance role)."""
+    kind = env.get("OFFBOARD_STORAGE", "").strip().lower() or "local"
+    if kind == "local":
+        return {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    if kind != "s3":
+        raise ImproperlyConfigured(f"OFFBOARD_STORAGE={kind!r} is not known: use local or s3.")
+    bucket = env.get("OFFBOARD_S3_BUCKET", "").strip()
+    if not bucket:
+        raise ImproperlyConfigured(
+            "OFFBOARD_S3_BUCKET must name the bucket when OFFBOARD_STORAGE=s3 "
+            "(docs/deploy.md, Storage)."
+        )
+    endpoint = env.get("OFFBOARD_S3_ENDPOINT_URL", "").strip() or None
+    return {
+        "BACKEND": "offboard.evidence.s3.EvidenceS3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket,
+            "endpoint_url": endpoint,
+            "region_name": env.get("OFFBOARD_S3_REGION", "").strip() or "us-east-1",
+            "location": env.get("OFFBOARD_S3_PREFIX", "").strip().strip("/"),
+            # S3-compatible stores (MinIO, Ceph...) address buckets in the path.
+            "addressing_style": "path" if endpoint else "auto",
+            "connect_timeout": _env_number(env, "OFFBOARD_S3_CONNECT_TIMEOUT", 5, 0.1),
+            "read_timeout": _env_number(env, "OFFBOARD_S3_READ_TIMEOUT", 60, 0.1),
+            "max_attempts": int(_env_number(env, "OFFBOARD_S3_MAX_ATTEMPTS", 3, 1)),
+            "multipart_chunksize": int(_env_number(env, "OFFBOARD_S3_PART_MIB", 8, 5) * 2**20),
+            "multipart_threshold": int(_env_number(env, "OFFBOARD_S3_PART_MIB", 8, 5) * 2**20),
+            "max_concurrency": int(_env_number(env, "OFFBOARD_S3_CONCURRENCY", 2, 1)),
+        },
+    }
+
+
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": evidence_storage(os.environ),
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if _STATIC_MANIFEST and not DEBUG
@@ -294,6 +351,12 @@ LOGGING = {
 # Ledger: where organizations' checkpoint signing keys live (files, mode 0600), and the
 # RFC 3161 time-stamping authorities asked for a token on every checkpoint (comma-separated).
 OFFBOARD_KEY_DIR = Path(os.environ.get("OFFBOARD_KEY_DIR", VAR_DIR / "keys"))
+# Optional: new checkpoint keys are made and used on a PKCS#11 token instead (decision 0033):
+# the module (.so), the token's label, and its user PIN, read from a file (preferred) or the
+# environment at each use, never stored. Docs: docs/deploy.md "Key custody".
+OFFBOARD_PKCS11_MODULE = os.environ.get("OFFBOARD_PKCS11_MODULE", "")
+OFFBOARD_PKCS11_TOKEN = os.environ.get("OFFBOARD_PKCS11_TOKEN", "")
+OFFBOARD_PKCS11_PIN_FILE = os.environ.get("OFFBOARD_PKCS11_PIN_FILE", "")
 OFFBOARD_TSA_URLS = [
     u.strip() for u in os.environ.get("OFFBOARD_TSA_URLS", "").split(",") if u.strip()
 ]

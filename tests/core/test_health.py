@@ -88,6 +88,33 @@ def test_a_database_that_fails_is_not_ready(db, monkeypatch):
     assert "10.0.0.5" not in json.dumps(body)
 
 
+def test_a_database_not_migrated_to_this_code_is_not_ready(org, monkeypatch):
+    """A new version's process started before `offboard init` migrated the database."""
+    from django.db import connection
+
+    monkeypatch.setattr(health, "_MIGRATED", False)
+    with connection.cursor() as cursor:  # as if the latest migration had not run (rolled back)
+        cursor.execute(
+            "DELETE FROM django_migrations WHERE id = (SELECT MAX(id) FROM django_migrations)"
+        )
+    status, body = _ready(Client())
+    assert status == 503
+    assert body["checks"]["database"]["problem"] == (
+        "1 database migration(s) are not applied yet: run `offboard init`"
+    )
+    assert body["checks"]["storage"]["ok"] is True
+
+
+def test_readiness_reads_the_migration_plan_once_per_process(org, monkeypatch):
+    monkeypatch.setattr(health, "_MIGRATED", False)
+    calls = []
+    real = health.pending_migrations
+    monkeypatch.setattr(health, "pending_migrations", lambda: calls.append(1) or real())
+    assert _ready(Client())[0] == 200
+    assert _ready(Client())[0] == 200
+    assert calls == [1]
+
+
 @pytest.mark.parametrize("reachable", [True, False])
 def test_the_redis_queue_is_checked_when_jobs_run_on_redis(db, settings, reachable):
     import redis

@@ -55,9 +55,12 @@ def get_metadata(request: HttpRequest, sha256: str) -> Any:
 )
 def download(request: HttpRequest, sha256: str) -> Any:
     evidence = selectors.get_file(actor_of(request).org, sha256.lower())
-    return FileResponse(
-        open_stored(evidence.storage_name),
+    stream = open_stored(evidence.storage_name, sha256=evidence.sha256)  # 503 if unavailable
+    response = FileResponse(
+        stream,
         as_attachment=True,
         filename=evidence.original_name,
         content_type=evidence.media_type,
     )
+    response["Content-Length"] = str(stream.size)  # a corrupted file's download ends short
+    return response

@@ -7,6 +7,7 @@ transaction, before the commit), so a refused action leaves no row, no event and
 
 import contextlib
 import contextvars
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from offboard.core.permissions import require
 from offboard.evidence import storage
 from offboard.evidence.models import EvidenceFile
 from offboard.ledger.recorder import record_event
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -68,7 +71,10 @@ def _write(pending: list[_Pending]) -> None:
                 created.append(item.name)
     except BaseException:
         for name in created:
-            storage.delete(name)
+            try:
+                storage.delete(name)
+            except Exception:  # the first failure is the one to report; this one is logged
+                log.exception("could not remove %s after a failed action", name)
         raise
 
 

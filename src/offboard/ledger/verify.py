@@ -457,7 +457,7 @@ def _timestamps(org: Any, report: VerifyReport) -> None:
 
 def _files(org: Any, report: VerifyReport, wanted: set[str]) -> None:
     from offboard.evidence.models import EvidenceFile
-    from offboard.evidence.storage import open_stored
+    from offboard.evidence.storage import StorageUnavailable, StoredFileCorrupted, open_stored
 
     stored = {f.sha256: f for f in EvidenceFile.objects.filter(org=org, sha256__in=wanted)}
     for sha in sorted(wanted):
@@ -466,18 +466,19 @@ def _files(org: Any, report: VerifyReport, wanted: set[str]) -> None:
         if evidence is None:
             report.problems.append(f"file {sha}: referenced by an event but not recorded")
             continue
-        digest = hashlib.sha256()
-        try:
-            with open_stored(evidence.storage_name) as f:
-                while chunk := f.read(1024 * 1024):
-                    digest.update(chunk)
+        try:  # the stream checks the bytes against `sha` as they come
+            with open_stored(evidence.storage_name, sha256=sha) as f:
+                while f.read(1024 * 1024):
+                    pass
+        except StoredFileCorrupted as exc:
+            report.problems.append(
+                f"file {sha} ({evidence.original_name}): stored bytes have another sha256 "
+                f"({exc.problem})"
+            )
+        except StorageUnavailable as exc:
+            report.problems.append(f"file {sha} ({evidence.original_name}): {exc.message}")
         except OSError as exc:
             report.problems.append(f"file {sha} ({evidence.original_name}): cannot be read: {exc}")
-            continue
-        if digest.hexdigest() != sha:
-            report.problems.append(
-                f"file {sha} ({evidence.original_name}): stored bytes have another sha256"
-            )
 
 
 def verify_log(

@@ -31,7 +31,6 @@ from email.utils import make_msgid
 from typing import Any
 
 from django.conf import settings
-from django.core.files.storage import default_storage
 from django.core.mail import get_connection
 from django.db import transaction
 from django.db.models import Q
@@ -40,6 +39,7 @@ from offboard.cases.models import OffboardingCase
 from offboard.core import clock
 from offboard.core.actor import Actor
 from offboard.core.background import AfterCommitJobs
+from offboard.evidence import storage
 from offboard.evidence.services import store_file
 from offboard.jobs.engine import enqueue
 from offboard.ledger import timestamps
@@ -242,8 +242,9 @@ def issued_certificate(case: OffboardingCase) -> Any:
 def _send(receipt: ClosureReceipt, connection: Any) -> None:
     certificate = receipt.certificate
     assert certificate is not None
-    with default_storage.open(certificate.storage_name, "rb") as stored:
-        pdf = stored.read()
+    # Checked against its SHA-256: a corrupted certificate is never mailed (the receipt fails
+    # with the reason, and `offboard ledger verify` names the file).
+    pdf = storage.read_stored(certificate.storage_name, sha256=certificate.sha256)
     case = OffboardingCase.objects.select_related("client", "org").get(pk=receipt.case_id)
     checkpoint = Checkpoint.objects.select_related("key").get(pk=receipt.checkpoint_id)
     receipt_text = closure_receipt_file(case, checkpoint)

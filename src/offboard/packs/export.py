@@ -29,7 +29,6 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from django.conf import settings
-from django.core.files.storage import default_storage
 from django.db import transaction
 from rfc3161_client import decode_timestamp_response
 
@@ -107,7 +106,7 @@ def _referenced_files(case: OffboardingCase, indices: list[int]) -> list[Evidenc
         f.sha256: f for f in EvidenceFile.objects.filter(org_id=case.org_id, sha256__in=wanted)
     }
     for sha, index in sorted(wanted.items(), key=lambda kv: kv[1]):
-        if sha not in found or not default_storage.exists(found[sha].storage_name):
+        if sha not in found or not storage.exists(found[sha].storage_name):
             raise Conflict(
                 f"Cannot export {case.ref}: evidence file {sha} referenced by event #{index} is "
                 "missing from storage. Restore it from a backup (offboard ledger verify lists "
@@ -314,7 +313,7 @@ class _BagWriter:
 
 def _stored(evidence: EvidenceFile) -> Callable[[], Iterator[bytes]]:
     def chunks() -> Iterator[bytes]:
-        with storage.open_stored(evidence.storage_name) as stream:
+        with storage.open_stored(evidence.storage_name, sha256=evidence.sha256) as stream:
             while chunk := stream.read(CHUNK):
                 yield chunk
 
@@ -324,10 +323,17 @@ def _stored(evidence: EvidenceFile) -> Callable[[], Iterator[bytes]]:
 def _stored_file(
     plan: PackPlan, writer: _BagWriter, path: str, evidence: EvidenceFile
 ) -> Iterator[bytes]:
-    """Stream one stored file; its bytes must hash to its name (checked once written: the hash
-    the manifest needs is the one that checks the storage)."""
+    """Stream one stored file; its bytes must hash to its name. The storage's stream checks
+    them on the first pass (CRC-32 and size), before any byte of the member is written; the
+    manifest's hash checks them again as they are written."""
     try:
         sha = yield from writer.add_file(path, _stored(evidence))
+    except storage.StoredFileCorrupted as exc:
+        raise Conflict(
+            f"Evidence file {evidence.sha256} is corrupted in storage ({exc.problem}); the "
+            "export stopped. Restore it from a backup.",
+            code="evidence_corrupted",
+        ) from None
     except MemberChanged as exc:
         raise Conflict(
             f"Evidence file {evidence.sha256} changed in storage while {plan.case.ref} was "

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from offboard.core import clock
 from offboard.core.errors import CaseClosed, Conflict, NotFound, ValidationFailed
-from offboard.evidence.storage import open_stored
+from offboard.evidence.storage import StorageUnavailable, open_stored
 from offboard.portal import ratelimit, selectors, services
 from offboard.portal.models import PortalLink, PortalResponse
 
@@ -349,15 +349,29 @@ def download(request: HttpRequest, link: PortalLink, token: str, sha256: str) ->
         return secure(
             render(request, "portal/no_file.html", {"token": token, "link": link}, status=404)
         )
-    services.record_download(
-        link=link, file=found, ip=_client_ip(request), user_agent=_user_agent(request)
-    )
+    try:  # opened first: a download the store cannot serve is not recorded
+        stream = open_stored(found.storage_name, sha256=found.sha256)
+    except StorageUnavailable:
+        unavailable = HttpResponse(
+            "This file cannot be downloaded right now. Please try again in a few minutes.",
+            status=503,
+            content_type="text/plain; charset=utf-8",
+        )
+        return secure(unavailable)
+    try:
+        services.record_download(
+            link=link, file=found, ip=_client_ip(request), user_agent=_user_agent(request)
+        )
+    except BaseException:
+        stream.close()
+        raise
     response = FileResponse(
-        open_stored(found.storage_name),
+        stream,
         as_attachment=True,
         filename=found.original_name,
         content_type=found.media_type or "application/octet-stream",
     )
+    response["Content-Length"] = str(stream.size)  # a corrupted file's download ends short
     return secure(response, FILE_CSP)
 
 

@@ -15,7 +15,7 @@ from offboard.cases.models import OffboardingCase
 from offboard.core.errors import NotFound, PermissionDenied
 from offboard.core.permissions import require
 from offboard.evidence.models import EvidenceFile
-from offboard.evidence.storage import open_stored
+from offboard.evidence.storage import StorageUnavailable, open_stored
 from offboard.notifications.selectors import receipt_for
 from offboard.web.pages.common import actor_of, membership_of, staff_page
 from offboard.web.workspace import case_detail as case_detail  # the workspace, re-exported
@@ -76,14 +76,20 @@ def safe_filename(name: str, fallback: str) -> str:
     return base[:150] or fallback
 
 
-def attachment(file: EvidenceFile) -> FileResponse:
-    """The stored bytes as a download, under their own name and sniffed type."""
+def attachment(file: EvidenceFile) -> HttpResponseBase:
+    """The stored bytes as a download, under their own name and sniffed type, checked against
+    their SHA-256 as they stream: a corrupted file's download is cut short of its length."""
+    try:
+        stream = open_stored(file.storage_name, sha256=file.sha256)
+    except StorageUnavailable as exc:
+        return HttpResponse(exc.message, status=503, content_type="text/plain; charset=utf-8")
     response = FileResponse(
-        open_stored(file.storage_name),
+        stream,
         as_attachment=True,
         filename=safe_filename(file.original_name, f"evidence-{file.sha256[:12]}"),
         content_type=file.media_type or "application/octet-stream",
     )
+    response["Content-Length"] = str(stream.size)
     response["X-Content-Type-Options"] = "nosniff"
     response["Content-Security-Policy"] = FILE_CSP
     response["Cache-Control"] = "private, no-store"
@@ -94,7 +100,7 @@ def attachment(file: EvidenceFile) -> FileResponse:
 @staff_page
 def evidence_file(
     request: HttpRequest, membership: Membership, ref: str, sha256: str
-) -> FileResponse:
+) -> HttpResponseBase:
     """One evidence file attached to this case, for the roles that read evidence. Reads are not
     recorded (the API's download is not either); the portal records the client's."""
     actor = actor_of(request, membership)

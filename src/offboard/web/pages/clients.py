@@ -7,6 +7,7 @@ from typing import Any
 
 from django import forms
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_POST
@@ -25,7 +26,7 @@ from offboard.clients.services import (
 )
 from offboard.core.errors import ValidationFailed
 from offboard.core.permissions import can
-from offboard.evidence.storage import open_stored
+from offboard.evidence.storage import StorageUnavailable, open_stored
 from offboard.web.pages.common import (
     IsoDateInput,
     StaffForm,
@@ -286,7 +287,7 @@ def contract_create(request: HttpRequest, membership: Membership, client_id: int
 @staff_page
 def contract_document(
     request: HttpRequest, membership: Membership, client_id: int, contract_id: int, sha256: str
-) -> FileResponse:
+) -> HttpResponseBase:
     client = selectors.get_client(membership.org, client_id)
     contract = selectors.get_contract(membership.org, contract_id)
     if contract.client_id != client.pk:
@@ -294,9 +295,15 @@ def contract_document(
     document = contract.documents.filter(sha256=sha256.lower()).first()
     if document is None:
         raise Http404("No such document on this contract.")
-    return FileResponse(
-        open_stored(document.storage_name),
+    try:
+        stream = open_stored(document.storage_name, sha256=document.sha256)
+    except StorageUnavailable as exc:
+        return HttpResponse(exc.message, status=503, content_type="text/plain; charset=utf-8")
+    response = FileResponse(
+        stream,
         as_attachment=True,
         filename=document.original_name,
         content_type=document.media_type,
     )
+    response["Content-Length"] = str(stream.size)  # a corrupted file's download ends short
+    return response
