@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from offboard.cli import (
+    backup,
     calendar_feed,
     cases,
     certificate,
@@ -54,6 +55,8 @@ app.add_typer(calendar_feed.app, name="calendar")
 app.add_typer(connectors.app, name="connector")
 app.command()(pack.export)
 app.command()(pack.verify)
+app.command()(backup.backup)
+app.command()(backup.restore)
 
 
 def _version(value: bool) -> None:
