@@ -26,9 +26,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _get(url: str) -> tuple[int, dict[str, str], bytes]:
+def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:
+        request = urllib.request.Request(url, headers=headers or {})
+        with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, dict(response.headers), response.read()
     except HTTPError as exc:
         return exc.code, dict(exc.headers), exc.read()
@@ -58,6 +59,7 @@ def test_serve_prod_runs_gunicorn_workers_and_serves_hashed_static_files(tmp_pat
         "DATABASE_URL": f"sqlite:///{tmp_path / 'offboard.sqlite3'}",
         "OFFBOARD_WEB_WORKERS": "2",
         "OFFBOARD_ADMIN_PASSWORD": "a long enough passphrase 1",
+        "OFFBOARD_HSTS_SECONDS": "60",  # sent on secure requests only: shows what is secure
     }
     subprocess.run(
         [OFFBOARD, "init", "--org", "acme", "--org-name", "Acme"],
@@ -105,6 +107,12 @@ def test_serve_prod_runs_gunicorn_workers_and_serves_hashed_static_files(tmp_pat
         assert status == 200 and "immutable" not in headers.get("Cache-Control", "")
         assert _get(f"{base}/static/web/no-such-file.css")[0] == 404
         assert b"Traceback" not in _get(f"{base}/no/such/page/")[2]  # debug is off
+        # Behind the TLS-terminating proxy on 127.0.0.1 (trusted by default): the request is
+        # secure and comes from the client the proxy names.
+        behind = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"}
+        status, headers, _ = _get(f"{base}/health/live", behind)
+        assert status == 200 and headers.get("Strict-Transport-Security") == "max-age=60"
+        assert "Strict-Transport-Security" not in _get(f"{base}/health/live")[1]
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -120,6 +128,11 @@ def test_serve_prod_runs_gunicorn_workers_and_serves_hashed_static_files(tmp_pat
     assert login and login[0]["logger"] == "offboard.request" and login[0]["method"] == "GET"
     # The id the response carried is the one on the request's log line.
     assert [e["request_id"] for e in login] == [login_request_id]
+    assert login[0]["remote_addr"] == "127.0.0.1"
+    proxied = [
+        e for e in lines if e.get("route") == "health-live" and e["remote_addr"] != "127.0.0.1"
+    ]
+    assert [e["remote_addr"] for e in proxied] == ["203.0.113.7"]
 
 
 def test_serve_prod_refuses_the_in_process_worker():

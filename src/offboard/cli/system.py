@@ -175,6 +175,39 @@ def serve(
     call_command("runserver", f"{host}:{port}", use_reloader=False)
 
 
+def _collect_static(collect: Any) -> None:
+    """Run `collect` (collectstatic) unless STATIC_ROOT already holds this code's static files.
+
+    Collecting compresses every file again (Brotli and gzip), a minute of CPU at each start, so
+    a restarted or added process would wait for it; several processes starting on one host at
+    once would also write the same files together. A lock serializes them: the first collects
+    and stamps the digest of the source files, the others find the stamp and skip."""
+    import fcntl
+    import hashlib
+    from pathlib import Path
+
+    from django.conf import settings
+    from django.contrib.staticfiles.finders import get_finders
+
+    root = Path(settings.STATIC_ROOT)
+    root.mkdir(parents=True, exist_ok=True)
+    sources = hashlib.sha256()
+    found = {path: storage for finder in get_finders() for path, storage in finder.list([])}
+    for path in sorted(found):
+        sources.update(path.encode() + b"\0")
+        with found[path].open(path) as source:
+            sources.update(hashlib.sha256(source.read()).digest())
+    digest = sources.hexdigest()
+    stamp = root / ".offboard-collected"
+    with open(root / ".offboard-collect.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        current = stamp.read_text().strip() if stamp.is_file() else ""
+        if current == digest and (root / "staticfiles.json").is_file():
+            return
+        collect()
+        stamp.write_text(digest + "\n")
+
+
 def _serve_production(host: str, port: int, workers: int, timeout: int) -> None:
     """Collect the static files (hashed names, compressed), then replace this process with
     gunicorn, so that signals from a process manager reach it directly."""
@@ -183,7 +216,10 @@ def _serve_production(host: str, port: int, workers: int, timeout: int) -> None:
     from django.conf import settings
     from django.core.management import call_command
 
-    call_command("collectstatic", interactive=False, verbosity=0)
+    from offboard.core.proxies import parse_networks
+
+    trusted = ",".join(str(net) for net in parse_networks(settings.OFFBOARD_TRUSTED_PROXIES))
+    _collect_static(lambda: call_command("collectstatic", interactive=False, verbosity=0))
     typer.echo(
         f"Serving on http://{host}:{port}/ with {workers} gunicorn workers "
         f"(debug {'on' if settings.DEBUG else 'off'}); run `offboard worker` beside it."
@@ -197,7 +233,9 @@ def _serve_production(host: str, port: int, workers: int, timeout: int) -> None:
         f"--workers={workers}",
         f"--timeout={timeout}",
         "--graceful-timeout=30",  # no gunicorn access log: Offboard logs each request, with its id
-        "--forwarded-allow-ips=127.0.0.1",
+        # X-Forwarded-Proto is believed from the same proxies as X-Forwarded-For
+        # (offboard.core.proxies): from them, https makes the request secure.
+        f"--forwarded-allow-ips={trusted}",
     ]
     os.execv(sys.executable, args)  # noqa: S606 - our own interpreter, fixed arguments
 
