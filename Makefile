@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint bench demo clean
+.PHONY: run test test-fleet lint bench demo clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ lint: $(VENV)/.installed-test
 test: lint
 	$(BIN)/python -m pytest -n 2 -p no:cacheprovider
 	$(BIN)/python scripts/with_postgres.py $(BIN)/python -m pytest -n 2 -p no:cacheprovider
+
+# The fleet test (tests/fleet): 4 web processes and 2 workers on PostgreSQL and Redis, one of each
+# killed mid-run; apart from `make test` (about 2 minutes). docs/deploy.md, Processes.
+test-fleet: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -m fleet -p no:cacheprovider tests/fleet
 
 # Benchmarks with same-run baselines and ratios (never part of `make test`): bench/README.md
 bench: $(VENV)/.installed-test

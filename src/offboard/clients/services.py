@@ -230,7 +230,7 @@ def import_clients_csv(
     is told (rows added, rows in all) as the rows are added."""
     require(actor, "clients.import")
     # Imports in one organization queue here: two cannot both find a name still free.
-    Organization.objects.select_for_update().get(pk=actor.org.pk)
+    Organization.objects.select_for_update(no_key=True).get(pk=actor.org.pk)
     plan = check_clients_csv(actor.org, source)
     plan.raise_if_invalid()
     clients = {

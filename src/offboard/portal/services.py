@@ -194,7 +194,11 @@ def revoke_portal_link(*, actor: Actor, link: PortalLink, reason: str = "") -> P
     reason = errors.text("reason", reason, max_length=MAX_COMMENT, required=False)
     errors.raise_if_any()
     with transaction.atomic():
-        locked = PortalLink.objects.select_for_update().select_related("contact").get(pk=link.pk)
+        locked = (
+            PortalLink.objects.select_for_update(of=("self",))
+            .select_related("contact")
+            .get(pk=link.pk)
+        )
         if locked.revoked_at is not None:
             raise Conflict(
                 f"Portal link {locked.pk} for {locked.contact.name} was already revoked "
@@ -252,7 +256,11 @@ def send_reminder(*, actor: Actor, link: PortalLink) -> PortalReminder:
         )
     with transaction.atomic():
         locked_case = lock_case(case)
-        locked = PortalLink.objects.select_for_update().select_related("contact").get(pk=link.pk)
+        locked = (
+            PortalLink.objects.select_for_update(of=("self",))
+            .select_related("contact")
+            .get(pk=link.pk)
+        )
         _ensure_usable(locked, locked_case)
         now = clock.now()
         event = record_event(
@@ -478,7 +486,10 @@ def _contact_actor(link: PortalLink, ip: str | None, user_agent: str | None) -> 
 def _live(link: PortalLink) -> PortalLink:
     """The link re-read under lock: revoked or expired since the page was shown is no link."""
     locked = (
-        PortalLink.objects.select_for_update()
+        # The link's row only: FOR UPDATE of the joined organization blocked every other
+        # action's foreign-key check at commit while this one waited for the log head — a
+        # deadlock (the fleet test found it).
+        PortalLink.objects.select_for_update(of=("self",))
         .select_related("org", "contact")
         .filter(pk=link.pk)
         .first()

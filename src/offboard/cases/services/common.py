@@ -9,9 +9,14 @@ from offboard.core.errors import CaseClosed, Conflict, ValidationFailed
 
 
 def lock_case(case: OffboardingCase) -> OffboardingCase:
-    """Re-read the case under a row lock so concurrent actions on it serialize."""
+    """Re-read the case under a row lock so concurrent actions on it serialize.
+
+    Only the case's row (`of=self`), and FOR NO KEY UPDATE: a transaction that holds the log
+    head checks its foreign keys at commit (KEY SHARE), which FOR UPDATE of the case, or of the
+    joined owner and client rows, would block while this one waits for the head — a deadlock
+    the fleet test found."""
     return (
-        OffboardingCase.objects.select_for_update()
+        OffboardingCase.objects.select_for_update(of=("self",), no_key=True)
         .select_related("owner", "client")
         .get(pk=case.pk)
     )

@@ -24,6 +24,7 @@ from offboard.core.errors import Conflict, ValidationFailed
 from offboard.core.permissions import require
 from offboard.core.validation import Errors
 from offboard.evidence.models import EvidenceFile
+from offboard.ledger import store
 from offboard.ledger.recorder import record_event
 from offboard.playbooks.models import PlaybookVersion
 from offboard.playbooks.spec import PlaybookSpec
@@ -68,7 +69,9 @@ def compute_dates(
 
 
 def _next_ref(org: Organization, year: int) -> str:
-    locked = Organization.objects.select_for_update().get(pk=org.pk)
+    # FOR NO KEY UPDATE: queues the openings, but not every other action's foreign-key
+    # check on the organization at commit (FOR UPDATE deadlocked with those: fleet test).
+    locked = Organization.objects.select_for_update(no_key=True).get(pk=org.pk)
     number = locked.next_case_number
     Organization.objects.filter(pk=org.pk).update(next_case_number=number + 1)
     return f"C-{year}-{number:04d}"
@@ -314,8 +317,12 @@ def open_case(
     `actor` is a member, or an inbound webhook endpoint (`offboard.inbound`), whose event
     names the endpoint and the delivery."""
     require(actor, "cases.open")
+    # The log head first, as every action holds it from its event to its commit: an opening
+    # that locked the organization and then waited for the head deadlocked with an action that
+    # held the head and checked its foreign key to the organization at commit (fleet test).
+    store.lock_head(actor.org)
     # Openings in one organization queue here, so two cannot both find no open case.
-    Organization.objects.select_for_update().get(pk=actor.org.pk)
+    Organization.objects.select_for_update(no_key=True).get(pk=actor.org.pk)
     plan = validate_opening(
         org=actor.org,
         client=client,
