@@ -39,6 +39,7 @@ FIELD_VOCABULARY = {
     ("connectors", "Connection", "state"): "connection_state",
     ("connectors", "ConnectorRun", "state"): "connector_run_state",
     ("connectors", "ConnectorRun", "action"): "connector_run_action",
+    ("ledger", "SigningKey", "backend"): "key_backend",
 }
 
 

@@ -169,6 +169,7 @@ DUE_FROM = {"trigger": "the trigger date", "notice": "the notice date", "end": "
 # Second factors (offboard.mfa): the kinds, and who an organization's policy covers.
 FACTORS = {"totp": "authenticator app", "webauthn": "passkey", "recovery_code": "recovery code"}
 MFA_POLICIES = {"nobody": "nobody", "approvers": "members who approve", "everyone": "everyone"}
+KEY_BACKENDS = {"file": "key file", "pkcs11": "hardware security module (PKCS#11)"}
 
 VOCABULARIES: dict[str, dict[str, str]] = {
     "gate": GATES,
@@ -200,6 +201,7 @@ VOCABULARIES: dict[str, dict[str, str]] = {
     "due_from": DUE_FROM,
     "factor": FACTORS,
     "mfa_policy": MFA_POLICIES,
+    "key_backend": KEY_BACKENDS,
     "session_end_reason": _from_choices(MemberSession.EndReason),
 }
 # Which vocabulary a field's values come from, where events and registers name the field.
