@@ -236,6 +236,9 @@ def _serve_production(host: str, port: int, workers: int, timeout: int) -> None:
         # X-Forwarded-Proto is believed from the same proxies as X-Forwarded-For
         # (offboard.core.proxies): from them, https makes the request secure.
         f"--forwarded-allow-ips={trusted}",
+        # No runtime control socket: its path is one per user, so several servers on one host
+        # would take it from each other, and nothing here uses it (process managers signal).
+        "--no-control-socket",
     ]
     os.execv(sys.executable, args)  # noqa: S606 - our own interpreter, fixed arguments
 
