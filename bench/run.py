@@ -2,7 +2,7 @@
 pack, the daily digests and the SCIM connector.
 
     .venv/bin/python bench/run.py [--quick] [--backends sqlite,postgres] [--entries N] …
-    .venv/bin/python bench/run.py --only scim      # appends,proofs,verify,pack,s3pack,reminders,scim
+    .venv/bin/python bench/run.py --only scim      # appends,proofs,verify,pack,s3pack,reminders,scim,web
 
 Each backend runs in its own process (bench/ledger.py) against a scratch database: a
 temporary SQLite file (WAL and the PRAGMAs of offboard.settings, which it goes through) and
@@ -198,6 +198,53 @@ def run_s3pack(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     return result
 
 
+def run_web(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """Web under load (bench/web.py): `offboard serve --prod` on the scratch PostgreSQL
+    database (SQLite when it is unreachable), 20 clients, workspace and case list vs a trivial
+    view."""
+    out = workdir / "web.json"
+    cmd = [sys.executable, str(HERE / "web.py"), "--out", str(out)]
+    cmd += ["--workdir", str(workdir / "web")]
+    if args.quick:
+        cmd += ["--seconds", "2", "--rounds", "1"]
+    postgres = postgres_reachable() is None
+    if postgres:
+        _postgres_scratch(create=True)
+        cmd += ["--database-url", POSTGRES_URL]
+    console.rule("[bold]web under load[/bold]")
+    try:
+        code = subprocess.call(cmd)
+    finally:
+        if postgres:
+            _postgres_scratch(create=False)
+    result: dict[str, Any] = json.loads(out.read_text()) if out.exists() else {}
+    result["exit_code"] = code
+    result["ok"] = code == 0 and bool(result.get("ok"))
+    return result
+
+
+def _web_rows(table: Table, res: dict[str, Any]) -> None:
+    if "figures" not in res:
+        table.add_row("web", "web under load", "failed", "", "", "", _met(False))
+        return
+    f = res["figures"]
+    trivial = f["trivial"]
+    for name, label in (
+        ("case_list", "case list"),
+        ("workspace", "case workspace (+200 steps, +500 events)"),
+    ):
+        r = f[name]
+        table.add_row(
+            res["database"],
+            f"{label}, {res['clients']} clients: p50 {r['p50_ms']:.0f} ms / p95 (vs /health/live)",
+            f"{r['p95_ms']:.0f} ms",
+            f"{trivial['p95_ms']:.0f} ms",
+            f"{r['p95_ratio']:.2f}",
+            f"p95 ratio <= {res['ratio_target']:.0f}",
+            _met(r["p95_ratio"] <= res["ratio_target"]),
+        )
+
+
 def _s3pack_rows(table: Table, res: dict[str, Any]) -> None:
     if "baseline_s" not in res:
         table.add_row("sqlite+s3", "evidence pack from S3", "failed", "", "", "", _met(False))
@@ -331,6 +378,9 @@ def summarize(results: dict[str, Any]) -> Table:
         if backend == "s3pack":
             _s3pack_rows(table, res)
             continue
+        if backend == "web":
+            _web_rows(table, res)
+            continue
         if backend == "reminders":
             _reminder_rows(table, res)
             continue
@@ -438,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--proof-budget", type=float, default=60.0, help="seconds at most per proof series"
     )
-    parser.add_argument("--only", default="appends,proofs,verify,pack,s3pack,reminders,scim")
+    parser.add_argument("--only", default="appends,proofs,verify,pack,s3pack,reminders,scim,web")
     parser.add_argument("--pack-events", type=int, default=2000)
     parser.add_argument("--pack-mib", type=int, default=1024)
     parser.add_argument("--scim-accounts", type=int, default=200)
@@ -490,6 +540,10 @@ def main(argv: list[str] | None = None) -> int:
         if "scim" in only:
             results["scim"] = run_scim(args, Path(tmp))
             ok &= bool(results["scim"].get("ok"))
+
+        if "web" in only:
+            results["web"] = run_web(args, Path(tmp))
+            ok &= bool(results["web"].get("ok"))
 
     when = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     for res in results.values():
