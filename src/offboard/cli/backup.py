@@ -190,6 +190,12 @@ def restore(
                 style="green" if o["ok"] else "red",
             )
         say(f"Restored {report.files} stored files and {report.key_files} key files.")
+        say(
+            "These checks use the keys and checkpoints the backup itself carries: they show the "
+            "restored log is the one that was backed up, not that it is the one you published: "
+            "that takes a checkpoint held outside the backup (in a pack you handed over, or a "
+            "timestamped one), checked against the restored log."
+        )
     for warning in report.warnings:
         typer.echo(f"warning: {warning}", err=True)
     if not report.ok:
