@@ -7,16 +7,8 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 
-from offboard.cli.common import JsonOption, emit_json, ensure_django, fail, say
+from offboard.cli.common import JsonOption, byte_bar, emit_json, ensure_django, fail, say
 
 KeyFileOption = Annotated[
     Path | None,
@@ -53,17 +45,7 @@ class _Bars:
     """One transient bar per phase, on stderr, only on a terminal."""
 
     def __init__(self, quiet: bool) -> None:
-        console = Console(stderr=True)
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-            console=console,
-            transient=True,
-            disable=quiet or not console.is_terminal,
-        )
+        self.progress = byte_bar(Console(stderr=True), "{task.description}", quiet)
         self.tasks: dict[str, Any] = {}
 
     def __call__(self, phase: str, advance: int, total: int) -> None:

@@ -15,6 +15,14 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.text import Text
 
 from offboard.core.canonical import to_jsonable
@@ -220,3 +228,17 @@ def plain(value: Any) -> Text:
 
 def say(message: str, style: str | None = None) -> None:
     out.print(Text(message, style=style or ""), soft_wrap=True)
+
+
+def byte_bar(console: Console, label: str, disable: bool) -> Progress:
+    """A transient bar of bytes (size, speed, time left) on `console`, only on a terminal."""
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=disable or not console.is_terminal,
+    )

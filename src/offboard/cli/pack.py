@@ -9,20 +9,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 from rich.text import Text
 
 from offboard.cli.common import (
     AsOption,
     JsonOption,
     OrgOption,
+    byte_bar,
     emit_json,
     ensure_django,
     out,
@@ -34,19 +27,6 @@ if TYPE_CHECKING:
     from offboard.packs.verify import Report
 
 MAX_OPTION_FILE = 16 * 1024 * 1024
-
-
-def _bar(console: Console, label: str, disable: bool) -> Progress:
-    return Progress(
-        TextColumn(label),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=True,
-        disable=disable or not console.is_terminal,
-    )
 
 
 def export(
@@ -76,7 +56,7 @@ def export(
     sha, size = hashlib.sha256(), 0
     console = Console(stderr=True)
     try:
-        with partial.open("wb") as f, _bar(console, f"[bold]{ref}[/] files", json_out) as bar:
+        with partial.open("wb") as f, byte_bar(console, f"[bold]{ref}[/] files", json_out) as bar:
             task = bar.add_task("files", total=plan.file_bytes or None)
             for chunk in iter_pack(plan, progress=lambda n: bar.advance(task, n)):
                 f.write(chunk)
@@ -295,7 +275,7 @@ def verify(
     client = _option_file(checkpoint, "--checkpoint") if checkpoint is not None else None
     held = _option_file(receipt, "--receipt") if receipt is not None else None
     console = Console(stderr=True)
-    with _bar(console, "reading", json_out) as bar:
+    with byte_bar(console, "reading", json_out) as bar:
         task = bar.add_task("reading", total=pack.stat().st_size)
         report = verify_pack(
             pack,
