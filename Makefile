@@ -43,8 +43,8 @@ lint: $(VENV)/.installed-test
 
 # The suite runs on SQLite, then again on PostgreSQL (DATABASE_URL); see scripts/with_postgres.py.
 test: lint
-	$(BIN)/python -m pytest -n 2 -p no:cacheprovider
-	$(BIN)/python scripts/with_postgres.py $(BIN)/python -m pytest -n 2 -p no:cacheprovider
+	$(BIN)/python -m pytest -n 2 -p no:cacheprovider --durations=25
+	$(BIN)/python scripts/with_postgres.py $(BIN)/python -m pytest -n 2 -p no:cacheprovider --durations=25
 
 # The fleet test (tests/fleet): 4 web processes and 2 workers on PostgreSQL and Redis, one of each
 # killed mid-run; apart from `make test` (about 2 minutes). docs/deploy.md, Processes.

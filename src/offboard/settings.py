@@ -157,6 +157,20 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 
+# Rendered workspace rows, kept by a digest of what they show (web/fragments.py): an entry is
+# never stale, so each process keeps its own, bounded (about 3 KB a row). "false" renders
+# every row afresh.
+OFFBOARD_FRAGMENT_CACHE = os.environ.get("OFFBOARD_FRAGMENT_CACHE", "true").lower() != "false"
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "fragments": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "offboard-fragments",
+        "TIMEOUT": None,
+        "OPTIONS": {"MAX_ENTRIES": int(os.environ.get("OFFBOARD_FRAGMENT_CACHE_ROWS", "20000"))},
+    },
+}
+
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
 USE_I18N = False

@@ -105,6 +105,22 @@ class StepRow:
     def anchor(self) -> str:
         return f"step-{self.step.pk}"
 
+    def fingerprint(self) -> tuple[Any, ...]:
+        """Everything ws_step_row.html reads, for web/fragments.py: every column of the step,
+        its owner's names, its evidence files, and the row's own facts."""
+        s = self.step
+        owner = s.owner
+        return (
+            tuple(getattr(s, f.attname) for f in Step._meta.concrete_fields),
+            (owner.pk, owner.username, owner.first_name, owner.last_name),
+            tuple((f.pk, f.sha256, f.original_name) for f in s.evidence.all()),
+            self.may_work,
+            self.overdue,
+            self.completed_by,
+            tuple(self.after),
+            repr(self.items),
+        )
+
     @property
     def settled(self) -> bool:
         return self.step.status in (Step.Status.DONE, Step.Status.NOT_APPLICABLE)
@@ -139,6 +155,23 @@ class ItemRow:
     def failed(self, action: str) -> Failure | None:
         f = self.failure
         return f if f and f.form == f"{self.anchor}-{action}" else None
+
+    def fingerprint(self) -> tuple[Any, ...]:
+        """Everything ws_item_row.html reads, for web/fragments.py: every column of the item,
+        its owner's names, its evidence files, its forms' fields, and the row's own facts."""
+        item, owner, d = self.item, self.item.owner, self.dispute
+        return (
+            type(item).__name__,
+            tuple(getattr(item, f.attname) for f in type(item)._meta.concrete_fields),
+            (owner.pk, owner.username, owner.first_name, owner.last_name),
+            tuple((f.pk, f.sha256, f.original_name) for f in item.evidence.all()),
+            repr(self.edit_fields),
+            tuple(self.details),
+            repr(self.provenance),
+            (d.pk, d.contact.name, d.at, d.comment) if d is not None else None,
+            tuple(self.documents),
+            self.shown,
+        )
 
     @property
     def documents(self) -> list[tuple[str, str]]:

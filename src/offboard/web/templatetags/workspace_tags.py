@@ -5,7 +5,8 @@ from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from offboard.web.workspace_page import REGIONS
+from offboard.web import fragments
+from offboard.web.workspace_page import REGIONS, ItemRow, RegisterView, StepRow
 
 register = template.Library()
 
@@ -27,6 +28,47 @@ def hx(region: str) -> SafeString:
         region,
         oob,
     )
+
+
+STEP_ROW = (
+    "web/partials/ws_step_row.html",
+    "web/partials/ws_step_items.html",
+    "web/partials/ws_file.html",
+    "web/partials/ws_dropzone.html",
+)
+
+
+@register.simple_tag(takes_context=True)
+def step_row(context: template.Context, row: StepRow) -> SafeString:
+    """A step's row, rendered once per content (web/fragments.py); a row showing a failed
+    form carries what was typed, so it is rendered afresh."""
+    case, may = context["case"], context["may"]
+    own = {"row": row, "case": case, "may": may}
+    if row.failure is not None:
+        return fragments.render_afresh(context["request"], STEP_ROW[0], own)
+    fingerprint = (case.ref, bool(may.get("read_files")), row.fingerprint())
+    return fragments.render(context["request"], STEP_ROW, fingerprint, own)
+
+
+ITEM_ROW = (
+    "web/partials/ws_item_row.html",
+    "web/partials/ws_fact_fields.html",
+    "web/partials/ws_verify_fields.html",
+    "web/partials/ws_field.html",
+    "web/partials/ws_file.html",
+    "web/partials/ws_dropzone.html",
+)
+
+
+@register.simple_tag(takes_context=True)
+def item_row(context: template.Context, reg: RegisterView, row: ItemRow) -> SafeString:
+    """A register item's row, rendered once per content like a step's (`step_row`)."""
+    case, may = context["case"], context["may"]
+    own = {"reg": reg, "row": row, "case": case, "may": may}
+    if row.failure is not None:
+        return fragments.render_afresh(context["request"], ITEM_ROW[0], own)
+    fingerprint = (case.ref, bool(may.get("read_files")), reg.key, reg.may_edit, row.fingerprint())
+    return fragments.render(context["request"], ITEM_ROW, fingerprint, own)
 
 
 @register.filter
