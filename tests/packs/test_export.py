@@ -203,6 +203,70 @@ def test_a_corrupted_evidence_file_stops_the_stream(
         b"".join(iter_pack(plan))
 
 
+def _opens(monkeypatch: Any) -> list[str]:
+    """The names `iter_pack` opens in storage, in order."""
+    from offboard.evidence import storage
+
+    opened: list[str] = []
+    real = storage.open_stored
+
+    def counting(name: str, **kwargs: Any) -> Any:
+        opened.append(name)
+        return real(name, **kwargs)
+
+    monkeypatch.setattr(storage, "open_stored", counting)
+    return opened
+
+
+def test_a_file_s_crc_is_recorded_when_stored_and_the_export_reads_it_once(
+    case: Any, cast: dict[str, Any], monkeypatch: Any, tmp_path: Path
+) -> None:
+    import zlib
+
+    content = b"%PDF-1.4 recorded crc\n" * 1000
+    proof = upload(cast["alice"], content, "crc.pdf")
+    assert proof.crc32 == zlib.crc32(content) and proof.size == len(content)
+    case = closed(case, cast)
+    plan = start_export(actor=cast["erin"], case=case)
+    opened = _opens(monkeypatch)
+    path = write(plan, tmp_path / "once.zip")
+    # each exactly once (the certificate is a member twice: data/certificate.pdf, and among the
+    # files its event names)
+    members = [f.storage_name for f in plan.files] + [plan.certificate.storage_name]
+    assert sorted(opened) == sorted(members)
+    assert verify_pack(path).ok
+
+
+def test_a_file_stored_before_crcs_were_recorded_is_read_twice_and_exports_the_same(
+    case: Any, cast: dict[str, Any], monkeypatch: Any, tmp_path: Path
+) -> None:
+    from offboard.evidence.models import EvidenceFile
+
+    case = closed(case, cast)
+    plan = start_export(actor=cast["erin"], case=case)
+    EvidenceFile.objects.filter(org=case.org).update(crc32=None)
+    for f in [*plan.files, plan.certificate]:
+        f.refresh_from_db()
+    opened = _opens(monkeypatch)
+    path = write(plan, tmp_path / "twice.zip")
+    members = [f.storage_name for f in plan.files] + [plan.certificate.storage_name]
+    assert sorted(opened) == sorted(2 * members)
+    assert verify_pack(path).ok
+
+
+def test_a_wrong_recorded_crc_stops_the_stream(case: Any, cast: dict[str, Any]) -> None:
+    from offboard.evidence.models import EvidenceFile
+
+    case = closed(case, cast)
+    plan = start_export(actor=cast["erin"], case=case)
+    first = plan.files[0]
+    EvidenceFile.objects.filter(pk=first.pk).update(crc32=(first.crc32 + 1) % 2**32)
+    plan.files[0].refresh_from_db()
+    with pytest.raises(Conflict, match="changed in storage") as refused:
+        b"".join(iter_pack(plan))
+    assert refused.value.code == "evidence_corrupted"
+
+
 # --- streaming ----------------------------------------------------------------------------------
 
 

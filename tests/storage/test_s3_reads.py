@@ -143,6 +143,41 @@ def test_export_verify_and_receipt_read_from_the_bucket_and_refuse_a_forged_obje
     assert mail.outbox == []
 
 
+def _exports(case: Any) -> int:
+    from offboard.ledger.models import LedgerEntry
+
+    return LedgerEntry.objects.filter(case=case, type="case.exported").count()
+
+
+def test_an_export_naming_an_object_gone_from_the_bucket_records_nothing(s3, case, cast) -> None:
+    """Every file the case's events name is looked up (several at a time) before the export is
+    recorded: the one missing is named, with the event that names it."""
+    case = close_with_approvals(settle_everything(case, cast), cast)
+    plan = start_export(actor=cast["erin"], case=case)  # all there: recorded
+    assert _exports(case) == 1
+    victim = next(f for f in plan.files if f != plan.certificate)
+    s3.bare.delete_object(Bucket=s3.name, Key=s3.key(victim.storage_name))
+    with pytest.raises(Conflict) as refused:
+        start_export(actor=cast["erin"], case=case)
+    assert refused.value.code == "evidence_missing"
+    assert f"evidence file {victim.sha256} referenced by event #" in refused.value.message
+    assert _exports(case) == 1
+
+
+def test_an_export_while_the_store_is_down_says_so_and_records_nothing(
+    s3_behind_proxy, proxy, case, cast
+) -> None:
+    from offboard.evidence.storage import StorageUnavailable
+
+    case = close_with_approvals(settle_everything(case, cast), cast)
+    start_export(actor=cast["erin"], case=case)  # the certificate is issued and stored
+    proxy.stop()
+    with pytest.raises(StorageUnavailable) as failed:
+        start_export(actor=cast["erin"], case=case)
+    assert "looking up files failed" in failed.value.message
+    assert _exports(case) == 1
+
+
 @pytest.mark.offline
 def test_a_64_mib_file_goes_up_and_comes_down_in_bounded_memory(s3, alice, settings) -> None:
     """Upload in 5 MiB parts, download from the object's streaming body: the peak of Python

@@ -13,6 +13,10 @@ class EvidenceFile(OrgScopedModel):
     uploaded_by = models.ForeignKey("accounts.User", on_delete=models.PROTECT, related_name="+")
     uploaded_at = models.DateTimeField()
     storage_name = models.CharField(max_length=300)
+    # The bytes' CRC-32, read as they were stored: a pack export streams the file once with it
+    # (a zip member's header needs it first); without it (files stored before 0002) the
+    # export reads the file twice. Not evidence: the SHA-256 is, and is checked on every read.
+    crc32 = models.PositiveBigIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["org", "sha256"], name="one_file_per_hash")]

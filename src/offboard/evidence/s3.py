@@ -7,6 +7,8 @@ Credentials come from boto3's standard chain (environment, shared files, instanc
 from settings or the database.
 """
 
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any
 
 from boto3.exceptions import Boto3Error
@@ -17,6 +19,7 @@ from storages.backends.s3 import S3Storage
 from storages.utils import clean_name
 
 MiB = 1024 * 1024
+LOOKUPS = 8  # concurrent HEADs when a pack export checks that every file it names is stored
 
 
 class EvidenceS3Storage(S3Storage):
@@ -87,6 +90,24 @@ class EvidenceS3Storage(S3Storage):
                 raise FileNotFoundError(f"{name} is not in bucket {self.bucket_name}") from None
             raise
         return reply["Body"], int(reply["ContentLength"])
+
+    def missing(self, names: Sequence[str]) -> list[str]:
+        """Those of `names` not in the bucket, in order: one HEAD each, `LOOKUPS` at a time
+        through this thread's client (boto3's clients are safe to share between threads; its
+        connection pool holds 10). A reply other than found or not found raises."""
+        client = self.client
+
+        def absent(name: str) -> bool:
+            try:
+                client.head_object(Bucket=self.bucket_name, Key=self.key(name))
+            except ClientError as err:
+                if err.response["ResponseMetadata"]["HTTPStatusCode"] == 404:
+                    return True
+                raise
+            return False
+
+        with ThreadPoolExecutor(max_workers=LOOKUPS) as pool:
+            return [name for name, gone in zip(names, pool.map(absent, names), strict=True) if gone]
 
     def check_ready(self) -> dict[str, Any]:
         """One request the bucket must answer (it exists, these credentials reach it), tried

@@ -93,7 +93,7 @@ def store_file(*, actor: Actor, stream: IO[bytes], name: str, field: str = "file
     at once."""
     require(actor, "evidence.upload")
     clean = _clean_name(name, field)
-    spooled, sha, size, head = storage.spool_and_hash(stream, field)
+    spooled, sha, size, head, crc = storage.spool_and_hash(stream, field)
     pending = _PENDING.get()
     kept = False
     try:
@@ -116,6 +116,7 @@ def store_file(*, actor: Actor, stream: IO[bytes], name: str, field: str = "file
                     uploaded_by=actor.user,
                     uploaded_at=clock.now(),
                     storage_name=name_in_store,
+                    crc32=crc,
                 )
         except IntegrityError:
             return EvidenceFile.objects.get(org=actor.org, sha256=sha)

@@ -15,7 +15,9 @@ import logging
 import os
 import re
 import tempfile
-from typing import IO, Any
+import zlib
+from collections.abc import Sequence
+from typing import IO, Any, NamedTuple
 
 from django.conf import settings
 from django.core.files import File
@@ -79,10 +81,20 @@ def storage_name_for(org_id: int, sha256: str) -> str:
     return f"evidence/{org_id}/{sha256[:2]}/{sha256}"
 
 
-def spool_and_hash(stream: IO[bytes], field: str = "file") -> tuple[IO[bytes], str, int, bytes]:
-    """Copy an upload to a temporary file while hashing it, refusing it past the size limit."""
+class Spooled(NamedTuple):
+    file: IO[bytes]
+    sha256: str
+    size: int
+    head: bytes  # the first 512 bytes, for the media type
+    crc32: int
+
+
+def spool_and_hash(stream: IO[bytes], field: str = "file") -> Spooled:
+    """Copy an upload to a temporary file while hashing it (SHA-256 and CRC-32), refusing it
+    past the size limit."""
     limit = settings.OFFBOARD_MAX_UPLOAD_BYTES
     digest = hashlib.sha256()
+    crc = 0
     size = 0
     head = b""
     tmp = tempfile.TemporaryFile()  # noqa: SIM115 - returned to the caller, who closes it
@@ -96,9 +108,10 @@ def spool_and_hash(stream: IO[bytes], field: str = "file") -> tuple[IO[bytes], s
         if len(head) < 512:
             head += chunk[: 512 - len(head)]
         digest.update(chunk)
+        crc = zlib.crc32(chunk, crc)
         tmp.write(chunk)
     tmp.seek(0)
-    return tmp, digest.hexdigest(), size, head
+    return Spooled(tmp, digest.hexdigest(), size, head, crc)
 
 
 def _store_errors() -> tuple[type[BaseException], ...]:
@@ -142,11 +155,16 @@ def delete(name: str) -> None:
     default_storage.delete(name)
 
 
-def exists(name: str) -> bool:
+def missing(names: Sequence[str]) -> list[str]:
+    """Those of `names` not in the store, in order (object storage looks several up at once:
+    one round trip each would dominate a pack export's checks)."""
     try:
-        return bool(default_storage.exists(name))
+        finder = getattr(default_storage, "missing", None)
+        if finder is not None:
+            return list(finder(names))
+        return [name for name in names if not default_storage.exists(name)]
     except _store_errors() as exc:
-        raise _unavailable("looking up a file", exc, "Try again later.") from exc
+        raise _unavailable("looking up files", exc, "Try again later.") from exc
 
 
 def expected_sha256(name: str) -> str:

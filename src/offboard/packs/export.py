@@ -9,7 +9,7 @@ their head. Still in that transaction, holding the log's lock, it signs a checkp
 last leaf is that event: the pack proves it is complete (decision 0010).
 
 `iter_pack(plan)` then streams the zip: members are written as they are read, evidence files
-in 1 MiB chunks with their CRC-32 read first, so no member needs a data descriptor and any
+in 1 MiB chunks with their CRC-32 known first, so no member needs a data descriptor and any
 streaming reader can extract the pack (packs/zipstream.py); SHA-256 is computed on the way
 and the manifests go last. Memory stays bounded whatever the size of the files, and the
 output needs no seeking: a file, a pipe or an HTTP response.
@@ -105,8 +105,9 @@ def _referenced_files(case: OffboardingCase, indices: list[int]) -> list[Evidenc
     found = {
         f.sha256: f for f in EvidenceFile.objects.filter(org_id=case.org_id, sha256__in=wanted)
     }
+    absent = set(storage.missing([found[sha].storage_name for sha in wanted if sha in found]))
     for sha, index in sorted(wanted.items(), key=lambda kv: kv[1]):
-        if sha not in found or not storage.exists(found[sha].storage_name):
+        if sha not in found or found[sha].storage_name in absent:
             raise Conflict(
                 f"Cannot export {case.ref}: evidence file {sha} referenced by event #{index} is "
                 "missing from storage. Restore it from a backup (offboard ledger verify lists "
@@ -282,11 +283,15 @@ class _BagWriter:
         self._note(path, member.sha256, member.size)
 
     def add_file(
-        self, path: str, open_chunks: Callable[[], Iterable[bytes]]
+        self,
+        path: str,
+        open_chunks: Callable[[], Iterable[bytes]],
+        known: tuple[int, int] | None = None,
     ) -> Generator[bytes, None, str]:
-        """A large file, stored: a first pass reads its CRC-32 and size, the second streams
-        it (the zip then needs no data descriptor)."""
-        crc, size = crc32_of(open_chunks())
+        """A large file, stored, its CRC-32 and size in the member's header (the zip then needs
+        no data descriptor): `known` as recorded when the file was stored, else read in a
+        first pass. The streaming pass must match them, else MemberChanged."""
+        crc, size = known if known is not None else crc32_of(open_chunks())
         chunks: Iterable[bytes] = open_chunks()
         if self.progress is not None:
             chunks = self._counted(chunks)
@@ -324,10 +329,13 @@ def _stored_file(
     plan: PackPlan, writer: _BagWriter, path: str, evidence: EvidenceFile
 ) -> Iterator[bytes]:
     """Stream one stored file; its bytes must hash to its name. The storage's stream checks
-    them on the first pass (CRC-32 and size), before any byte of the member is written; the
-    manifest's hash checks them again as they are written."""
+    them as they are read and never hands out the last bytes of a file that does not hash to
+    its name; the member's CRC-32 and size (recorded when the file was stored, or read in a
+    first pass for a file stored before they were) are checked again as they are written, and
+    so is the manifest's hash."""
+    known = (evidence.crc32, evidence.size) if evidence.crc32 is not None else None
     try:
-        sha = yield from writer.add_file(path, _stored(evidence))
+        sha = yield from writer.add_file(path, _stored(evidence), known)
     except storage.StoredFileCorrupted as exc:
         raise Conflict(
             f"Evidence file {evidence.sha256} is corrupted in storage ({exc.problem}); the "
