@@ -11,6 +11,7 @@ The template is loaded by an engine of its own, so `reports` need not be an inst
 
 import base64
 import datetime as dt
+import functools
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -814,9 +815,18 @@ def render_certificate(
 ) -> bytes:
     """The certificate of `case` as PDF bytes (interim if the case is not closed).
     `receipt_to`: the client's contacts who receive it in the closure receipt."""
-    from weasyprint import CSS, HTML
+    from weasyprint import HTML
 
     html = render_html(case, checkpoint=checkpoint, now=now, receipt_to=receipt_to)
     document = HTML(string=html, base_url=str(TEMPLATE_DIR))
-    pdf: bytes = document.write_pdf(stylesheets=[CSS(filename=str(STYLESHEET))])
+    pdf: bytes = document.write_pdf(stylesheets=[_stylesheet()])
     return pdf
+
+
+@functools.cache
+def _stylesheet() -> Any:
+    """certificate.css, parsed once per process (WeasyPrint's CSS objects are read-only once
+    parsed, and may be shared by documents)."""
+    from weasyprint import CSS
+
+    return CSS(filename=str(STYLESHEET))

@@ -27,7 +27,7 @@ def complete_settled_steps(*, actor: EventActor, case: OffboardingCase) -> list[
     """Mark done every open step of the case that its settled items now complete, in the
     playbook's order (so a step completed here counts as done for the ones after it).
     Call inside the action's transaction, holding the case's lock, after the change."""
-    if case.state not in STARTED:
+    if case.state not in STARTED or not _candidates(case):
         return []
     loaded = fresh(case)
     steps = sorted(loaded.steps.all(), key=lambda s: s.position)
@@ -56,6 +56,18 @@ def complete_settled_steps(*, actor: EventActor, case: OffboardingCase) -> list[
         done.add(step.key)
         completed.append(step)
     return completed
+
+
+def _candidates(case: OffboardingCase) -> bool:
+    """Whether any step could complete now: open, about items, and its dependencies done.
+    One small query; when none could, the whole case (`fresh`, ~20 queries and every row it
+    holds) is not loaded — most register changes on most cases."""
+    rows = list(Step.objects.filter(case=case).values_list("key", "status", "about", "depends_on"))
+    done = {key for key, status, _, _ in rows if status in DONE_LIKE}
+    return any(
+        about and status not in DONE_LIKE and all(dep in done for dep in depends_on or ())
+        for _, status, about, depends_on in rows
+    )
 
 
 def settled_record(found: ItemsEvidence, acknowledgements: dict[Any, int]) -> dict[str, Any]:
