@@ -65,7 +65,7 @@ def render(
     `fingerprint`. The fingerprint must name everything the template reads from `context`
     (and the time zone and language are added here); `context` must hold no per-request value
     other than the CSRF token."""
-    if not getattr(settings, "OFFBOARD_FRAGMENT_CACHE", True):
+    if not settings.OFFBOARD_FRAGMENT_CACHE:
         return render_afresh(request, names[0], context)
     token = _token(request)
     material = repr(

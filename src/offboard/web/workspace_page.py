@@ -91,6 +91,18 @@ class GateView:
         return f"#panel-{BY_PREFIX[kind].key}" if kind in BY_PREFIX else "#approvals"
 
 
+def _shown_of(obj: Any) -> tuple[Any, ...]:
+    """What a row shows of a step or register item itself, for its fingerprint: its model and
+    every column, its owner's names, its evidence files."""
+    owner = obj.owner
+    return (
+        type(obj).__name__,
+        tuple(getattr(obj, f.attname) for f in type(obj)._meta.concrete_fields),
+        (owner.pk, owner.username, owner.first_name, owner.last_name),
+        tuple((f.pk, f.sha256, f.original_name) for f in obj.evidence.all()),
+    )
+
+
 @dataclass
 class StepRow:
     step: Step
@@ -108,12 +120,8 @@ class StepRow:
     def fingerprint(self) -> tuple[Any, ...]:
         """Everything ws_step_row.html reads, for web/fragments.py: every column of the step,
         its owner's names, its evidence files, and the row's own facts."""
-        s = self.step
-        owner = s.owner
         return (
-            tuple(getattr(s, f.attname) for f in Step._meta.concrete_fields),
-            (owner.pk, owner.username, owner.first_name, owner.last_name),
-            tuple((f.pk, f.sha256, f.original_name) for f in s.evidence.all()),
+            *_shown_of(self.step),
             self.may_work,
             self.overdue,
             self.completed_by,
@@ -159,12 +167,9 @@ class ItemRow:
     def fingerprint(self) -> tuple[Any, ...]:
         """Everything ws_item_row.html reads, for web/fragments.py: every column of the item,
         its owner's names, its evidence files, its forms' fields, and the row's own facts."""
-        item, owner, d = self.item, self.item.owner, self.dispute
+        d = self.dispute
         return (
-            type(item).__name__,
-            tuple(getattr(item, f.attname) for f in type(item)._meta.concrete_fields),
-            (owner.pk, owner.username, owner.first_name, owner.last_name),
-            tuple((f.pk, f.sha256, f.original_name) for f in item.evidence.all()),
+            *_shown_of(self.item),
             repr(self.edit_fields),
             tuple(self.details),
             repr(self.provenance),

@@ -31,8 +31,6 @@ def complete_settled_steps(*, actor: EventActor, case: OffboardingCase) -> list[
         return []
     loaded = fresh(case)
     steps = sorted(loaded.steps.all(), key=lambda s: s.position)
-    if not any(s.about and s.status not in DONE_LIKE for s in steps):
-        return []
     links = CaseLinks(loaded)
     done = {s.key for s in steps if s.status in DONE_LIKE}
     acknowledgements: dict[Any, int] | None = None

@@ -1,5 +1,7 @@
 """Template helpers for the case workspace."""
 
+from typing import Any
+
 from django import template
 from django.template.defaultfilters import filesizeformat
 from django.utils.html import format_html
@@ -36,20 +38,6 @@ STEP_ROW = (
     "web/partials/ws_file.html",
     "web/partials/ws_dropzone.html",
 )
-
-
-@register.simple_tag(takes_context=True)
-def step_row(context: template.Context, row: StepRow) -> SafeString:
-    """A step's row, rendered once per content (web/fragments.py); a row showing a failed
-    form carries what was typed, so it is rendered afresh."""
-    case, may = context["case"], context["may"]
-    own = {"row": row, "case": case, "may": may}
-    if row.failure is not None:
-        return fragments.render_afresh(context["request"], STEP_ROW[0], own)
-    fingerprint = (case.ref, bool(may.get("read_files")), row.fingerprint())
-    return fragments.render(context["request"], STEP_ROW, fingerprint, own)
-
-
 ITEM_ROW = (
     "web/partials/ws_item_row.html",
     "web/partials/ws_fact_fields.html",
@@ -60,15 +48,35 @@ ITEM_ROW = (
 )
 
 
+def _row(
+    context: template.Context,
+    names: tuple[str, ...],
+    row: StepRow | ItemRow,
+    own: dict[str, Any],
+    *facts: Any,
+) -> SafeString:
+    """A row rendered once per content (web/fragments.py): its fingerprint, the case, whether
+    the viewer reads files, and the `facts` of its section; a row showing a failed form
+    carries what was typed, so it is rendered afresh."""
+    case, may = context["case"], context["may"]
+    own = {**own, "row": row, "case": case, "may": may}
+    if row.failure is not None:
+        return fragments.render_afresh(context["request"], names[0], own)
+    fingerprint = (case.ref, bool(may.get("read_files")), *facts, row.fingerprint())
+    return fragments.render(context["request"], names, fingerprint, own)
+
+
+@register.simple_tag(takes_context=True)
+def step_row(context: template.Context, row: StepRow) -> SafeString:
+    """A step's row (`_row`)."""
+    return _row(context, STEP_ROW, row, {})
+
+
 @register.simple_tag(takes_context=True)
 def item_row(context: template.Context, reg: RegisterView, row: ItemRow) -> SafeString:
-    """A register item's row, rendered once per content like a step's (`step_row`)."""
-    case, may = context["case"], context["may"]
-    own = {"reg": reg, "row": row, "case": case, "may": may}
-    if row.failure is not None:
-        return fragments.render_afresh(context["request"], ITEM_ROW[0], own)
-    fingerprint = (case.ref, bool(may.get("read_files")), reg.key, reg.may_edit, row.fingerprint())
-    return fragments.render(context["request"], ITEM_ROW, fingerprint, own)
+    """A register item's row (`_row`), which also shows its register's key and whether the
+    viewer may edit it."""
+    return _row(context, ITEM_ROW, row, {"reg": reg}, reg.key, reg.may_edit)
 
 
 @register.filter
