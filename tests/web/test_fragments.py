@@ -137,3 +137,44 @@ def test_any_change_to_what_a_row_reads_is_shown(cast, case, settings, viewer):
         assert shown not in _page(web, case, settings, kept=True)
         change()
         assert shown in _same_either_way(web, case, settings)
+
+
+def test_a_kept_row_is_what_including_its_template_in_the_page_renders(cast, case, settings):
+    """The row tags render a row with only the row, the case and the viewer's rights; a row
+    template that read anything else from the page would differ from the plain `{% include %}`
+    it replaced. Each row, kept and afresh, against that include with the whole page's context."""
+    from django.template import RequestContext, Template
+    from django.test import RequestFactory
+
+    from offboard.accounts.models import Membership
+    from offboard.web.workspace_page import workspace_context
+
+    alice = cast["alice"]
+    settle_everything(case, cast)  # rows in every state, items with files and provenance
+    request = RequestFactory().get(f"/cases/{case.ref}/")
+    request.user = alice.user
+    membership = Membership.objects.get(user=alice.user, org=case.org)
+    page = workspace_context(request, membership, case.ref)
+    include = {
+        "step": Template('{% include "web/partials/ws_step_row.html" %}'),
+        "item": Template('{% include "web/partials/ws_item_row.html" %}'),
+        "step_tag": Template("{% load workspace_tags %}{% step_row row %}"),
+        "item_tag": Template("{% load workspace_tags %}{% item_row reg row %}"),
+    }
+
+    def both(kind, extra):
+        context = RequestContext(request, {**page, **extra})
+        plain = ANY_TOKEN.sub(r"\1T", include[kind].render(context))
+        for kept in (False, True, True):
+            settings.OFFBOARD_FRAGMENT_CACHE = kept
+            tagged = ANY_TOKEN.sub(r"\1T", include[f"{kind}_tag"].render(context))
+            assert tagged == plain, (kind, kept)
+
+    rows = [row for phase in page["phases"].values() for row in phase]
+    assert len(rows) == case.steps.count()
+    for row in rows:
+        both("step", {"row": row})
+    items = [(reg, row) for reg in page["registers"] for row in reg.rows]
+    assert len(items) >= 5
+    for reg, row in items:
+        both("item", {"reg": reg, "row": row})
