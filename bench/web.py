@@ -13,6 +13,12 @@ of `--clients` threads, with its own keep-alive connection, requests one target 
 answers for `--seconds`; the three targets take turns for `--rounds` rounds, so drift in the
 machine hits all three alike. Every answer must be 200. The result is each target's p50/p95
 and the ratio of its p95 to the trivial view's (target: ≤ 5).
+
+The workspace is then kept whole between answers (web/page_cache.py): twenty clients reading
+one unchanged case read it from the cache. So the server is started a second time with
+`OFFBOARD_PAGE_CACHE=false` and the workspace measured again against that server's trivial
+view: what a page costs every time, as right after each change to its case (reported, no
+target).
 """
 
 from __future__ import annotations
@@ -153,6 +159,74 @@ def _quantile(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q * 100) - 1]
 
 
+def _phase(
+    args: argparse.Namespace,
+    work: Path,
+    env: dict[str, str],
+    ref: str,
+    names: tuple[str, ...],
+    label: str,
+) -> tuple[dict[str, list[float]], dict[str, int]] | None:
+    """Start `offboard serve --prod` with `env`, sign alice in, warm up, then measure `names`
+    in turns for `--rounds` rounds; the server is stopped at the end. None: it did not start."""
+    import requests
+
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    offboard = str(Path(sys.executable).with_name("offboard"))
+    log = (work / f"server-{label}.log").open("wb")
+    server = subprocess.Popen(
+        [offboard, "serve", "--prod", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if requests.get(f"{base}/health/live", timeout=5).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                print(f"[web] the server did not start: see {log.name}", file=sys.stderr)
+                return None
+            time.sleep(0.5)
+        cookie = _sign_in(base)
+        every = {
+            "trivial": f"{base}/health/live",
+            "case_list": f"{base}/cases/",
+            "workspace": f"{base}/cases/{ref}/",
+        }
+        targets = {name: every[name] for name in names}
+        page = requests.get(every["workspace"], headers={"Cookie": cookie}, timeout=60)
+        assert page.status_code == 200 and "Bench step 199" in page.text, "the workspace is big"
+        samples: dict[str, list[float]] = {name: [] for name in targets}
+        errors = dict.fromkeys(targets, 0)
+        for url in targets.values():  # warm every worker's caches and connections
+            _hammer(url, cookie, args.clients, 1.0)
+        for r in range(args.rounds):
+            for name, url in targets.items():
+                got, bad = _hammer(url, cookie, args.clients, args.seconds)
+                samples[name] += got
+                errors[name] += bad
+                print(
+                    f"[web] {label}, round {r + 1}: {name}: {len(got)} requests, "
+                    f"p95 {_quantile(got, 0.95) * 1000:.0f} ms",
+                    flush=True,
+                )
+        return samples, errors
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+        log.close()
+
+
 def measure(args: argparse.Namespace) -> int:
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
@@ -180,60 +254,18 @@ def measure(args: argparse.Namespace) -> int:
         print(made.stderr[-3000:], file=sys.stderr)
         return 1
     ref = json.loads(made.stdout.strip().splitlines()[-1])["ref"]
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    offboard = str(Path(sys.executable).with_name("offboard"))
-    log = (work / "server.log").open("wb")
-    server = subprocess.Popen(
-        [offboard, "serve", "--prod", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    kept = _phase(args, work, env, ref, ("trivial", "case_list", "workspace"), "kept")
+    # The same server with every workspace built afresh: what a page costs when its case has
+    # just changed (web/page_cache.py), against the trivial view of that same server.
+    afresh = _phase(
+        args, work, {**env, "OFFBOARD_PAGE_CACHE": "false"}, ref, ("trivial", "workspace"), "afresh"
     )
-    try:
-        import requests
-
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if requests.get(f"{base}/health/live", timeout=5).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                print(f"[web] the server did not start: see {work / 'server.log'}", file=sys.stderr)
-                return 1
-            time.sleep(0.5)
-        cookie = _sign_in(base)
-        targets = {
-            "trivial": f"{base}/health/live",
-            "case_list": f"{base}/cases/",
-            "workspace": f"{base}/cases/{ref}/",
-        }
-        page = requests.get(targets["workspace"], headers={"Cookie": cookie}, timeout=60)
-        assert page.status_code == 200 and "Bench step 199" in page.text, "the workspace is big"
-        samples: dict[str, list[float]] = {name: [] for name in targets}
-        errors = dict.fromkeys(targets, 0)
-        for url in targets.values():  # warm every worker's caches and connections
-            _hammer(url, cookie, args.clients, 1.0)
-        for r in range(args.rounds):
-            for name, url in targets.items():
-                got, bad = _hammer(url, cookie, args.clients, args.seconds)
-                samples[name] += got
-                errors[name] += bad
-                print(
-                    f"[web] round {r + 1}: {name}: {len(got)} requests, "
-                    f"p95 {_quantile(got, 0.95) * 1000:.0f} ms",
-                    flush=True,
-                )
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=40)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-        log.close()
+    if kept is None or afresh is None:
+        return 1
+    samples, errors = kept
+    samples["trivial_afresh"], errors["trivial_afresh"] = afresh[0]["trivial"], afresh[1]["trivial"]
+    samples["workspace_afresh"] = afresh[0]["workspace"]
+    errors["workspace_afresh"] = afresh[1]["workspace"]
     figures = {
         name: {
             "requests": len(values),
@@ -244,6 +276,8 @@ def measure(args: argparse.Namespace) -> int:
         }
         for name, values in samples.items()
     }
+    afresh_ratio = figures["workspace_afresh"]["p95_ms"] / figures["trivial_afresh"]["p95_ms"]
+    figures["workspace_afresh"]["p95_ratio"] = round(afresh_ratio, 2)
     trivial_p95 = figures["trivial"]["p95_ms"]
     for name in ("case_list", "workspace"):
         figures[name]["p95_ratio"] = round(figures[name]["p95_ms"] / trivial_p95, 2)

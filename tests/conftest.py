@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 import pytest
+from django.core.cache import caches
 
 from offboard.core.actor import Actor
 
@@ -70,6 +71,8 @@ def _test_settings(settings: Any, tmp_path: Any) -> None:
     # Login throttling needs the request in authenticate(), which Client.login() does not
     # pass; tests/web/test_security.py turns it on to test it.
     settings.AXES_ENABLED = False
+    # Kept workspace pages are keyed by what they show, not by settings a test may change.
+    caches["pages"].clear()
 
 
 @pytest.fixture

@@ -161,8 +161,20 @@ AUTH_PASSWORD_VALIDATORS = [
 # never stale, so each process keeps its own, bounded (about 3 KB a row). "false" renders
 # every row afresh.
 OFFBOARD_FRAGMENT_CACHE = os.environ.get("OFFBOARD_FRAGMENT_CACHE", "true").lower() != "false"
+# Whole workspace bodies, kept by a digest of the rows they show (web/page_cache.py): never
+# stale for a change in the database; used no longer than OFFBOARD_PAGE_CACHE_SECONDS, and
+# never past an instant or a midnight the page compares the time with. "false" builds every
+# workspace afresh.
+OFFBOARD_PAGE_CACHE = os.environ.get("OFFBOARD_PAGE_CACHE", "true").lower() != "false"
+OFFBOARD_PAGE_CACHE_SECONDS = int(os.environ.get("OFFBOARD_PAGE_CACHE_SECONDS", "300"))
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "pages": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "offboard-pages",
+        "TIMEOUT": OFFBOARD_PAGE_CACHE_SECONDS,
+        "OPTIONS": {"MAX_ENTRIES": int(os.environ.get("OFFBOARD_PAGE_CACHE_PAGES", "64"))},
+    },
     "fragments": {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
         "LOCATION": "offboard-fragments",

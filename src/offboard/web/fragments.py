@@ -85,6 +85,11 @@ def render(
     return mark_safe(html.replace(PLACEHOLDER, token))  # noqa: S308 (a template's escaped output)
 
 
+def with_token(request: Any, html: str) -> SafeString:
+    """`html` rendered with the placeholder, with the request's CSRF token in its place."""
+    return mark_safe(html.replace(PLACEHOLDER, _token(request)))  # noqa: S308 (escaped output)
+
+
 def render_afresh(request: Any, name: str, context: dict[str, Any]) -> SafeString:
     """`name` rendered with `context` and the request's CSRF token, kept nowhere."""
     html = get_template(name).render({**context, "csrf_token": _token(request)})

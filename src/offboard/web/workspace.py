@@ -35,6 +35,7 @@ from offboard.web.workspace_page import (
     case_or_404,
     case_url,
     item_anchor,
+    page_of,
     workspace_context,
 )
 
@@ -114,8 +115,10 @@ def act(
     if show and failure is None:
         context[show] = result
     status = failure.status if failure else 200
-    template = "web/partials/ws_update.html" if _is_htmx(request) else "web/case_detail.html"
-    response = render(request, template, context, status=status)
+    if _is_htmx(request):
+        response = render(request, "web/partials/ws_update.html", context, status=status)
+    else:
+        response = page_of(request, membership, context, status=status)
     if show:
         response["Cache-Control"] = "no-store"  # what is shown once must not be kept either
     return response

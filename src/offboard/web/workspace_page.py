@@ -30,6 +30,7 @@ from offboard.notifications.selectors import receipt_for, receipt_status
 from offboard.notifications.services import closure_recipients
 from offboard.portal import selectors as portal_selectors
 from offboard.portal.services import LINK_DAYS, MAX_LINK_DAYS, RESPOND_DAYS, may_manage_links
+from offboard.web import fragments, page_cache
 from offboard.web import workspace_forms as forms
 from offboard.web.pages.common import membership_of
 from offboard.web.workspace_steps import StepItems, step_items
@@ -598,7 +599,34 @@ def workspace_context(
     }
 
 
+BODY = "web/partials/ws_body.html"
+
+
+def page(
+    request: HttpRequest, membership: Membership, title: str, body: str, *, status: int = 200
+) -> HttpResponse:
+    """The workspace page: the frame (menu, messages) around `body`, whose CSRF placeholders
+    get the request's token."""
+    context = {
+        "membership": membership,
+        "title": title,
+        "body": fragments.with_token(request, body),
+    }
+    return render(request, "web/case_detail.html", context, status=status)
+
+
+def page_of(
+    request: HttpRequest, membership: Membership, context: dict[str, Any], *, status: int = 200
+) -> HttpResponse:
+    """The workspace page built from `context`, kept nowhere (an answer to an action)."""
+    title = page_cache.title(context)
+    return page(request, membership, title, page_cache.body(request, context, BODY), status=status)
+
+
 @login_required
 def case_detail(request: HttpRequest, ref: str) -> HttpResponse:
     membership = membership_of(request)
-    return render(request, "web/case_detail.html", workspace_context(request, membership, ref))
+    title, body = page_cache.workspace_body(
+        request, membership, ref, lambda: workspace_context(request, membership, ref), BODY
+    )
+    return page(request, membership, title, body)
