@@ -315,6 +315,7 @@ def approval_gates(case: OffboardingCase, digest: str | None = None) -> list[Gat
     return gates
 
 
-def unmet_gates(case: OffboardingCase) -> list[Gate]:
-    """Every unmet gate. Expects a case loaded with `state.with_everything`."""
-    return readiness_gates(case) + approval_gates(case)
+def unmet_gates(case: OffboardingCase, digest: str | None = None) -> list[Gate]:
+    """Every unmet gate. Expects a case loaded with `state.with_everything`; `digest`, its
+    state digest when the caller has it already (computing it is most of the cost)."""
+    return readiness_gates(case) + approval_gates(case, digest)

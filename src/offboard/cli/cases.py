@@ -53,7 +53,7 @@ def _load(org: Any, ref: str) -> tuple[Any, dict[str, Any]]:
     digest = state_digest(case)
     detail = case_detail(
         case,
-        gates=unmet_gates(case),
+        gates=unmet_gates(case, digest),
         digest=digest,
         events=list(case_events(case)),
         addenda=list(case.addenda.select_related("author").prefetch_related("evidence")),

@@ -412,13 +412,10 @@ def workspace_body(
     """(title, body) of the case's workspace: kept, or `build` the context and render `name`
     with it (and keep it when nothing changed meanwhile). The body holds the CSRF placeholder
     (`fragments.with_token` puts the request's token in)."""
-    if not settings.OFFBOARD_PAGE_CACHE:
+    keyed = _key(request, membership, ref) if settings.OFFBOARD_PAGE_CACHE else None
+    if keyed is None:  # turned off, or no such case (`build` answers 404)
         context = build()
         return title(context), body(request, context, name)
-    keyed = _key(request, membership, ref)
-    if keyed is None:
-        build()  # raises Http404 as for any unknown case
-        raise AssertionError("no case, but a page was built")  # pragma: no cover
     key, until = keyed
     cache = caches[ALIAS]
     entry = cache.get(key)

@@ -491,11 +491,11 @@ def workspace_context(
     case = case_or_404(membership, ref, full=True)
     actor = Actor.from_membership(membership)
     may = _may(actor, case)
-    gates = unmet_gates(case) if case.is_open else []
+    digest = state_digest(case)
+    gates = unmet_gates(case, digest) if case.is_open else []
     # The final actions, each behind a dialog that says what it will do.
     may["close"] = may["transition"] and case.state == State.CLOSING and not gates
     may["cancel"] = may["transition"] and case.state in (State.DRAFT, State.ACTIVE)
-    digest = state_digest(case)
     today = timezone.localdate()
     people = list(members(membership.org))
     names = {m.user_id: m.user.get_full_name() or m.user.username for m in people}

@@ -34,10 +34,11 @@ def load_case(actor: Actor, ref: str) -> OffboardingCase:
 
 def case_view(actor: Actor, ref: str) -> CaseView:
     case = selectors.get_case(actor.org, ref, full=True)
+    digest = state_digest(case)
     return CaseView(
         case=case,
-        state_digest=state_digest(case),
-        unmet_gates=[g.as_dict() for g in unmet_gates(case)],
+        state_digest=digest,
+        unmet_gates=[g.as_dict() for g in unmet_gates(case, digest)],
         closure_receipt=receipt_for(case) if case.state == OffboardingCase.State.CLOSED else None,
     )
 
