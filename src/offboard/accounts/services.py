@@ -365,7 +365,11 @@ def revoke_api_token(*, actor: Actor, token: ApiToken) -> ApiToken:
     own = token.user_id == actor.user.pk
     if not own and actor.role != "admin":
         raise NotFound("No such API token.")
-    token = ApiToken.objects.select_for_update().select_related("user").get(pk=token.pk)
+    token = (  # the token's row only, not its user's (which every event and session refers to)
+        ApiToken.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("user")
+        .get(pk=token.pk)
+    )
     if token.revoked_at is None:
         token.revoked_at = clock.now()
         token.revoked_by = actor.user

@@ -45,7 +45,12 @@ def _member(actor: Actor, membership: Membership) -> Membership:
     if membership.user_id != actor.user.pk:
         require(actor, "org.manage_members")
     # Concurrent creations for one member queue here rather than trip the one-live constraint.
-    return Membership.objects.select_for_update().select_related("user").get(pk=membership.pk)
+    # The membership's row only (not its user's), and without blocking inserts that refer to it.
+    return (
+        Membership.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("user")
+        .get(pk=membership.pk)
+    )
 
 
 def _who(membership: Membership) -> dict[str, object]:

@@ -156,7 +156,9 @@ def request_run(
 def _decide(actor: Actor, run: ConnectorRun) -> tuple[ConnectorRun, Membership]:
     require(actor, "connectors.approve")
     locked = (
-        ConnectorRun.objects.select_for_update()
+        # Only the run's row: locking the joined case and connection FOR UPDATE would stop
+        # every insert that refers to them (an event, a step) until this commits.
+        ConnectorRun.objects.select_for_update(of=("self",), no_key=True)
         .select_related("connection", "case")
         .filter(org=actor.org, pk=run.pk)
         .first()
@@ -222,7 +224,11 @@ def claim(run_id: int) -> ConnectorRun | None:
             return None
         # Lock the connection: claims for one target serialize here.
         Connection.objects.select_for_update().filter(pk=run.connection_id).first()
-        run = ConnectorRun.objects.select_for_update().select_related("connection").get(pk=run_id)
+        run = (
+            ConnectorRun.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("connection")
+            .get(pk=run_id)
+        )
         if run.finished or run.state == ConnectorRun.State.AWAITING_APPROVAL:
             return None
         if run.state == ConnectorRun.State.RUNNING and run.lease_until and run.lease_until > now:

@@ -25,7 +25,7 @@ def _save(actor: Actor, membership: Membership, changes: dict[str, bool], how: s
     if unknown:
         raise ValidationFailed({k: ["not a kind of reminder"] for k in unknown})
     # Two changes at once for one member queue on their membership row.
-    Membership.objects.select_for_update().filter(pk=membership.pk).first()
+    Membership.objects.select_for_update(no_key=True).filter(pk=membership.pk).first()
     pref = Preference.objects.filter(org=actor.org, user_id=membership.user_id).first()
     if pref is None:
         pref = Preference(org=actor.org, user_id=membership.user_id, updated_at=clock.now())
