@@ -331,3 +331,26 @@ def test_building_the_page_reads_no_table_its_key_does_not(demo):  # noqa: F811
                 read |= set(re.findall(r'(?:FROM|JOIN) "([a-z_0-9]+)"', query["sql"]))
     assert {"cases_step", "notifications_closure_receipt", "portal_link"} <= read
     assert read - page_cache.TABLES == set()
+
+
+def test_with_debug_on_an_edited_template_shows_at_once(settings, monkeypatch):
+    """`make run` (debug on): the templates' source is read on every answer, so an edit shows
+    without a restart; in production it is read once per process (a deploy restarts them)."""
+    from pathlib import Path
+
+    from offboard.web import page_cache
+
+    names = ("web/partials/ws_step_row.html",)
+    settings.DEBUG = False
+    page, row = page_cache._templates_digest(), fragments._templates_digest(names)
+    monkeypatch.setattr(Path, "read_bytes", lambda self: b"{# edited #}")
+    try:
+        assert page_cache._templates_digest() == page  # read once
+        assert fragments._templates_digest(names) == row
+        settings.DEBUG = True
+        assert page_cache._templates_digest() != page  # read again
+        assert fragments._templates_digest(names) != row
+    finally:
+        monkeypatch.undo()
+        page_cache._templates.clear()
+        fragments._sources.clear()

@@ -34,9 +34,10 @@ _sources: dict[str, str] = {}
 
 def _templates_digest(names: tuple[str, ...]) -> str:
     """The source of `names` and of the templates they include (for a row: the row itself,
-    its items, file chips and drop zone), so that a deploy that changes one renders afresh."""
+    its items, file chips and drop zone), so that a deploy that changes one renders afresh;
+    read once per process, or on every use with debug on."""
     key = "\0".join(names)
-    if key not in _sources:
+    if key not in _sources or settings.DEBUG:  # debug (`make run`): an edit shows at once
         h = hashlib.sha256()
         for name in names:
             origin = get_template(name).origin.name  # type: ignore[attr-defined]

@@ -340,14 +340,15 @@ _templates: list[str] = []
 
 
 def _templates_digest() -> str:
-    """The source of every template of the web app, read once per process: a deploy that
-    changes one starts new processes, and so new entries."""
-    if not _templates:
+    """The source of every template of the web app, read once per process (a deploy that
+    changes one starts new processes), or on every answer with debug on (`make run`: a
+    template edited while the server runs shows at once)."""
+    if not _templates or settings.DEBUG:
         root = Path(__file__).parent / "templates"
         h = hashlib.sha256()
         for path in sorted(root.rglob("*.html")):
             h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
-        _templates.append(h.hexdigest())
+        _templates[:] = [h.hexdigest()]
     return _templates[0]
 
 
