@@ -134,9 +134,10 @@ def close_with_approvals(case: Any, cast: dict[str, Actor]) -> Any:
     return fresh(case)
 
 
-def connector_objects(case: Any, alice: Any) -> dict[str, Any]:
+def connector_objects(case: Any, alice: Any, *, requires_approval: bool = False) -> dict[str, Any]:
     """A connection (pointing at a closed loopback port: nothing it is asked reaches anyone)
-    and a run on `case`, for the tables of every URL that names an object."""
+    and a run on `case` requested by `alice`, for the tables of every URL that names an object;
+    with `requires_approval`, the run waits for another manager's approval."""
     from offboard.cases.models import AccessGrant
     from offboard.connectors.runs import request_run
     from offboard.connectors.services import create_connection
@@ -147,6 +148,7 @@ def connector_objects(case: Any, alice: Any) -> dict[str, Any]:
         kind="scim",
         config={"url": "http://127.0.0.1:9/v2", "attempts": 1, "timeout": 1},
         secret="not-a-real-token",
+        requires_approval=requires_approval,
     )
     grant = AccessGrant.objects.filter(case=case, planned_action="revoke").first()
     assert grant is not None

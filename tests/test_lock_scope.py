@@ -14,10 +14,10 @@ from django.db import OperationalError, connection, transaction
 from offboard.accounts.models import ApiToken, Membership, User
 from offboard.accounts.services import create_api_token, revoke_api_token
 from offboard.calendar.services import create_calendar_feed
-from offboard.cases.models import AccessGrant, OffboardingCase
+from offboard.cases.models import OffboardingCase
 from offboard.connectors.models import Connection, ConnectorRun
-from offboard.connectors.runs import approve_run, request_run
-from offboard.connectors.services import create_connection
+from offboard.connectors.runs import approve_run
+from tests.factories import connector_objects
 
 pytestmark = pytest.mark.one_pass("postgresql")
 
@@ -88,25 +88,16 @@ def test_a_calendar_feed_locks_the_membership_against_changes_only(
 def test_deciding_a_connector_run_does_not_lock_its_case_or_connection(
     transactional_db: Any, cast: Any, case: OffboardingCase
 ) -> None:
-    alice, bob = cast["alice"], cast["bob"]
     assert case.state == "active"
-    connection_ = create_connection(
-        actor=alice,
-        name="Guarded",
-        kind="scim",
-        config={"url": "http://127.0.0.1:9/v2", "attempts": 1, "timeout": 1},
-        secret="not-a-real-token",
-        requires_approval=True,
-    )
-    grant = AccessGrant.objects.filter(case=case, planned_action="revoke").first()
-    run = request_run(actor=bob, case=case, connection=connection_, grants=[grant])
+    ids = connector_objects(case, cast["alice"], requires_approval=True)
+    run = ConnectorRun.objects.get(public_id=ids["run"])
     assert run.state == "awaiting_approval"
-    with held(lambda: approve_run(actor=alice, run=run)):
+    with held(lambda: approve_run(actor=cast["bob"], run=run)):
         assert not _may(ConnectorRun, run.pk, "NO KEY UPDATE")  # the run is locked
         # Recording the approval's event holds the case against other changes (its event
         # sequence), but not against a row that refers to it (another event, a step).
         assert _may(OffboardingCase, case.pk, "KEY SHARE")
-        assert _may(Connection, connection_.pk, "NO KEY UPDATE")
+        assert _may(Connection, run.connection_id, "NO KEY UPDATE")
 
 
 def test_reminder_preferences_lock_the_membership_against_changes_only(

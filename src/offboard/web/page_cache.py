@@ -391,6 +391,7 @@ def _seconds() -> int:
 def body(request: Any, context: dict[str, Any], name: str) -> str:
     """`name` rendered with `context` alone (no context processors: nothing of the request
     but what `context` names), with the CSRF token as a placeholder, rows included."""
+    before = getattr(request, "_offboard_csrf_token", None)  # the rows' token (fragments)
     request._offboard_csrf_token = fragments.PLACEHOLDER
     try:
         html = (
@@ -399,8 +400,13 @@ def body(request: Any, context: dict[str, Any], name: str) -> str:
             .render({**context, "request": request, "csrf_token": fragments.PLACEHOLDER})
         )
     finally:
-        del request._offboard_csrf_token
+        request._offboard_csrf_token = before
     return str(html)
+
+
+def built(request: Any, context: dict[str, Any], name: str) -> tuple[str, str]:
+    """(title, body) of the workspace built from `context`, kept nowhere."""
+    return title(context), body(request, context, name)
 
 
 def workspace_body(
@@ -415,15 +421,13 @@ def workspace_body(
     (`fragments.with_token` puts the request's token in)."""
     keyed = _key(request, membership, ref) if settings.OFFBOARD_PAGE_CACHE else None
     if keyed is None:  # turned off, or no such case (`build` answers 404)
-        context = build()
-        return title(context), body(request, context, name)
+        return built(request, build(), name)
     key, until = keyed
     cache = caches[ALIAS]
     entry = cache.get(key)
     if entry is not None and clock.now() < entry[0]:
         return entry[1], entry[2]
-    context = build()
-    named, html = title(context), body(request, context, name)
+    named, html = built(request, build(), name)
     again = _key(request, membership, ref)
     if again is not None and again[0] == key:
         cache.set(key, (until, named, html), timeout=_seconds())

@@ -619,8 +619,7 @@ def page_of(
     request: HttpRequest, membership: Membership, context: dict[str, Any], *, status: int = 200
 ) -> HttpResponse:
     """The workspace page built from `context`, kept nowhere (an answer to an action)."""
-    title = page_cache.title(context)
-    return page(request, membership, title, page_cache.body(request, context, BODY), status=status)
+    return page(request, membership, *page_cache.built(request, context, BODY), status=status)
 
 
 @login_required
